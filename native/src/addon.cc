@@ -2,6 +2,7 @@
 #include "common.h"
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  tsvs::InitCommon(env, exports);
   tsvs::InitAfPacket(env, exports);
   tsvs::InitTap(env, exports);
   tsvs::InitIpip(env, exports);

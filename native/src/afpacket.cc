@@ -1,5 +1,389 @@
-// (being written) afpacket port family of the tsvs packet-I/O addon.
+// AF_PACKET port family of the tsvs packet-I/O addon: TPACKET_V2 RX ring + vnet headers, sendmmsg TX.
+//
+// JS API (src/io/afpacket.ts wraps it):
+//   new AfPacket(ifname, { ringFrames?, frameSize?, promisc?, qdiscBypass?, sndbuf?, rcvbuf?, fanout?, maxBurst? })
+//   .rxBurst(buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, max) -> count
+//   .txBurst(buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count) -> accepted
+//   .wait(timeoutMs) -> bool, .stats() -> object, .close(), and fd/ifindex/mac/mtu/maxFrame/frameSize/ringFrames.
+// Every frame crossing this API starts with the 10-byte virtio_net_hdr (PACKET_VNET_HDR), so checksum
+// and GSO state travel with it; GSO frames are up to 64 KB, hence the ring's frame size.
 #include "common.h"
+#include <arpa/inet.h>
+#include <cerrno>
+#include <cstring>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <net/if.h>
+#include <poll.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <vector>
+
+#ifndef PACKET_IGNORE_OUTGOING
+#define PACKET_IGNORE_OUTGOING 23
+#endif
+
 namespace tsvs {
-void InitAfPacket(Napi::Env env, Napi::Object exports) {}
+
+// sizeof(struct virtio_net_hdr); linux/virtio_net.h does not compile as C++ here.
+static constexpr unsigned kVnetLen = 10;
+// Where the kernel puts the MAC header inside a V2 frame when the vnet header is on (tpacket_rcv):
+// TPACKET_ALIGN(hdrlen + 16) + vnet_hdr_sz - 14 for a 14-byte link header.
+static constexpr unsigned kV2HdrLen = TPACKET_ALIGN(sizeof(struct tpacket2_hdr)) + sizeof(struct sockaddr_ll);
+static constexpr unsigned kNetOff = TPACKET_ALIGN(kV2HdrLen + 16) + kVnetLen;
+// A GSO skb from a local TCP sender is at most 64 KB of IP packet plus the link header (veth's
+// gso_max_size is 65536); 65536 + 128 leaves room for the ring's own header in front of it.
+static constexpr unsigned kDefaultFrameSize = 65536 + 128;
+static constexpr unsigned kBlockSize = 1u << 20;
+
+class AfPacket : public Napi::ObjectWrap<AfPacket> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "AfPacket",
+                       {InstanceMethod<&AfPacket::RxBurst>("rxBurst"), InstanceMethod<&AfPacket::TxBurst>("txBurst"),
+                        InstanceMethod<&AfPacket::Wait>("wait"), InstanceMethod<&AfPacket::Stats>("stats"),
+                        InstanceMethod<&AfPacket::Close>("close")});
+  }
+
+  AfPacket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<AfPacket>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsString()) {
+      ThrowIoError(env, "EINVAL", "AfPacket(ifname, opts)", 0);
+      return;
+    }
+    std::string ifname = info[0].As<Napi::String>().Utf8Value();
+    Napi::Object opts = info.Length() > 1 && info[1].IsObject() ? info[1].As<Napi::Object>() : Napi::Object::New(env);
+    auto num = [&](const char* k, double d) {
+      Napi::Value v = opts.Get(k);
+      return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : d;
+    };
+    auto flag = [&](const char* k, bool d) {
+      Napi::Value v = opts.Get(k);
+      return v.IsBoolean() ? v.As<Napi::Boolean>().Value() : d;
+    };
+    unsigned wantFrames = static_cast<unsigned>(num("ringFrames", 256));
+    frameSize_ = static_cast<unsigned>(num("frameSize", kDefaultFrameSize));
+    maxBurst_ = static_cast<unsigned>(num("maxBurst", 1024));
+    if (wantFrames < 8 || wantFrames > 65536 || frameSize_ < 2048 || frameSize_ > kBlockSize ||
+        frameSize_ % TPACKET_ALIGNMENT != 0 || maxBurst_ < 1 || maxBurst_ > 65536) {
+      ThrowIoError(env, "EINVAL", "bad AfPacket options (ringFrames 8..65536, frameSize 2048..1M aligned 16)", 0);
+      return;
+    }
+
+    IfInfo ifi;
+    if (!GetIfInfo(env, ifname, &ifi)) return;
+    if (!(ifi.flags & IFF_UP)) {
+      ThrowIoError(env, "ENETDOWN", "interface '" + ifname + "' is down", 0);
+      return;
+    }
+    ifindex_ = ifi.ifindex;
+    mtu_ = ifi.mtu;
+    std::memcpy(mac_, ifi.mac, 6);
+
+    // Protocol 0 until bind: no frame is queued before the ring and options are in place.
+    fd_ = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd_ < 0) {
+      int e = errno;
+      ThrowIoError(env, (e == EPERM || e == EACCES) ? "EPERM" : "ESETUP",
+                   "AF_PACKET socket needs root or CAP_NET_RAW", e);
+      return;
+    }
+    int one = 1;
+    int v2 = TPACKET_V2;
+    if (setsockopt(fd_, SOL_PACKET, PACKET_VERSION, &v2, sizeof v2) < 0) { Fail(env, "PACKET_VERSION V2"); return; }
+    // Must precede the ring: the kernel refuses PACKET_VNET_HDR once a ring exists.
+    if (setsockopt(fd_, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof one) < 0) { Fail(env, "PACKET_VNET_HDR"); return; }
+
+    unsigned perBlock = kBlockSize / frameSize_;
+    unsigned blocks = (wantFrames + perBlock - 1) / perBlock;
+    frameNr_ = blocks * perBlock;
+    struct tpacket_req req;
+    req.tp_block_size = kBlockSize;
+    req.tp_block_nr = blocks;
+    req.tp_frame_size = frameSize_;
+    req.tp_frame_nr = frameNr_;
+    if (setsockopt(fd_, SOL_PACKET, PACKET_RX_RING, &req, sizeof req) < 0) { Fail(env, "PACKET_RX_RING"); return; }
+    ringBytes_ = static_cast<size_t>(kBlockSize) * blocks;
+    void* m = mmap(nullptr, ringBytes_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd_, 0);
+    if (m == MAP_FAILED) { Fail(env, "mmap of the RX ring"); return; }
+    ring_ = static_cast<uint8_t*>(m);
+    perBlock_ = perBlock;
+
+    if (flag("qdiscBypass", true) &&
+        setsockopt(fd_, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof one) < 0)
+      { Fail(env, "PACKET_QDISC_BYPASS"); return; }
+    // Our own transmissions would otherwise come back through the tap on the same interface.
+    if (setsockopt(fd_, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one) < 0)
+      { Fail(env, "PACKET_IGNORE_OUTGOING"); return; }
+    int sndbuf = static_cast<int>(num("sndbuf", 4 << 20));
+    if (sndbuf > 0 && setsockopt(fd_, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof sndbuf) < 0)
+      setsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+
+    if (flag("promisc", false)) {
+      struct packet_mreq mr;
+      std::memset(&mr, 0, sizeof mr);
+      mr.mr_ifindex = ifindex_;
+      mr.mr_type = PACKET_MR_PROMISC;
+      if (setsockopt(fd_, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof mr) < 0)
+        { Fail(env, "PACKET_ADD_MEMBERSHIP promisc"); return; }
+    }
+
+    struct sockaddr_ll sll;
+    std::memset(&sll, 0, sizeof sll);
+    sll.sll_family = AF_PACKET;
+    sll.sll_protocol = htons(ETH_P_ALL);
+    sll.sll_ifindex = ifindex_;
+    if (bind(fd_, reinterpret_cast<struct sockaddr*>(&sll), sizeof sll) < 0) {
+      int e = errno;
+      if (e == ENETDOWN) {
+        Release();
+        ThrowIoError(env, "ENETDOWN", "interface '" + ifname + "' is down", e);
+        return;
+      }
+      { Fail(env, "bind to the interface"); return; }
+    }
+    // Several sockets (one per worker) may share an interface's load: fanout hashed on the flow.
+    int fanout = static_cast<int>(num("fanout", -1));
+    if (fanout >= 0) {
+      int arg = (fanout & 0xffff) | (PACKET_FANOUT_HASH << 16);
+      if (setsockopt(fd_, SOL_PACKET, PACKET_FANOUT, &arg, sizeof arg) < 0) { Fail(env, "PACKET_FANOUT"); return; }
+    }
+
+    // A second, receive-less socket (protocol 0) for GSO frames the device cannot take directly.
+    qfd_ = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (qfd_ < 0 || setsockopt(qfd_, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof one) < 0) { Fail(env, "GSO socket"); return; }
+    if (sndbuf > 0 && setsockopt(qfd_, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof sndbuf) < 0)
+      setsockopt(qfd_, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+    sll.sll_protocol = 0;
+    if (bind(qfd_, reinterpret_cast<struct sockaddr*>(&sll), sizeof sll) < 0) { Fail(env, "bind of the GSO socket"); return; }
+
+    msgs_.resize(maxBurst_);
+    iovs_.resize(maxBurst_);
+    std::memset(msgs_.data(), 0, sizeof(struct mmsghdr) * maxBurst_);
+    for (unsigned i = 0; i < maxBurst_; i++) {
+      msgs_[i].msg_hdr.msg_iov = &iovs_[i];
+      msgs_[i].msg_hdr.msg_iovlen = 1;
+    }
+
+    Napi::Object self = info.This().As<Napi::Object>();
+    self.Set("fd", Napi::Number::New(env, fd_));
+    self.Set("ifindex", Napi::Number::New(env, ifindex_));
+    self.Set("mtu", Napi::Number::New(env, mtu_));
+    self.Set("mac", Napi::Buffer<uint8_t>::Copy(env, mac_, 6));
+    self.Set("frameSize", Napi::Number::New(env, frameSize_));
+    self.Set("ringFrames", Napi::Number::New(env, frameNr_));
+    // Largest vnet header + frame the ring can hold whole; bigger ones arrive truncated and are dropped.
+    self.Set("maxFrame", Napi::Number::New(env, frameSize_ - (kNetOff - 14) + kVnetLen));
+  }
+
+  ~AfPacket() override { Release(); }
+
+ private:
+  void Fail(Napi::Env env, const char* what) {
+    int e = errno;
+    Release();
+    ThrowIoError(env, (e == EPERM || e == EACCES) ? "EPERM" : "ESETUP", std::string("AF_PACKET set-up: ") + what, e);
+  }
+
+  void Release() {
+    if (ring_) munmap(ring_, ringBytes_);
+    ring_ = nullptr;
+    if (fd_ >= 0) close(fd_);
+    fd_ = -1;
+    if (qfd_ >= 0) close(qfd_);
+    qfd_ = -1;
+  }
+
+  inline struct tpacket2_hdr* Frame(unsigned i) const {
+    unsigned block = i / perBlock_, inBlock = i % perBlock_;
+    return reinterpret_cast<struct tpacket2_hdr*>(ring_ + static_cast<size_t>(block) * kBlockSize +
+                                                  static_cast<size_t>(inBlock) * frameSize_);
+  }
+
+  // Hot path: never throws for traffic; bad arguments are programming errors and read as 0 frames.
+  Napi::Value RxBurst(const Napi::CallbackInfo& info) {
+    napi_env env = info.Env();
+    void *b, *o, *l;
+    size_t blen, olen, llen;
+    if (!ring_ || !TypedArrayData(env, info[0], napi_uint8_array, &b, &blen) ||
+        !TypedArrayData(env, info[1], napi_uint32_array, &o, &olen) ||
+        !TypedArrayData(env, info[2], napi_uint32_array, &l, &llen))
+      return Napi::Number::New(env, 0);
+    uint32_t max = info[3].As<Napi::Number>().Uint32Value();
+    if (max > olen) max = olen;
+    if (max > llen) max = llen;
+    uint8_t* buf = static_cast<uint8_t*>(b);
+    const uint32_t* offsets = static_cast<const uint32_t*>(o);
+    uint32_t* lengths = static_cast<uint32_t*>(l);
+    uint32_t n = 0;
+    while (n < max) {
+      struct tpacket2_hdr* h = Frame(rxHead_);
+      uint32_t status = __atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE);
+      if (!(status & TP_STATUS_USER)) break;
+      uint32_t snap = h->tp_snaplen;
+      size_t flen = static_cast<size_t>(snap) + kVnetLen;
+      if (snap < h->tp_len || h->tp_mac < kVnetLen) {
+        rxTruncated_++;  // larger than a ring frame: a GSO frame cut short is useless
+      } else if (static_cast<size_t>(offsets[n]) + flen > blen) {
+        rxTruncated_++;
+      } else {
+        std::memcpy(buf + offsets[n], reinterpret_cast<uint8_t*>(h) + h->tp_mac - kVnetLen, flen);
+        lengths[n] = static_cast<uint32_t>(flen);
+        rxBytes_ += flen;
+        n++;
+      }
+      __atomic_store_n(&h->tp_status, static_cast<uint32_t>(TP_STATUS_KERNEL), __ATOMIC_RELEASE);
+      if (++rxHead_ == frameNr_) rxHead_ = 0;
+    }
+    rxFrames_ += n;
+    return Napi::Number::New(env, n);
+  }
+
+  Napi::Value TxBurst(const Napi::CallbackInfo& info) {
+    napi_env env = info.Env();
+    void *b, *o, *l;
+    size_t blen, olen, llen;
+    if (fd_ < 0 || !TypedArrayData(env, info[0], napi_uint8_array, &b, &blen) ||
+        !TypedArrayData(env, info[1], napi_uint32_array, &o, &olen) ||
+        !TypedArrayData(env, info[2], napi_uint32_array, &l, &llen))
+      return Napi::Number::New(env, 0);
+    uint32_t count = info[3].As<Napi::Number>().Uint32Value();
+    if (count > olen) count = olen;
+    if (count > llen) count = llen;
+    uint8_t* buf = static_cast<uint8_t*>(b);
+    const uint32_t* offsets = static_cast<const uint32_t*>(o);
+    const uint32_t* lengths = static_cast<const uint32_t*>(l);
+    uint32_t refused = 0;
+    uint32_t i = 0;
+    while (i < count) {
+      // Gather one run of valid frames that take the same socket; iovecs point straight into the
+      // caller's buffer (the kernel copies once, into the skb). Runs keep the burst's order.
+      unsigned m = 0;
+      bool viaQdisc = false;
+      while (i < count && m < maxBurst_) {
+        size_t off = offsets[i], len = lengths[i];
+        if (len <= kVnetLen + 14 || off + len > blen) {
+          refused++;
+          i++;
+          continue;
+        }
+        bool q = gsoViaQdisc_ && buf[off + 1] != 0;
+        if (m > 0 && q != viaQdisc) break;
+        viaQdisc = q;
+        iovs_[m].iov_base = buf + off;
+        iovs_[m].iov_len = len;
+        m++;
+        i++;
+      }
+      unsigned r = SendRun(viaQdisc ? qfd_ : fd_, m);
+      if (viaQdisc) txGsoFallback_ += m - r;
+      refused += r;
+    }
+    txErrors_ += refused;
+    txFrames_ += count - refused;
+    return Napi::Number::New(env, count - refused);
+  }
+
+  // Sends msgs_[0..m) on fd; returns how many frames were refused. A GSO frame refused by the bypass
+  // socket is retried once through the qdisc socket: dev_direct_xmit (PACKET_QDISC_BYPASS) drops any
+  // skb that validate_xmit_skb had to segment in software, which happens as soon as the egress device
+  // lacks TSO or checksum offload (ethtool -K DEV tx off). From then on GSO frames take the qdisc path.
+  unsigned SendRun(int fd, unsigned m) {
+    unsigned done = 0, refused = 0;
+    bool retried = false;
+    while (done < m) {
+      int r = sendmmsg(fd, msgs_.data() + done, m - done, MSG_DONTWAIT);
+      if (r > 0) {
+        for (int k = 0; k < r; k++) txBytes_ += iovs_[done + k].iov_len;
+        done += r;
+        continue;
+      }
+      int e = errno;
+      if (e == EINTR) continue;
+      const uint8_t* frame = static_cast<const uint8_t*>(iovs_[done].iov_base);
+      if (fd == fd_ && qfd_ >= 0 && frame[1] != 0) {
+        struct msghdr one;
+        std::memset(&one, 0, sizeof one);
+        one.msg_iov = &iovs_[done];
+        one.msg_iovlen = 1;
+        if (sendmsg(qfd_, &one, MSG_DONTWAIT) >= 0) {
+          if (!gsoViaQdisc_) gsoViaQdisc_ = true;
+          txGsoFallback_++;
+          txBytes_ += iovs_[done].iov_len;
+          done++;
+          continue;
+        }
+      }
+      if ((e == EAGAIN || e == ENOBUFS) && !retried) {
+        // Send buffer full: give the device one short moment, then drop what still does not fit.
+        struct pollfd p = {fd, POLLOUT, 0};
+        poll(&p, 1, 1);
+        retried = true;
+        continue;
+      }
+      refused++;  // bad vnet header, too large, no buffer: skip this frame
+      done++;
+    }
+    return refused;
+  }
+
+  Napi::Value Wait(const Napi::CallbackInfo& info) {
+    int timeout = info.Length() > 0 ? info[0].As<Napi::Number>().Int32Value() : 0;
+    if (!ring_) return Napi::Boolean::New(info.Env(), false);
+    // The ring may already hold frames the kernel signalled earlier: check before sleeping.
+    if (__atomic_load_n(&Frame(rxHead_)->tp_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER)
+      return Napi::Boolean::New(info.Env(), true);
+    return Napi::Boolean::New(info.Env(), PollReadable(fd_, timeout));
+  }
+
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (fd_ >= 0) {
+      struct tpacket_stats st;
+      socklen_t len = sizeof st;
+      // The kernel resets these counters on every read, so they are accumulated here.
+      if (getsockopt(fd_, SOL_PACKET, PACKET_STATISTICS, &st, &len) == 0) {
+        kernelPackets_ += st.tp_packets;
+        kernelDrops_ += st.tp_drops;
+      }
+    }
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("rxFrames", Napi::Number::New(env, static_cast<double>(rxFrames_)));
+    o.Set("rxBytes", Napi::Number::New(env, static_cast<double>(rxBytes_)));
+    o.Set("txFrames", Napi::Number::New(env, static_cast<double>(txFrames_)));
+    o.Set("txBytes", Napi::Number::New(env, static_cast<double>(txBytes_)));
+    o.Set("rxDropped", Napi::Number::New(env, static_cast<double>(kernelDrops_)));
+    o.Set("rxTruncated", Napi::Number::New(env, static_cast<double>(rxTruncated_)));
+    o.Set("txErrors", Napi::Number::New(env, static_cast<double>(txErrors_)));
+    o.Set("txGsoViaQdisc", Napi::Number::New(env, static_cast<double>(txGsoFallback_)));
+    o.Set("kernelPackets", Napi::Number::New(env, static_cast<double>(kernelPackets_)));
+    return o;
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    Release();
+    return info.Env().Undefined();
+  }
+
+  int fd_ = -1;
+  int qfd_ = -1;
+  bool gsoViaQdisc_ = false;
+  uint64_t txGsoFallback_ = 0;
+  int ifindex_ = 0;
+  int mtu_ = 0;
+  uint8_t mac_[6] = {0, 0, 0, 0, 0, 0};
+  uint8_t* ring_ = nullptr;
+  size_t ringBytes_ = 0;
+  unsigned frameSize_ = kDefaultFrameSize, frameNr_ = 0, perBlock_ = 1, rxHead_ = 0, maxBurst_ = 1024;
+  std::vector<struct mmsghdr> msgs_;
+  std::vector<struct iovec> iovs_;
+  uint64_t rxFrames_ = 0, rxBytes_ = 0, txFrames_ = 0, txBytes_ = 0, txErrors_ = 0;
+  uint64_t rxTruncated_ = 0, kernelDrops_ = 0, kernelPackets_ = 0;
+};
+
+void InitAfPacket(Napi::Env env, Napi::Object exports) {
+  exports.Set("AfPacket", AfPacket::Define(env));
+}
+
 }  // namespace tsvs

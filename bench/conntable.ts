@@ -1,0 +1,32 @@
+// Benchmark: conn table insert and lookup cost (ns/op) at 1k..1M conns, and bytes per conn; prints JSON.
+
+import { ConnTable } from '../src/ipvs/conn.ts';
+
+function run(n: number): { conns: number; insertNs: number; lookupNs: number; missNs: number; bytesPerConn: number } {
+  const t = new ConnTable(n, { seed: 12345 });
+  const caddr = (k: number) => (0xc6120000 + (k >>> 10)) >>> 0;
+  const cport = (k: number) => 1024 + (k & 1023);
+  let t0 = process.hrtime.bigint();
+  for (let k = 0; k < n; k++) {
+    const i = t.alloc(6, caddr(k), cport(k), 0xc6120164, 80, 0xc612020b, 80, 0, 0);
+    t.hash(i, true);
+  }
+  const insertNs = Number(process.hrtime.bigint() - t0) / n;
+  const rounds = Math.max(1, Math.floor(2_000_000 / n));
+  let sink = 0;
+  t0 = process.hrtime.bigint();
+  for (let r = 0; r < rounds; r++) {
+    // A stride walk so successive lookups do not hit neighbouring slots.
+    for (let j = 0, k = 0; j < n; j++, k = (k + 7919) % n) sink += t.lookupIn(6, caddr(k), cport(k), 0xc6120164, 80);
+  }
+  const lookupNs = Number(process.hrtime.bigint() - t0) / (n * rounds);
+  t0 = process.hrtime.bigint();
+  for (let r = 0; r < rounds; r++) for (let k = 0; k < n; k++) sink += t.lookupIn(6, caddr(k), cport(k), 0xc6120165, 80);
+  const missNs = Number(process.hrtime.bigint() - t0) / (n * rounds);
+  if (sink === 42) console.error('');
+  return { conns: n, insertNs: +insertNs.toFixed(1), lookupNs: +lookupNs.toFixed(1), missNs: +missNs.toFixed(1), bytesPerConn: +t.bytesPerConn().toFixed(1) };
+}
+
+run(100_000); // JIT warm-up, not reported
+const results = [1_000, 10_000, 100_000, 1_000_000].map(run);
+console.log(JSON.stringify({ bench: 'conntable', node: process.version, results }, null, 2));

@@ -1,0 +1,112 @@
+// tsvsd's command line: flags merged over the YAML config file, validated as one Config.
+import { parseArgs } from 'node:util';
+import { readFileSync, existsSync } from 'node:fs';
+import { ConfigError, DEFAULT_SOCKET, loadConfigFile, validateConfig, type Config } from '../ctl/config.ts';
+
+export const TSVSD_USAGE = `Usage: tsvsd [options]
+
+The tsvs director: owns interfaces and forwards traffic for virtual services (NAT, DR, TUN).
+
+  --interface IFNAME        an interface the director owns (repeatable)
+  --io KIND                 port type: afpacket (default), tap, macvtap
+  --address ADDR/PFX@IF     a director address, VIP or DIP (repeatable); prefixes give connected routes
+  --route PREFIX=GATEWAY    a static route (repeatable)
+  --gateway GATEWAY         the default route
+  --socket PATH             control socket (default ${DEFAULT_SOCKET}, or env TSVS_SOCKET)
+  --config FILE             YAML configuration (flags given here are added to it)
+  --pcap FILE               write every frame received and sent to FILE (pcap)
+  --promiscuous             put the interfaces in promiscuous mode
+  --conn-table-size N       connection table capacity (default 1048576)
+  --log-level LEVEL         trace, debug, info (default), warn, error
+  -h, --help                this text
+  -v, --version             the version
+`;
+
+export interface TsvsdOptions {
+  config: Config;
+  socket: string;
+  logLevel: string;
+  help: boolean;
+  version: boolean;
+}
+
+/** Parses tsvsd's argv; throws ConfigError (one clear message) on bad input. */
+export function parseTsvsdArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): TsvsdOptions {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        interface: { type: 'string', multiple: true },
+        io: { type: 'string' },
+        address: { type: 'string', multiple: true },
+        route: { type: 'string', multiple: true },
+        gateway: { type: 'string' },
+        socket: { type: 'string' },
+        config: { type: 'string' },
+        pcap: { type: 'string' },
+        promiscuous: { type: 'boolean' },
+        'conn-table-size': { type: 'string' },
+        'log-level': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'v' },
+      },
+    }));
+  } catch (e) {
+    throw new ConfigError((e as Error).message);
+  }
+  if (values.help || values.version) {
+    return { config: validateConfig({}), socket: DEFAULT_SOCKET, logLevel: 'info', help: !!values.help, version: !!values.version };
+  }
+  const base: Record<string, unknown> = values.config ? { ...loadConfigFile(values.config) } : {};
+  const merged: Record<string, unknown> = { ...base };
+  const add = (key: string, more: string[] | undefined) => {
+    if (more?.length) merged[key] = [...((base[key] as string[] | undefined) ?? []), ...more];
+  };
+  add('interfaces', values.interface);
+  add('addresses', values.address);
+  add('routes', values.route);
+  if (values.io) merged.io = values.io;
+  if (values.gateway) merged.gateway = values.gateway;
+  if (values.pcap) merged.pcap = values.pcap;
+  if (values.promiscuous) merged.promiscuous = true;
+  if (values['conn-table-size'] !== undefined) {
+    const n = Number(values['conn-table-size']);
+    if (!Number.isInteger(n)) throw new ConfigError(`--conn-table-size: not an integer: ${values['conn-table-size']}`);
+    merged.conn_table_size = n;
+  }
+  const config = validateConfig(merged, values.config ?? 'arguments');
+  // Every address must sit on an interface the director owns.
+  for (const a of config.addresses) {
+    const ifname = a.split('@')[1]!;
+    if (!config.interfaces.includes(ifname)) throw new ConfigError(`--address ${a}: interface ${ifname} is not one of --interface`);
+  }
+  if (config.interfaces.length === 0) throw new ConfigError('no interface: give at least one --interface IFNAME');
+  const socket = values.socket ?? config.socket ?? env.TSVS_SOCKET ?? DEFAULT_SOCKET;
+  const logLevel = values['log-level'] ?? 'info';
+  if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal'].includes(logLevel)) throw new ConfigError(`--log-level: unknown level ${logLevel}`);
+  return { config, socket, logLevel, help: false, version: false };
+}
+
+/**
+ * Checks what can be checked before any port opens: privileges and each interface's presence and
+ * state, in the current network namespace. Returns one clear line per problem (empty when fine).
+ */
+export function preflight(config: Config): string[] {
+  const problems: string[] = [];
+  if (typeof process.getuid === 'function' && process.getuid() !== 0) {
+    problems.push('tsvsd needs root (CAP_NET_RAW and CAP_NET_ADMIN) to own interfaces');
+  }
+  for (const ifname of config.interfaces) {
+    const dir = `/sys/class/net/${ifname}`;
+    if (!existsSync(dir)) {
+      problems.push(`interface ${ifname} does not exist in this network namespace`);
+      continue;
+    }
+    const flags = Number(readFileSync(`${dir}/flags`, 'utf8').trim());
+    if ((flags & 1) === 0) problems.push(`interface ${ifname} is down (ip link set ${ifname} up)`);
+  }
+  return problems;
+}

@@ -1,0 +1,148 @@
+// tsvsd: the director daemon — parses its configuration, starts the data-plane worker and the control socket.
+import { Worker, MessageChannel } from 'node:worker_threads';
+import { readFileSync } from 'node:fs';
+import pino from 'pino';
+import pretty from 'pino-pretty';
+import { ConfigError } from '../ctl/config.ts';
+import { startControlServer, stopControlServer } from '../ctl/server.ts';
+import { errorResponse, type Request, type Response } from '../ctl/protocol.ts';
+import { parseTsvsdArgs, preflight, TSVSD_USAGE } from './tsvsd-args.ts';
+import type { WorkerEvent, WorkerInit, WorkerCommand } from '../dp/worker.ts';
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+/** Runs tsvsd until SIGINT/SIGTERM; resolves with the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  let opts;
+  try {
+    opts = parseTsvsdArgs(argv);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`tsvsd: ${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+  if (opts.help) {
+    process.stdout.write(TSVSD_USAGE);
+    return 0;
+  }
+  if (opts.version) {
+    process.stdout.write(`tsvsd (tsvs) ${version()}\n`);
+    return 0;
+  }
+  const problems = preflight(opts.config);
+  if (problems.length) {
+    process.stderr.write(`tsvsd: ${problems[0]}\n`);
+    return 1;
+  }
+  const log = pino(
+    { level: opts.logLevel, base: { name: 'tsvsd' } },
+    process.stderr.isTTY ? pretty({ destination: 2, sync: true }) : pino.destination({ dest: 2, sync: true }),
+  );
+
+  const mailbox = new SharedArrayBuffer(8);
+  const flags = new Int32Array(mailbox);
+  const { port1, port2 } = new MessageChannel();
+  const init: WorkerInit = { config: opts.config, mailbox, control: port2 };
+  // The worker runs TypeScript too: make sure the tsx loader is active in it however tsvsd was started.
+  const execArgv = process.execArgv.some((a) => a.includes('tsx')) ? process.execArgv : [...process.execArgv, '--import', 'tsx'];
+  const worker = new Worker(new URL('../dp/worker.ts', import.meta.url), { workerData: init, transferList: [port2], execArgv });
+
+  let seq = 0;
+  const pending = new Map<number, (r: Response) => void>();
+  const send = (cmd: WorkerCommand) => {
+    port1.postMessage(cmd);
+    Atomics.add(flags, 0, 1);
+  };
+  const ready = new Promise<WorkerEvent & { type: 'ready' }>((resolve, reject) => {
+    port1.on('message', (e: WorkerEvent) => {
+      switch (e.type) {
+        case 'ready':
+          resolve(e);
+          break;
+        case 'fatal':
+          reject(new Error(e.message));
+          break;
+        case 'reply':
+          pending.get(e.seq)?.(e.response as Response);
+          pending.delete(e.seq);
+          break;
+        case 'log':
+          log[e.level](e.fields ?? {}, e.msg);
+          break;
+        case 'stopped':
+          break;
+      }
+    });
+    worker.once('error', reject);
+    worker.once('exit', (code) => reject(new Error(`data plane exited (${code})`)));
+  });
+  let info;
+  try {
+    info = await ready;
+  } catch (e) {
+    process.stderr.write(`tsvsd: ${(e as Error).message}\n`);
+    await worker.terminate();
+    return 1;
+  }
+  log.info({ ports: info.ports, addresses: opts.config.addresses, services: opts.config.services.length }, 'data plane ready');
+
+  const handle = (req: Request): Promise<Response> =>
+    new Promise((resolve) => {
+      const s = ++seq;
+      const timer = setTimeout(() => {
+        pending.delete(s);
+        resolve(errorResponse(req.id, req.op, 'EINVAL', 'the data plane did not answer in time'));
+      }, 5000);
+      pending.set(s, (r) => {
+        clearTimeout(timer);
+        resolve(r);
+      });
+      send({ type: 'request', seq: s, request: req });
+    });
+
+  let server;
+  try {
+    server = await startControlServer(opts.socket, handle);
+  } catch (e) {
+    process.stderr.write(`tsvsd: ${(e as Error).message}\n`);
+    send({ type: 'stop' });
+    await worker.terminate();
+    return 1;
+  }
+  log.info({ socket: opts.socket }, 'control socket listening');
+
+  const code = await new Promise<number>((resolve) => {
+    const stop = (sig: string) => {
+      log.info({ signal: sig }, 'stopping');
+      resolve(0);
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    worker.once('exit', (c) => {
+      log.error({ code: c }, 'data plane exited');
+      resolve(1);
+    });
+  });
+  await stopControlServer(server, opts.socket);
+  send({ type: 'stop' });
+  await Promise.race([new Promise((r) => worker.once('exit', r)), new Promise((r) => setTimeout(r, 2000))]);
+  await worker.terminate();
+  port1.close();
+  log.info('stopped');
+  return code;
+}
+
+if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('tsvsd.ts') || process.argv[1]?.endsWith('tsvsd.mjs')) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (e) => {
+      process.stderr.write(`tsvsd: ${(e as Error).stack ?? e}\n`);
+      process.exit(1);
+    },
+  );
+}

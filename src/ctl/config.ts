@@ -1,0 +1,179 @@
+// tsvsd's one typed configuration: command-line flags and the YAML file, validated before anything starts.
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { LineCounter, parseDocument, isMap, isSeq, type Node as YamlNode } from 'yaml';
+import { z } from 'zod';
+
+/** Where the control socket lives unless --socket or TSVS_SOCKET says otherwise. */
+export const DEFAULT_SOCKET = '/run/tsvs/tsvsd.sock';
+
+export const IO_KINDS = ['afpacket', 'tap', 'macvtap', 'xdp'] as const;
+export type IoKind = (typeof IO_KINDS)[number];
+
+const ipv4 = z.string().refine((s) => isIP(s) === 4, { message: 'must be an IPv4 address' });
+const port = z.number().int().min(0).max(65535);
+
+/** "ADDR/PREFIX@IFNAME", e.g. 198.18.1.100/32@eth1. */
+const addressSpec = z.string().regex(/^(\d{1,3}(?:\.\d{1,3}){3})\/(\d{1,2})@([^\s@/]{1,15})$/, {
+  message: 'must look like ADDR/PREFIX@IFNAME, e.g. 198.18.1.100/32@eth1',
+}).refine((s) => {
+  const [a, p] = s.split('@')[0]!.split('/');
+  return isIP(a!) === 4 && Number(p) <= 32;
+}, { message: 'address must be IPv4 and prefix 0..32' });
+
+/** "PREFIX=GATEWAY", e.g. 198.19.0.0/24=198.18.1.1. */
+const routeSpec = z.string().regex(/^(\d{1,3}(?:\.\d{1,3}){3})\/(\d{1,2})=(\d{1,3}(?:\.\d{1,3}){3})$/, {
+  message: 'must look like PREFIX=GATEWAY, e.g. 198.19.0.0/24=198.18.1.1',
+}).refine((s) => {
+  const [pfx, gw] = s.split('=');
+  const [a, l] = pfx!.split('/');
+  return isIP(a!) === 4 && isIP(gw!) === 4 && Number(l) <= 32;
+}, { message: 'prefix and gateway must be IPv4, prefix length 0..32' });
+
+const method = z.enum(['nat', 'dr', 'tun', 'masq', 'route', 'tunnel']).transform((m) =>
+  m === 'masq' ? 'nat' : m === 'route' ? 'dr' : m === 'tunnel' ? 'tun' : m,
+);
+
+export const realServerSchema = z
+  .object({
+    address: ipv4,
+    port: port.optional(),
+    method: method.default('dr'),
+    weight: z.number().int().min(0).max(65535).default(1),
+    upper_threshold: z.number().int().min(0).max(2147483647).default(0),
+    lower_threshold: z.number().int().min(0).max(2147483647).default(0),
+  })
+  .strict()
+  .refine((r) => r.lower_threshold <= r.upper_threshold || r.upper_threshold === 0 && r.lower_threshold === 0, {
+    message: 'lower_threshold must not exceed upper_threshold',
+    path: ['lower_threshold'],
+  });
+
+export const serviceSchema = z
+  .object({
+    protocol: z.enum(['tcp', 'udp']),
+    address: ipv4,
+    port,
+    scheduler: z.string().min(1).max(15).default('wlc'),
+    sched_flags: z.array(z.enum(['flag-1', 'flag-2', 'flag-3', 'sh-fallback', 'sh-port', 'mh-fallback', 'mh-port'])).default([]),
+    persistent: z.number().int().min(1).max(2678400).optional(),
+    netmask: ipv4.optional(),
+    ops: z.boolean().default(false),
+    realservers: z.array(realServerSchema).default([]),
+  })
+  .strict()
+  .refine((s) => s.port !== 0 || s.persistent !== undefined, { message: 'Zero port specified for non-persistent service', path: ['port'] })
+  .refine((s) => !s.ops || s.protocol === 'udp', { message: 'One-Packet Scheduling is only for UDP virtual services', path: ['ops'] });
+
+export const configSchema = z
+  .object({
+    interfaces: z.array(z.string().min(1).max(15)).default([]),
+    io: z.enum(IO_KINDS).optional(),
+    addresses: z.array(addressSpec).default([]),
+    routes: z.array(routeSpec).default([]),
+    gateway: ipv4.optional(),
+    socket: z.string().min(1).optional(),
+    promiscuous: z.boolean().default(false),
+    conn_table_size: z.number().int().min(1024).max(1 << 26).default(1 << 20),
+    timeouts: z
+      .object({ tcp: z.number().int().min(1).optional(), tcpfin: z.number().int().min(1).optional(), udp: z.number().int().min(1).optional() })
+      .strict()
+      .default({}),
+    expire_nodest_conn: z.boolean().default(false),
+    expire_quiescent_template: z.boolean().default(false),
+    pcap: z.string().optional(),
+    services: z.array(serviceSchema).default([]),
+  })
+  .strict();
+
+export type Config = z.output<typeof configSchema>;
+export type ServiceConfig = z.output<typeof serviceSchema>;
+export type RealServerConfig = z.output<typeof realServerSchema>;
+
+/** A configuration error, naming the field and (for files) the line. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** An address the director owns. */
+export interface AddressSpec {
+  addr: string;
+  prefix: number;
+  ifname: string;
+}
+
+export function parseAddressSpec(s: string): AddressSpec {
+  const [cidr, ifname] = s.split('@');
+  const [addr, prefix] = cidr!.split('/');
+  return { addr: addr!, prefix: Number(prefix), ifname: ifname! };
+}
+
+export interface RouteSpec {
+  prefix: string;
+  len: number;
+  gateway: string;
+}
+
+export function parseRouteSpec(s: string): RouteSpec {
+  const [pfx, gateway] = s.split('=');
+  const [prefix, len] = pfx!.split('/');
+  return { prefix: prefix!, len: Number(len), gateway: gateway! };
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out ? `.${String(p)}` : String(p);
+  return out || '(top level)';
+}
+
+/** Finds the YAML node at a zod issue path, walking up to the nearest node that exists. */
+function nodeAt(root: YamlNode | null, path: readonly PropertyKey[]): YamlNode | null {
+  let node: YamlNode | null = root;
+  let found = root;
+  for (const key of path) {
+    if (isMap(node)) node = (node.get(key as string, true) as YamlNode | undefined) ?? null;
+    else if (isSeq(node)) node = (node.get(key as number, true) as YamlNode | undefined) ?? null;
+    else node = null;
+    if (!node) break;
+    found = node;
+  }
+  return found;
+}
+
+/** Validates a configuration object; throws ConfigError listing every problem. */
+export function validateConfig(input: unknown, where = 'config'): Config {
+  const r = configSchema.safeParse(input ?? {});
+  if (r.success) return r.data;
+  const lines = r.error.issues.map((i) => `${where}: ${formatPath(i.path)}: ${i.message}`);
+  throw new ConfigError(lines.join('\n'));
+}
+
+/** Reads and validates a YAML config file; errors name the file, the line and the field. */
+export function loadConfigFile(file: string): Config {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`${file}: cannot read: ${(e as Error).message}`);
+  }
+  return parseConfigText(text, file);
+}
+
+/** Parses and validates YAML config text (see loadConfigFile). */
+export function parseConfigText(text: string, file = 'config'): Config {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length) {
+    const e = doc.errors[0]!;
+    const pos = lc.linePos(e.pos[0]);
+    throw new ConfigError(`${file}:${pos.line}: ${e.message.split('\n')[0]}`);
+  }
+  const r = configSchema.safeParse(doc.toJS() ?? {});
+  if (r.success) return r.data;
+  const lines = r.error.issues.map((i) => {
+    const node = nodeAt(doc.contents as YamlNode | null, i.path);
+    const line = node?.range ? lc.linePos(node.range[0]).line : 1;
+    return `${file}:${line}: ${formatPath(i.path)}: ${i.message}`;
+  });
+  throw new ConfigError(lines.join('\n'));
+}

@@ -1,0 +1,447 @@
+// The versioned control protocol between tsvsadm (and other clients) and tsvsd: newline-delimited JSON over a unix socket.
+//
+// Every request is one line `{ v: 1, id, op, ...fields }`; the answer is one line
+// `{ v: 1, id, ok: true, result }` or `{ v: 1, id, ok: false, error: { code, op, message } }`.
+// Requests form a discriminated union on `op` so the server can `switch (req.op)`. Addresses travel
+// as strings (dotted quad for IPv4, RFC 5952 text for IPv6); the director converts them. Counters are
+// JSON numbers (exact up to 2^53). The server validates every request with `parseRequestLine` (zod) before
+// touching state; a request that fails validation is answered with EINVAL.
+import { createRequire } from 'node:module';
+import type * as Zod from 'zod';
+import type { IpvsErrno, IpvsOp } from './errors.ts';
+import { ipvsMessage } from './errors.ts';
+
+export const PROTOCOL_VERSION = 1 as const;
+/** Default path of tsvsd's control socket (override with TSVS_SOCKET or tsvsadm --socket). */
+export const DEFAULT_SOCKET_PATH = '/run/tsvs/tsvsd.sock';
+
+/** The socket path a client should use: explicit option, then TSVS_SOCKET, then the default. */
+export function socketPath(option?: string, env: NodeJS.ProcessEnv = process.env): string {
+  return option ?? (env.TSVS_SOCKET || DEFAULT_SOCKET_PATH);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared shapes
+
+export type L4Proto = 'tcp' | 'udp' | 'sctp';
+/** Forwarding method of a real server, as the kernel's IP_VS_CONN_F_{MASQ,LOCALNODE,TUNNEL,DROUTE}. */
+export type FwdMethod = 'masq' | 'local' | 'tunnel' | 'route';
+export type TunType = 'ipip' | 'gue' | 'gre';
+export type TunCsum = 'nocsum' | 'csum' | 'remcsum';
+
+/**
+ * Key of a virtual service: protocol + address + port, or a firewall mark (ipvsadm -f; `ipv6` for -6).
+ * Kernel order of keys matters only to the lister's sort, which tsvsadm does itself.
+ */
+export type ServiceKey =
+  | { type: L4Proto; addr: string; port: number }
+  | { type: 'fwmark'; fwmark: number; ipv6?: boolean };
+
+/**
+ * Settings of a virtual service. add-service and edit-service always carry every field: as with the
+ * kernel, edit replaces all settings (ipvsadm -E resets omitted options to their defaults).
+ */
+export interface ServiceConfig {
+  scheduler: string;
+  /** IP_VS_SVC_F_PERSISTENT. */
+  persistent: boolean;
+  /** Persistence timeout in seconds (0 when not persistent). */
+  timeout: number;
+  /** Persistence granularity: dotted mask for IPv4 services, decimal prefix length (e.g. "128") for IPv6. */
+  netmask: string;
+  /** IP_VS_SVC_F_ONEPACKET (ipvsadm -o). */
+  onePacket: boolean;
+  /** IP_VS_SVC_F_SCHED1..3 as bits 1, 2, 4 (sh/mh: 1 = fallback, 2 = port). */
+  schedFlags: number;
+  /** Persistence engine name ("" = none). */
+  pe: string;
+}
+
+/** Address of a real server within a service. */
+export interface DestKey {
+  addr: string;
+  port: number;
+}
+
+/** Settings of a real server; add-server and edit-server carry every field (edit replaces all). */
+export interface DestConfig extends DestKey {
+  fwd: FwdMethod;
+  weight: number;
+  uThreshold: number;
+  lThreshold: number;
+  /** Encapsulation for fwd 'tunnel' (ipip unless --tun-type). */
+  tunType: TunType;
+  /** UDP port for gue (0 otherwise). */
+  tunPort: number;
+  tunCsum: TunCsum;
+}
+
+export interface Stats {
+  conns: number;
+  inpkts: number;
+  outpkts: number;
+  inbytes: number;
+  outbytes: number;
+}
+
+/** Rates from the 2-second estimator; bps are bytes per second, as the kernel reports them. */
+export interface Rates {
+  cps: number;
+  inpps: number;
+  outpps: number;
+  inbps: number;
+  outbps: number;
+}
+
+export interface DestEntry extends DestConfig {
+  activeConns: number;
+  inactConns: number;
+  persistConns: number;
+  stats: Stats;
+  rates: Rates;
+}
+
+export interface ServiceEntry extends ServiceConfig {
+  key: ServiceKey;
+  stats: Stats;
+  rates: Rates;
+  /** Real servers in the director's own order (newest first, as the kernel); clients sort. */
+  dests: DestEntry[];
+}
+
+export interface ListResult {
+  /** IPVS version the director mimics, e.g. "1.2.1". */
+  version: string;
+  /** Connection hash table size reported in the listing header. */
+  size: number;
+  /** Services in the director's own order; clients sort. */
+  services: ServiceEntry[];
+}
+
+/** One entry of the connection table, as /proc/net/ip_vs_conn shows it. */
+export interface ConnEntry {
+  /** "TCP", "UDP", "SCTP", or "IP" for firewall-mark persistence templates. */
+  proto: string;
+  caddr: string;
+  cport: number;
+  vaddr: string;
+  vport: number;
+  daddr: string;
+  dport: number;
+  /** Kernel state name: ESTABLISHED, SYN_RECV, FIN_WAIT, ..., UDP, NONE, ASSURED. */
+  state: string;
+  /** Seconds until the entry expires. */
+  expire: number;
+  peName?: string;
+  peData?: string;
+}
+
+export interface ConnectionsResult {
+  conns: ConnEntry[];
+}
+
+/** Connection timeouts in seconds (ipvsadm --set / -L --timeout). In set-timeout, 0 leaves a value unchanged. */
+export interface Timeouts {
+  tcp: number;
+  tcpfin: number;
+  udp: number;
+}
+
+export interface DaemonEntry {
+  state: 'master' | 'backup';
+  mcastIfn: string;
+  syncid: number;
+  maxlen: number;
+  group: string;
+  port: number;
+  ttl: number;
+}
+
+export interface DaemonConfig {
+  state: 'master' | 'backup';
+  mcastIfn: string;
+  syncid: number;
+  /** 0 = let the director choose. */
+  syncMaxlen: number;
+  /** "" = default group. */
+  mcastGroup: string;
+  mcastPort: number;
+  mcastTtl: number;
+}
+
+/** A local address the director owns (answers ARP for and accepts traffic to). */
+export interface LocalAddress {
+  addr: string;
+  plen: number;
+  ifname: string;
+}
+
+export interface HelloResult {
+  server: string;
+  version: string;
+  protocol: number;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Requests
+
+/** Fields of every request besides `op`. */
+export interface Envelope {
+  v: typeof PROTOCOL_VERSION;
+  id: number;
+}
+
+export type Request = Envelope & RequestBody;
+
+export type RequestBody =
+  | { op: 'hello' }
+  | { op: 'add-service'; service: ServiceKey; config: ServiceConfig }
+  | { op: 'edit-service'; service: ServiceKey; config: ServiceConfig }
+  | { op: 'delete-service'; service: ServiceKey }
+  | { op: 'flush' }
+  | { op: 'add-server'; service: ServiceKey; dest: DestConfig }
+  | { op: 'edit-server'; service: ServiceKey; dest: DestConfig }
+  | { op: 'delete-server'; service: ServiceKey; dest: DestKey }
+  /** All services, or one (ESRCH when missing). */
+  | { op: 'list'; service?: ServiceKey }
+  /** Zero the counters of one service, or of everything when `service` is absent. */
+  | { op: 'zero'; service?: ServiceKey }
+  | { op: 'set-timeout'; timeouts: Timeouts }
+  | { op: 'get-timeout' }
+  | { op: 'connections' }
+  | { op: 'start-daemon'; daemon: DaemonConfig }
+  | { op: 'stop-daemon'; state: 'master' | 'backup'; syncid?: number }
+  | { op: 'get-daemon' }
+  | { op: 'address-list' }
+  | { op: 'address-add'; address: LocalAddress }
+  | { op: 'address-del'; address: LocalAddress };
+
+export type Op = RequestBody['op'];
+
+/** The result type each op answers with. */
+export interface ResultMap {
+  hello: HelloResult;
+  'add-service': null;
+  'edit-service': null;
+  'delete-service': null;
+  flush: null;
+  'add-server': null;
+  'edit-server': null;
+  'delete-server': null;
+  list: ListResult;
+  zero: null;
+  'set-timeout': null;
+  'get-timeout': Timeouts;
+  connections: ConnectionsResult;
+  'start-daemon': null;
+  'stop-daemon': null;
+  'get-daemon': { daemons: DaemonEntry[] };
+  'address-list': { addresses: LocalAddress[] };
+  'address-add': null;
+  'address-del': null;
+}
+
+export interface ErrorBody {
+  code: IpvsErrno;
+  op: IpvsOp;
+  message: string;
+}
+
+export type Response<R = unknown> =
+  | { v: typeof PROTOCOL_VERSION; id: number; ok: true; result: R }
+  | { v: typeof PROTOCOL_VERSION; id: number; ok: false; error: ErrorBody };
+
+/** The ipvsadm operation name used for an op's error messages (libipvs picks its text by operation). */
+export function errorOpFor(op: Op | string): IpvsOp {
+  switch (op) {
+    case 'add-service':
+    case 'edit-service':
+    case 'delete-service':
+    case 'flush':
+    case 'add-server':
+    case 'edit-server':
+    case 'delete-server':
+    case 'list':
+    case 'zero':
+    case 'start-daemon':
+    case 'stop-daemon':
+    case 'connections':
+      return op;
+    case 'set-timeout':
+      return 'set';
+    case 'get-timeout':
+      return 'timeout';
+    case 'address-list':
+    case 'address-add':
+    case 'address-del':
+      return 'address';
+    default:
+      return 'other';
+  }
+}
+
+/** A success response line for `id`. */
+export function okResponse<R>(id: number, result: R): Response<R> {
+  return { v: PROTOCOL_VERSION, id, ok: true, result };
+}
+
+/** An error response for `id`, with ipvsadm's text for the operation unless `message` is given. */
+export function errorResponse(id: number, op: Op | string, code: IpvsErrno, message?: string): Response<never> {
+  const eop = errorOpFor(op);
+  return { v: PROTOCOL_VERSION, id, ok: false, error: { code, op: eop, message: message ?? ipvsMessage(eop, code) } };
+}
+
+/**
+ * The director's answer to the sync-daemon ops while it has no connection sync: --daemon lists no
+ * daemon (ipvsadm prints nothing), --stop-daemon finds none running (ESRCH, "No daemon is running")
+ * and --start-daemon is refused with ENOPROTOOPT ("Protocol not available").
+ */
+export function answerDaemonWithoutSync(req: Extract<Request, { op: 'start-daemon' | 'stop-daemon' | 'get-daemon' }>): Response {
+  if (req.op === 'get-daemon') return okResponse(req.id, { daemons: [] });
+  if (req.op === 'stop-daemon') return errorResponse(req.id, req.op, 'ESRCH');
+  return errorResponse(req.id, req.op, 'ENOPROTOOPT');
+}
+
+// ---------------------------------------------------------------------------------------------
+// zod schemas (server side validation). Built on first use: clients never pay for loading zod.
+
+function buildSchemas(z: typeof Zod.z) {
+  const u16 = z.number().int().min(0).max(65535);
+  const u32 = z.number().int().min(0).max(0xffffffff);
+  const count = z.number().int().min(0);
+  const ipAddr = z.union([z.ipv4(), z.ipv6()]);
+  const l4 = z.enum(['tcp', 'udp', 'sctp']);
+
+  const serviceKeySchema = z.discriminatedUnion('type', [
+    z.object({ type: l4, addr: ipAddr, port: u16 }).strict(),
+    z.object({ type: z.literal('fwmark'), fwmark: u32.min(1), ipv6: z.boolean().optional() }).strict(),
+  ]);
+
+  const serviceConfigSchema = z
+    .object({
+      scheduler: z.string().min(1).max(15),
+      persistent: z.boolean(),
+      timeout: u32,
+      netmask: z.union([z.ipv4(), z.string().regex(/^(?:[1-9]|[1-9][0-9]|1[01][0-9]|12[0-8])$/)]),
+      onePacket: z.boolean(),
+      schedFlags: z.number().int().min(0).max(7),
+      pe: z.string().max(32),
+    })
+    .strict();
+
+  const destKeySchema = z.object({ addr: ipAddr, port: u16 }).strict();
+
+  const destConfigSchema = z
+    .object({
+      addr: ipAddr,
+      port: u16,
+      fwd: z.enum(['masq', 'local', 'tunnel', 'route']),
+      weight: z.number().int().min(0).max(0x7fffffff),
+      uThreshold: z.number().int().min(0).max(0x7fffffff),
+      lThreshold: z.number().int().min(0).max(0x7fffffff),
+      tunType: z.enum(['ipip', 'gue', 'gre']),
+      tunPort: u16,
+      tunCsum: z.enum(['nocsum', 'csum', 'remcsum']),
+    })
+    .strict();
+
+  const timeoutsSchema = z.object({ tcp: count, tcpfin: count, udp: count }).strict();
+
+  const masterBackup = z.enum(['master', 'backup']);
+
+  const daemonConfigSchema = z
+    .object({
+      state: masterBackup,
+      mcastIfn: z.string().max(15),
+      syncid: z.number().int().min(0).max(255),
+      syncMaxlen: z.number().int().min(0).max(65507),
+      mcastGroup: z.union([z.literal(''), ipAddr]),
+      mcastPort: u16,
+      mcastTtl: z.number().int().min(0).max(255),
+    })
+    .strict();
+
+  const localAddressSchema = z
+    .object({ addr: ipAddr, plen: z.number().int().min(0).max(128), ifname: z.string().min(1).max(15) })
+    .strict();
+
+  const env = { v: z.literal(PROTOCOL_VERSION), id: z.number().int().min(0) };
+
+  /** Validates one decoded request line; `op` discriminates. */
+  const requestSchema = z.discriminatedUnion('op', [
+    z.object({ ...env, op: z.literal('hello') }).strict(),
+    z.object({ ...env, op: z.literal('add-service'), service: serviceKeySchema, config: serviceConfigSchema }).strict(),
+    z.object({ ...env, op: z.literal('edit-service'), service: serviceKeySchema, config: serviceConfigSchema }).strict(),
+    z.object({ ...env, op: z.literal('delete-service'), service: serviceKeySchema }).strict(),
+    z.object({ ...env, op: z.literal('flush') }).strict(),
+    z.object({ ...env, op: z.literal('add-server'), service: serviceKeySchema, dest: destConfigSchema }).strict(),
+    z.object({ ...env, op: z.literal('edit-server'), service: serviceKeySchema, dest: destConfigSchema }).strict(),
+    z.object({ ...env, op: z.literal('delete-server'), service: serviceKeySchema, dest: destKeySchema }).strict(),
+    z.object({ ...env, op: z.literal('list'), service: serviceKeySchema.optional() }).strict(),
+    z.object({ ...env, op: z.literal('zero'), service: serviceKeySchema.optional() }).strict(),
+    z.object({ ...env, op: z.literal('set-timeout'), timeouts: timeoutsSchema }).strict(),
+    z.object({ ...env, op: z.literal('get-timeout') }).strict(),
+    z.object({ ...env, op: z.literal('connections') }).strict(),
+    z.object({ ...env, op: z.literal('start-daemon'), daemon: daemonConfigSchema }).strict(),
+    z
+      .object({ ...env, op: z.literal('stop-daemon'), state: masterBackup, syncid: z.number().int().min(0).max(255).optional() })
+      .strict(),
+    z.object({ ...env, op: z.literal('get-daemon') }).strict(),
+    z.object({ ...env, op: z.literal('address-list') }).strict(),
+    z.object({ ...env, op: z.literal('address-add'), address: localAddressSchema }).strict(),
+    z.object({ ...env, op: z.literal('address-del'), address: localAddressSchema }).strict(),
+  ]);
+  return {
+    serviceKeySchema,
+    serviceConfigSchema,
+    destKeySchema,
+    destConfigSchema,
+    timeoutsSchema,
+    daemonConfigSchema,
+    localAddressSchema,
+    requestSchema,
+  };
+}
+
+/** The protocol's zod schemas; `requestSchema` validates one decoded request line. */
+export type ProtocolSchemas = ReturnType<typeof buildSchemas>;
+let schemas: ProtocolSchemas | null = null;
+
+/** The zod schemas of the protocol (zod is loaded on the first call). */
+export function protocolSchemas(): ProtocolSchemas {
+  if (!schemas) {
+    const { z } = createRequire(import.meta.url)('zod') as typeof Zod;
+    schemas = buildSchemas(z);
+  }
+  return schemas;
+}
+
+/**
+ * Decode and validate one request line on the server. Returns the typed request, or the error
+ * response to send back (EINVAL) when the line is not a valid request.
+ */
+export function parseRequestLine(line: string): { ok: true; request: Request } | { ok: false; response: Response } {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(line);
+  } catch {
+    return { ok: false, response: errorResponse(0, 'other', 'EINVAL', 'malformed request: not JSON') };
+  }
+  const id = typeof (raw as { id?: unknown })?.id === 'number' ? (raw as { id: number }).id : 0;
+  const op = typeof (raw as { op?: unknown })?.op === 'string' ? (raw as { op: string }).op : 'other';
+  if ((raw as { v?: unknown })?.v !== PROTOCOL_VERSION) {
+    return { ok: false, response: errorResponse(id, op, 'EINVAL', `unsupported protocol version (this server speaks v${PROTOCOL_VERSION})`) };
+  }
+  const parsed = protocolSchemas().requestSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue && issue.path.length ? ` at ${issue.path.join('.')}` : '';
+    return { ok: false, response: errorResponse(id, op, 'EINVAL', `malformed ${op} request${where}: ${issue?.message ?? 'invalid'}`) };
+  }
+  return { ok: true, request: parsed.data as Request };
+}
+
+/** One response as a protocol line (JSON + "\n"). */
+export function encodeLine(msg: Request | Response): string {
+  return JSON.stringify(msg) + '\n';
+}

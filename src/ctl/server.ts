@@ -1,0 +1,95 @@
+// tsvsd's control socket: a unix stream socket (mode 0600) speaking the newline-delimited JSON protocol.
+import { createServer, type Server, type Socket } from 'node:net';
+import { mkdirSync, chmodSync, existsSync, unlinkSync, lstatSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { connect } from 'node:net';
+import { encodeLine, errorResponse, parseRequestLine, type Request, type Response } from './protocol.ts';
+
+/** Answers one validated request. Must not throw; errors become error responses. */
+export type RequestHandler = (req: Request) => Promise<Response>;
+
+const MAX_LINE = 1 << 20;
+
+/** True when something answers on the unix socket at `path`. */
+function socketAlive(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(path);
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+/**
+ * Listens on `path`, refusing to start when another daemon already answers there; a stale socket
+ * file left by a crash is replaced. The socket is created mode 0600 (root-only, as ipvsadm needs root).
+ */
+export async function startControlServer(path: string, handle: RequestHandler): Promise<Server> {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+  if (existsSync(path)) {
+    if (!lstatSync(path).isSocket()) throw new Error(`control socket path ${path} exists and is not a socket`);
+    if (await socketAlive(path)) throw new Error(`another tsvsd already answers on ${path}`);
+    unlinkSync(path);
+  }
+  const server = createServer((sock) => serve(sock, handle));
+  const oldMask = process.umask(0o177);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(path, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } finally {
+    process.umask(oldMask);
+  }
+  chmodSync(path, 0o600);
+  return server;
+}
+
+/** Stops listening and removes the socket file. */
+export async function stopControlServer(server: Server, path: string): Promise<void> {
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  try {
+    unlinkSync(path);
+  } catch {
+    // already gone
+  }
+}
+
+function serve(sock: Socket, handle: RequestHandler): void {
+  let buf = '';
+  // Requests on one connection are answered in order.
+  let chain = Promise.resolve();
+  sock.setEncoding('utf8');
+  sock.on('data', (chunk: string) => {
+    buf += chunk;
+    if (buf.length > MAX_LINE && !buf.includes('\n')) {
+      sock.end(encodeLine(errorResponse(0, 'other', 'EINVAL', 'request line too long')));
+      return;
+    }
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl).trim();
+      buf = buf.slice(nl + 1);
+      if (!line) continue;
+      chain = chain.then(async () => {
+        const parsed = parseRequestLine(line);
+        let res: Response;
+        if (!parsed.ok) res = parsed.response;
+        else {
+          try {
+            res = await handle(parsed.request);
+          } catch (e) {
+            res = errorResponse(parsed.request.id, parsed.request.op, 'EINVAL', `internal error: ${(e as Error).message}`);
+          }
+        }
+        if (!sock.destroyed) sock.write(encodeLine(res));
+      });
+    }
+  });
+  sock.on('error', () => sock.destroy());
+}

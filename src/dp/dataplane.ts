@@ -1,0 +1,285 @@
+// One director instance: ports + stack + ipvs, configured from Config and driven by control requests.
+import type { Port } from '../io/port.ts';
+import type { Config, ServiceConfig as YamlService } from '../ctl/config.ts';
+import { parseAddressSpec, parseRouteSpec } from '../ctl/config.ts';
+import { IpvsError } from '../ctl/errors.ts';
+import {
+  errorResponse,
+  okResponse,
+  answerDaemonWithoutSync,
+  PROTOCOL_VERSION,
+  type Request,
+  type Response,
+  type ServiceKey as WireServiceKey,
+  type ServiceConfig as WireServiceConfig,
+  type DestConfig as WireDestConfig,
+  type FwdMethod,
+  type ServiceEntry,
+  type DestEntry,
+  type ListResult,
+  type ConnEntry,
+} from '../ctl/protocol.ts';
+import { ipToU32, u32ToIp } from '../lib/inet.ts';
+import { Director } from './director.ts';
+import { Ipvs, type ServiceKey, type ServiceSpec, type DestSpec, type ServiceInfo, type DestInfo } from '../ipvs/service.ts';
+import { IpvsPath } from '../ipvs/path.ts';
+import { Fwd, SVC_F, IPPROTO_TCP, IPPROTO_UDP } from '../ipvs/types.ts';
+
+export type LogFn = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+
+const FWD_FROM_WIRE: Record<FwdMethod, Fwd> = { masq: Fwd.Masq, local: Fwd.Local, tunnel: Fwd.Tunnel, route: Fwd.Route };
+const FWD_TO_WIRE: Record<number, FwdMethod> = { [Fwd.Masq]: 'masq', [Fwd.Local]: 'local', [Fwd.Tunnel]: 'tunnel', [Fwd.Route]: 'route' };
+const FWD_FROM_YAML: Record<string, Fwd> = { nat: Fwd.Masq, dr: Fwd.Route, tun: Fwd.Tunnel };
+const SCHED_FLAG_BITS: Record<string, number> = {
+  'flag-1': 1,
+  'flag-2': 2,
+  'flag-3': 4,
+  'sh-fallback': 1,
+  'sh-port': 2,
+  'mh-fallback': 1,
+  'mh-port': 2,
+};
+
+function version(): string {
+  return '0.1.0';
+}
+
+/** Converts the wire's service key, refusing what tsvsd cannot serve (IPv6, SCTP, fwmark). */
+function toKey(k: WireServiceKey, op: string): ServiceKey {
+  if (k.type === 'fwmark') throw new IpvsError('EOPNOTSUPP', 'other', `${op}: firewall-mark services are not supported by tsvsd (it has no packet marks)`);
+  if (k.type === 'sctp') throw new IpvsError('ENOPROTOOPT', 'other', `${op}: SCTP services are not supported by tsvsd yet`);
+  const addr = ipToU32(k.addr);
+  if (Number.isNaN(addr)) throw new IpvsError('EOPNOTSUPP', 'other', `${op}: IPv6 services are not supported by tsvsd yet`);
+  return { proto: k.type === 'tcp' ? IPPROTO_TCP : IPPROTO_UDP, addr, port: k.port };
+}
+
+function toServiceSpec(k: ServiceKey, c: WireServiceConfig): ServiceSpec {
+  let flags = 0;
+  if (c.persistent) flags |= SVC_F.PERSISTENT;
+  if (c.onePacket) flags |= SVC_F.ONEPACKET;
+  flags |= (c.schedFlags & 7) << 3;
+  const netmask = ipToU32(c.netmask);
+  return { ...k, sched: c.scheduler, flags, timeout: c.persistent ? c.timeout : 0, netmask: Number.isNaN(netmask) ? 0xffffffff : netmask };
+}
+
+function toDestSpec(d: WireDestConfig): DestSpec {
+  if (d.fwd === 'tunnel' && d.tunType !== 'ipip') {
+    throw new IpvsError('EOPNOTSUPP', 'other', `tunnel type ${d.tunType} is not supported by tsvsd (ipip only)`);
+  }
+  const addr = ipToU32(d.addr);
+  if (Number.isNaN(addr)) throw new IpvsError('EAFNOSUPPORT', 'add-server');
+  return { addr, port: d.port, fwd: FWD_FROM_WIRE[d.fwd], weight: d.weight, uThreshold: d.uThreshold, lThreshold: d.lThreshold };
+}
+
+function destEntry(d: DestInfo): DestEntry {
+  return {
+    addr: u32ToIp(d.addr),
+    port: d.port,
+    fwd: FWD_TO_WIRE[d.fwd] ?? 'route',
+    weight: d.weight,
+    uThreshold: d.uThreshold,
+    lThreshold: d.lThreshold,
+    tunType: 'ipip',
+    tunPort: 0,
+    tunCsum: 'nocsum',
+    activeConns: d.activeConns,
+    inactConns: d.inactConns,
+    persistConns: d.persistConns,
+    stats: { ...d.stats },
+    rates: { ...d.rates },
+  };
+}
+
+function serviceEntry(s: ServiceInfo): ServiceEntry {
+  return {
+    key: { type: s.proto === IPPROTO_TCP ? 'tcp' : 'udp', addr: u32ToIp(s.addr), port: s.port },
+    scheduler: s.sched,
+    persistent: (s.flags & SVC_F.PERSISTENT) !== 0,
+    timeout: s.timeout,
+    netmask: u32ToIp(s.netmask),
+    onePacket: (s.flags & SVC_F.ONEPACKET) !== 0,
+    schedFlags: (s.flags >>> 3) & 7,
+    pe: '',
+    stats: { ...s.stats },
+    rates: { ...s.rates },
+    dests: s.dests.map(destEntry),
+  };
+}
+
+/**
+ * Everything one director runs: the Director (ports, stack), the ipvs model and its packet path.
+ * `handle` applies one control request between bursts; a refused request changes nothing.
+ */
+export class Dataplane {
+  readonly director: Director;
+  readonly ipvs: Ipvs;
+  readonly path: IpvsPath;
+  private readonly ifIndex = new Map<string, number>();
+  private lastEst = 0;
+
+  constructor(
+    ports: Port[],
+    config: Config,
+    private readonly log: LogFn,
+  ) {
+    ports.forEach((p, i) => this.ifIndex.set(p.ifname, i));
+    this.director = new Director(ports);
+    this.ipvs = new Ipvs({ connCapacity: config.conn_table_size });
+    this.ipvs.sysctl.expireNodestConn = config.expire_nodest_conn ? 1 : 0;
+    this.ipvs.sysctl.expireQuiescentTemplate = config.expire_quiescent_template ? 1 : 0;
+    this.path = new IpvsPath(this.ipvs, this.director, log);
+    this.director.ipvs = this.path;
+    for (const a of config.addresses) {
+      const s = parseAddressSpec(a);
+      this.director.addAddress(ipToU32(s.addr), s.prefix, this.portOf(s.ifname));
+    }
+    for (const r of config.routes) {
+      const s = parseRouteSpec(r);
+      this.addRoute(ipToU32(s.prefix), s.len, ipToU32(s.gateway));
+    }
+    if (config.gateway) this.addRoute(0, 0, ipToU32(config.gateway));
+    const t = config.timeouts;
+    if (t.tcp || t.tcpfin || t.udp) this.ipvs.setTimeouts({ tcp: t.tcp ?? 0, tcpfin: t.tcpfin ?? 0, udp: t.udp ?? 0 });
+    for (const s of config.services) this.addYamlService(s);
+  }
+
+  private portOf(ifname: string): number {
+    const i = this.ifIndex.get(ifname);
+    if (i === undefined) throw new Error(`interface ${ifname} is not owned by this director`);
+    return i;
+  }
+
+  /** A static route: the gateway must be on a connected prefix, which gives the port. */
+  private addRoute(prefix: number, len: number, gateway: number): void {
+    const via = this.director.routes.lookup(gateway);
+    if (!via || via.gateway !== 0) throw new Error(`route ${u32ToIp(prefix)}/${len}: gateway ${u32ToIp(gateway)} is not on a connected network`);
+    this.director.routes.add(prefix, len, gateway, via.port);
+  }
+
+  private addYamlService(s: YamlService): void {
+    let flags = 0;
+    if (s.persistent !== undefined) flags |= SVC_F.PERSISTENT;
+    if (s.ops) flags |= SVC_F.ONEPACKET;
+    for (const f of s.sched_flags) flags |= SCHED_FLAG_BITS[f]! << 3;
+    const key: ServiceKey = { proto: s.protocol === 'tcp' ? IPPROTO_TCP : IPPROTO_UDP, addr: ipToU32(s.address), port: s.port };
+    this.ipvs.addService({ ...key, sched: s.scheduler, flags, timeout: s.persistent ?? 0, netmask: s.netmask ? ipToU32(s.netmask) : 0xffffffff });
+    for (const r of s.realservers) {
+      const fwd = FWD_FROM_YAML[r.method]!;
+      // As ipvsadm: DR and TUN cannot map ports, the real server's port is the service's.
+      const port = fwd === Fwd.Masq ? (r.port ?? s.port) : s.port;
+      this.ipvs.addDest(key, { addr: ipToU32(r.address), port, fwd, weight: r.weight, uThreshold: r.upper_threshold, lThreshold: r.lower_threshold });
+    }
+  }
+
+  /** Timer work: conn expiry, neighbours, the 2-second estimator. */
+  tick(now: number): void {
+    this.director.tick(now);
+    if (now - this.lastEst >= 2000) {
+      this.ipvs.estimate();
+      this.lastEst = now;
+    }
+  }
+
+  /** Applies one control request; never throws. */
+  handle(req: Request): Response {
+    try {
+      return this.apply(req);
+    } catch (e) {
+      if (e instanceof IpvsError) {
+        return e.op === 'other' ? errorResponse(req.id, req.op, e.code, e.message) : errorResponse(req.id, req.op, e.code);
+      }
+      return errorResponse(req.id, req.op, 'EINVAL', (e as Error).message);
+    }
+  }
+
+  private apply(req: Request): Response {
+    switch (req.op) {
+      case 'hello':
+        return okResponse(req.id, { server: 'tsvsd', version: version(), protocol: PROTOCOL_VERSION });
+      case 'add-service': {
+        const k = toKey(req.service, req.op);
+        this.ipvs.addService(toServiceSpec(k, req.config));
+        return okResponse(req.id, null);
+      }
+      case 'edit-service': {
+        const k = toKey(req.service, req.op);
+        this.ipvs.editService(toServiceSpec(k, req.config));
+        return okResponse(req.id, null);
+      }
+      case 'delete-service':
+        this.ipvs.delService(toKey(req.service, req.op));
+        return okResponse(req.id, null);
+      case 'flush':
+        this.ipvs.flush();
+        return okResponse(req.id, null);
+      case 'add-server':
+        this.ipvs.addDest(toKey(req.service, req.op), toDestSpec(req.dest));
+        return okResponse(req.id, null);
+      case 'edit-server':
+        this.ipvs.editDest(toKey(req.service, req.op), toDestSpec(req.dest));
+        return okResponse(req.id, null);
+      case 'delete-server': {
+        const addr = ipToU32(req.dest.addr);
+        this.ipvs.delDest(toKey(req.service, req.op), addr, req.dest.port);
+        return okResponse(req.id, null);
+      }
+      case 'list': {
+        const services = req.service ? [this.ipvs.listService(toKey(req.service, req.op))] : this.ipvs.listServices();
+        const result: ListResult = { version: '1.2.1', size: 4096, services: services.map(serviceEntry) };
+        return okResponse(req.id, result);
+      }
+      case 'zero':
+        this.ipvs.zero(req.service ? toKey(req.service, req.op) : undefined);
+        return okResponse(req.id, null);
+      case 'set-timeout':
+        this.ipvs.setTimeouts(req.timeouts);
+        return okResponse(req.id, null);
+      case 'get-timeout':
+        return okResponse(req.id, this.ipvs.getTimeouts());
+      case 'connections': {
+        const conns: ConnEntry[] = this.ipvs.listConns().map((c) => ({
+          proto: c.proto,
+          caddr: u32ToIp(c.caddr),
+          cport: c.cport,
+          vaddr: u32ToIp(c.vaddr),
+          vport: c.vport,
+          daddr: u32ToIp(c.daddr),
+          dport: c.dport,
+          state: c.state,
+          expire: Math.max(0, Math.round(c.expiresMs / 1000)),
+        }));
+        return okResponse(req.id, { conns });
+      }
+      case 'start-daemon':
+      case 'stop-daemon':
+      case 'get-daemon':
+        return answerDaemonWithoutSync(req);
+      case 'address-list':
+        return okResponse(req.id, {
+          addresses: this.director.addresses().map((a) => ({ addr: u32ToIp(a.addr), plen: a.prefix, ifname: this.director.ports[a.port]!.ifname })),
+        });
+      case 'address-add': {
+        const addr = ipToU32(req.address.addr);
+        if (Number.isNaN(addr)) throw new IpvsError('EOPNOTSUPP', 'address');
+        const port = this.ifIndex.get(req.address.ifname);
+        if (port === undefined) throw new IpvsError('EINVAL', 'address', `interface ${req.address.ifname} is not owned by this director`);
+        if (req.address.plen > 32) throw new IpvsError('EINVAL', 'address', `prefix length ${req.address.plen} is out of range for IPv4`);
+        if (this.director.isLocal(addr)) throw new IpvsError('EEXIST', 'address', `address ${req.address.addr} already exists`);
+        this.director.addAddress(addr, req.address.plen, port);
+        this.log('info', 'address added', { addr: req.address.addr, plen: req.address.plen, ifname: req.address.ifname });
+        return okResponse(req.id, null);
+      }
+      case 'address-del': {
+        const addr = ipToU32(req.address.addr);
+        if (!this.director.delAddress(addr)) throw new IpvsError('ENOENT', 'address', `address ${req.address.addr} does not exist`);
+        this.log('info', 'address removed', { addr: req.address.addr });
+        return okResponse(req.id, null);
+      }
+    }
+    return errorResponse(0, 'other', 'EINVAL', 'unknown operation');
+  }
+
+  close(): void {
+    this.path.close();
+  }
+}

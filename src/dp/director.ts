@@ -1,0 +1,506 @@
+// The director's packet path: PREROUTING → INPUT (ipvs) / FORWARD (NAT replies) → POSTROUTING, per burst.
+import type { Port } from '../io/port.ts';
+import { VNET_HDR_LEN } from '../io/port.ts';
+import { ParsedFrame, parseFrame, Verdict, PF, VERDICT_COUNT } from '../packet/parse.ts';
+import { copyMac, macEquals, macIsBroadcast, writeEthHeader, ETH_P } from '../packet/ethernet.ts';
+import { ipv4DecTtl } from '../packet/ipv4.ts';
+import { buildFragNeeded, buildTimeExceeded, buildPortUnreachable, icmpErrorAllowed } from '../packet/icmp.ts';
+import { readU32, writeU32, icmpSetChecksum, ipv4SetChecksum } from '../packet/checksum.ts';
+import { RouteTable } from '../stack/route.ts';
+import { NeighbourCache } from '../stack/neigh.ts';
+import { Hook, Tracer, TraceVerdict } from '../stack/hooks.ts';
+import { Drop, DROP_COUNT } from './drops.ts';
+
+/** Bytes kept free before each received frame so IPIP encapsulation can grow it in place. */
+export const HEADROOM = 64;
+/** Frames read per port per burst. */
+export const DEFAULT_BURST = 64;
+const SCRATCH_SLOTS = 64;
+const ARP_FRAME = 42;
+const ZERO_MAC = new Uint8Array(6);
+
+/** One of the director's own addresses. */
+export interface LocalAddress {
+  addr: number;
+  prefix: number;
+  port: number;
+}
+
+/**
+ * What the director asks of ipvs for TCP/UDP frames. `input` handles a frame to a local address
+ * (client → VIP), `forward` a frame to someone else (a NAT reply RS → client). Both rewrite the
+ * frame in place and return the next hop to send to, or a negative Drop reason, or NOT_MINE.
+ */
+export interface IpvsHook {
+  input(buf: Uint8Array, p: ParsedFrame, now: number, out: XmitResult): number;
+  forward(buf: Uint8Array, p: ParsedFrame, now: number, out: XmitResult): number;
+  icmpError(buf: Uint8Array, p: ParsedFrame, now: number, out: XmitResult, local: boolean): number;
+  tick(now: number): void;
+}
+
+/** Reused result of an ipvs decision: where the (possibly re-framed) packet goes. */
+export class XmitResult {
+  /** Frame start (vnet header) after the transmitter ran; IPIP moves it 20 bytes left. */
+  frame = 0;
+  end = 0;
+  /** Next-hop address; the route decides the port unless `port` >= 0. */
+  nextHop = 0;
+  port = -1;
+  /** The frame is on the FORWARD path: decrement TTL. */
+  forwarded = false;
+}
+
+/** Kinds of ICMP error `Director.sendIcmpError` builds. */
+export const ICMP_FRAG_NEEDED = 1;
+export const ICMP_TIME_EXCEEDED = 2;
+export const ICMP_PORT_UNREACH = 3;
+
+/** ipvs verdicts returned by IpvsHook methods. */
+export const XMIT_SEND = 0;
+export const XMIT_NOT_MINE = -1000;
+/** The hook already transmitted or consumed the frame (e.g. sent an ICMP error instead). */
+export const XMIT_CONSUMED = -1001;
+
+/** Counters of the whole packet path, for the control socket and metrics. */
+export class PathCounters {
+  readonly rxFrames = new Float64Array(1);
+  readonly txFrames = new Float64Array(1);
+  readonly parse = new Float64Array(VERDICT_COUNT);
+  readonly drops = new Float64Array(DROP_COUNT);
+  readonly arpReplies = new Float64Array(1);
+  readonly icmpEchoReplies = new Float64Array(1);
+}
+
+/**
+ * The data plane of one director: owns the ports, the local addresses, routes and neighbours, and
+ * runs bursts through the hook pipeline. Single-threaded; control changes happen between bursts.
+ */
+export class Director {
+  readonly counters = new PathCounters();
+  readonly tracer = new Tracer();
+  readonly routes = new RouteTable();
+  readonly neigh: NeighbourCache;
+  readonly ports: Port[];
+  private readonly local = new Map<number, LocalAddress>();
+  private readonly arena: Uint8Array;
+  private readonly slot: number;
+  private readonly rxOff: Uint32Array[];
+  private readonly rxLen: Uint32Array;
+  private readonly scratchBase: number;
+  private scratchNext = 0;
+  private readonly txOff: Uint32Array[];
+  private readonly txLen: Uint32Array[];
+  private readonly txCount: Int32Array;
+  private readonly pf = new ParsedFrame();
+  private readonly xr = new XmitResult();
+  private readonly burst: number;
+  private now = 0;
+  private icmpId = 1;
+  ipvs: IpvsHook | null = null;
+  /** The port the frame being processed arrived on. */
+  currentPort = 0;
+
+  constructor(ports: Port[], opts: { burst?: number } = {}) {
+    this.ports = ports;
+    this.burst = opts.burst ?? DEFAULT_BURST;
+    let maxFrame = 2048;
+    for (const p of ports) maxFrame = Math.max(maxFrame, p.maxFrame);
+    this.slot = (HEADROOM + maxFrame + 63) & ~63;
+    const rxSlots = ports.length * this.burst;
+    this.arena = new Uint8Array((rxSlots + SCRATCH_SLOTS) * this.slot);
+    this.rxOff = ports.map((_, i) => {
+      const a = new Uint32Array(this.burst);
+      for (let j = 0; j < this.burst; j++) a[j] = (i * this.burst + j) * this.slot + HEADROOM;
+      return a;
+    });
+    this.rxLen = new Uint32Array(this.burst);
+    this.scratchBase = rxSlots * this.slot;
+    const txCap = rxSlots + SCRATCH_SLOTS;
+    this.txOff = ports.map(() => new Uint32Array(txCap));
+    this.txLen = ports.map(() => new Uint32Array(txCap));
+    this.txCount = new Int32Array(ports.length);
+    this.neigh = new NeighbourCache({
+      sendArpRequest: (port, ip) => this.sendArp(port, 1, ip, null, 0),
+      transmitQueued: (port, buf, off, len, mac) => {
+        const s = this.scratch();
+        if (s < 0 || len > this.slot - HEADROOM) {
+          this.counters.drops[Drop.TX_FULL]!++;
+          return;
+        }
+        this.arena.set(buf.subarray(off, off + len), s);
+        copyMac(this.arena, s + VNET_HDR_LEN, mac, 0);
+        copyMac(this.arena, s + VNET_HDR_LEN + 6, this.ports[port]!.mac, 0);
+        this.enqueueTx(port, s, len);
+      },
+    });
+  }
+
+  // ---- configuration (slow path) ----
+
+  /** Adds one of the director's own addresses (VIP or DIP) with its connected route; sends gratuitous ARP. */
+  addAddress(addr: number, prefix: number, port: number): void {
+    this.local.set(addr >>> 0, { addr: addr >>> 0, prefix, port });
+    if (prefix < 32) this.routes.add(addr, prefix, 0, port);
+    this.gratuitousArp(addr >>> 0);
+  }
+
+  /** Removes an address and its connected route (unless another address on the prefix keeps it). */
+  delAddress(addr: number): boolean {
+    const a = this.local.get(addr >>> 0);
+    if (!a) return false;
+    this.local.delete(addr >>> 0);
+    if (a.prefix < 32) {
+      const mask = a.prefix === 0 ? 0 : (0xffffffff << (32 - a.prefix)) >>> 0;
+      const still = [...this.local.values()].some((o) => o.prefix === a.prefix && ((o.addr & mask) >>> 0) === ((a.addr & mask) >>> 0));
+      if (!still) this.routes.remove(a.addr, a.prefix);
+    }
+    return true;
+  }
+
+  addresses(): LocalAddress[] {
+    return [...this.local.values()];
+  }
+
+  isLocal(addr: number): boolean {
+    return this.local.has(addr >>> 0);
+  }
+
+  /** The address the director uses as source toward `dst` (the first local address on the egress port). */
+  sourceFor(port: number): number {
+    let best = 0;
+    for (const a of this.local.values()) {
+      if (a.port !== port) continue;
+      if (a.prefix < 32) return a.addr;
+      if (best === 0) best = a.addr;
+    }
+    return best;
+  }
+
+  /** Sends a gratuitous ARP (an unsolicited request for our own address) on the address's port. */
+  gratuitousArp(addr: number): void {
+    const a = this.local.get(addr >>> 0);
+    if (!a || !this.ports[a.port]) return;
+    this.sendArp(a.port, 1, a.addr, null, 0, a.addr);
+    this.flush();
+  }
+
+  // ---- the loop ----
+
+  /**
+   * One pass over every port: read a burst, run each frame through the hooks, send what is due.
+   * Returns how many frames were read. `now` is a monotonic time in ms.
+   */
+  runOnce(now: number): number {
+    this.now = now;
+    let total = 0;
+    for (let p = 0; p < this.ports.length; p++) {
+      const offs = this.rxOff[p]!;
+      const n = this.ports[p]!.rxBurst(this.arena, offs, this.rxLen, this.burst);
+      for (let i = 0; i < n; i++) this.receive(p, offs[i]!, this.rxLen[i]!);
+      total += n;
+    }
+    this.counters.rxFrames[0]! += total;
+    this.flush();
+    return total;
+  }
+
+  /** Timer work (neighbours, ipvs expiry). */
+  tick(now: number): void {
+    this.now = now;
+    this.neigh.tick(now);
+    this.ipvs?.tick(now);
+    this.flush();
+  }
+
+  /** Sends every queued frame, once per port. */
+  flush(): void {
+    for (let p = 0; p < this.ports.length; p++) {
+      const n = this.txCount[p]!;
+      if (n === 0) continue;
+      const sent = this.ports[p]!.txBurst(this.arena, this.txOff[p]!, this.txLen[p]!, n);
+      this.counters.txFrames[0]! += sent;
+      if (sent < n) this.counters.drops[Drop.TX_FULL]! += n - sent;
+      this.txCount[p] = 0;
+    }
+    this.scratchNext = 0;
+  }
+
+  // ---- PREROUTING ----
+
+  private receive(port: number, off: number, len: number): void {
+    this.currentPort = port;
+    const buf = this.arena;
+    const p = this.pf;
+    const v = parseFrame(buf, off, len, p, 0);
+    this.counters.parse[v]!++;
+    if (this.tracer.active) this.tracer.hook(Hook.PREROUTING, port, buf, p.eth, p.end, TraceVerdict.CONTINUE, v);
+    // Frames for another host's MAC reach us only in promiscuous mode; never act on them.
+    if (!macIsBroadcast(buf, p.eth) && !macEquals(buf, p.eth, this.ports[port]!.mac, 0) && v !== Verdict.TRUNCATED) {
+      this.drop(port, Drop.OTHER_HOST, Hook.PREROUTING);
+      return;
+    }
+    switch (v) {
+      case Verdict.OK:
+        break;
+      case Verdict.ARP:
+        this.arpInput(port);
+        return;
+      case Verdict.IPV6:
+        this.drop(port, Drop.IPV6, Hook.PREROUTING);
+        return;
+      case Verdict.OTHER_ETHERTYPE:
+        this.drop(port, Drop.OTHER_ETHERTYPE, Hook.PREROUTING);
+        return;
+      case Verdict.FRAGMENT:
+        this.drop(port, Drop.FRAGMENT, Hook.PREROUTING);
+        return;
+      default:
+        this.drop(port, Drop.MALFORMED, Hook.PREROUTING);
+        return;
+    }
+    if (this.local.has(p.daddr)) this.inputHook(port);
+    else this.forwardHook(port);
+  }
+
+  // ---- INPUT ----
+
+  private inputHook(port: number): void {
+    const buf = this.arena;
+    const p = this.pf;
+    if (p.proto === 1) {
+      if ((p.flags & PF.L4) !== 0 && p.icmpType === 8 && p.icmpCode === 0) {
+        this.echoReply(port);
+        return;
+      }
+      if (this.ipvs && (p.flags & PF.L4) !== 0 && (p.icmpType === 3 || p.icmpType === 11 || p.icmpType === 4)) {
+        const r = this.ipvs.icmpError(buf, p, this.now, this.xr, true);
+        this.afterIpvs(port, Hook.INPUT, r);
+        return;
+      }
+      this.drop(port, Drop.ICMP_IGNORED, Hook.INPUT);
+      return;
+    }
+    if ((p.proto === 6 || p.proto === 17) && this.ipvs) {
+      const r = this.ipvs.input(buf, p, this.now, this.xr);
+      this.afterIpvs(port, Hook.INPUT, r === XMIT_NOT_MINE ? -Drop.NO_SERVICE - 1 : r);
+      return;
+    }
+    this.drop(port, Drop.NO_SERVICE, Hook.INPUT);
+  }
+
+  // ---- FORWARD ----
+
+  private forwardHook(port: number): void {
+    const buf = this.arena;
+    const p = this.pf;
+    // As ip_forward: the TTL is checked before the FORWARD hook, so the error quotes the original header.
+    if (p.ttl <= 1) {
+      this.sendIcmpError(port, p, ICMP_TIME_EXCEEDED);
+      this.drop(port, Drop.TTL_EXPIRED, Hook.FORWARD);
+      return;
+    }
+    if (this.ipvs) {
+      let r = XMIT_NOT_MINE;
+      if (p.proto === 6 || p.proto === 17) r = this.ipvs.forward(buf, p, this.now, this.xr);
+      else if (p.proto === 1 && (p.flags & PF.L4) !== 0 && (p.icmpType === 3 || p.icmpType === 11 || p.icmpType === 4))
+        r = this.ipvs.icmpError(buf, p, this.now, this.xr, false);
+      if (r !== XMIT_NOT_MINE) {
+        this.afterIpvs(port, Hook.FORWARD, r);
+        return;
+      }
+    }
+    this.drop(port, Drop.NOT_LOCAL, Hook.FORWARD);
+  }
+
+  private afterIpvs(port: number, hook: Hook, r: number): void {
+    if (r === XMIT_CONSUMED) return;
+    if (r < 0) {
+      this.drop(port, -r - 1, hook);
+      return;
+    }
+    const xr = this.xr;
+    if (this.tracer.active) this.tracer.hook(hook, port, this.arena, xr.frame + VNET_HDR_LEN, xr.end, TraceVerdict.IPVS, 0);
+    if (xr.forwarded) {
+      const l3 = this.pf.l3 - this.pf.frame + xr.frame;
+      ipv4DecTtl(this.arena, l3);
+    }
+    this.output(xr.frame, xr.end - xr.frame, xr.nextHop, xr.port);
+  }
+
+  // ---- POSTROUTING ----
+
+  /**
+   * Routes a frame whose IP header is final: picks the port and next hop, resolves the MAC, writes
+   * the Ethernet addresses and queues it. `nextHop` 0 means route by the IP destination.
+   */
+  output(frame: number, len: number, nextHop: number, portHint: number): void {
+    const buf = this.arena;
+    const eth = frame + VNET_HDR_LEN;
+    let hop = nextHop >>> 0;
+    let port = portHint;
+    if (hop === 0) hop = readU32(buf, eth + 14 + 16);
+    if (port < 0) {
+      const r = this.routes.lookup(hop);
+      if (r === undefined) {
+        this.drop(0, Drop.NO_ROUTE, Hook.POSTROUTING);
+        return;
+      }
+      port = r.port;
+      if (r.gateway !== 0) hop = r.gateway;
+    }
+    const mac = this.neigh.lookup(hop, port, buf, frame, len, this.now);
+    if (mac === null) {
+      if (this.tracer.active) this.tracer.hook(Hook.POSTROUTING, port, buf, eth, frame + len, TraceVerdict.QUEUED, 0);
+      return;
+    }
+    copyMac(buf, eth, mac, 0);
+    copyMac(buf, eth + 6, this.ports[port]!.mac, 0);
+    if (this.tracer.active) this.tracer.hook(Hook.POSTROUTING, port, buf, eth, frame + len, TraceVerdict.SENT, 0);
+    this.enqueueTx(port, frame, len);
+  }
+
+  private enqueueTx(port: number, off: number, len: number): void {
+    const n = this.txCount[port]!;
+    if (n >= this.txOff[port]!.length) {
+      this.counters.drops[Drop.TX_FULL]!++;
+      return;
+    }
+    this.txOff[port]![n] = off;
+    this.txLen[port]![n] = len;
+    this.txCount[port] = n + 1;
+  }
+
+  /** A free scratch slot's frame offset for a generated frame, or -1 when all are used this burst. */
+  private scratch(): number {
+    if (this.scratchNext >= SCRATCH_SLOTS) {
+      this.flush();
+      if (this.scratchNext >= SCRATCH_SLOTS) return -1;
+    }
+    return this.scratchBase + this.scratchNext++ * this.slot + HEADROOM;
+  }
+
+  private drop(port: number, reason: number, hook: Hook): void {
+    this.counters.drops[reason]!++;
+    if (this.tracer.active) this.tracer.hook(hook, port, this.arena, this.pf.eth, this.pf.end, TraceVerdict.DROP, reason);
+  }
+
+  // ---- ARP and ICMP ----
+
+  private arpInput(port: number): void {
+    const buf = this.arena;
+    const a = this.pf.l3;
+    if (a + 28 > this.pf.end) {
+      this.drop(port, Drop.MALFORMED, Hook.PREROUTING);
+      return;
+    }
+    // Ethernet/IPv4 ARP only.
+    if (buf[a] !== 0 || buf[a + 1] !== 1 || buf[a + 2] !== 8 || buf[a + 3] !== 0 || buf[a + 4] !== 6 || buf[a + 5] !== 4) {
+      this.drop(port, Drop.MALFORMED, Hook.PREROUTING);
+      return;
+    }
+    const op = (buf[a + 6]! << 8) | buf[a + 7]!;
+    const spa = readU32(buf, a + 14);
+    const tpa = readU32(buf, a + 24);
+    const mine = this.local.get(tpa);
+    const forUs = mine !== undefined && mine.port === port;
+    // Learn the sender when the ARP is about us (RFC 826's merge rule, restricted to useful entries).
+    if (spa !== 0) this.neigh.learn(spa, port, buf, a + 8, this.now, forUs);
+    if (op === 1 && forUs) {
+      this.sendArp(port, 2, spa, buf, a + 8, tpa);
+      this.counters.arpReplies[0]!++;
+      if (this.tracer.active) this.tracer.hook(Hook.INPUT, port, buf, this.pf.eth, this.pf.end, TraceVerdict.LOCAL, 0);
+    }
+  }
+
+  /**
+   * Builds and queues an ARP frame: op 1 request (to broadcast) for `targetIp`, or op 2 reply to
+   * `targetMac`. The sender address is `senderIp` (default: our source address on the port).
+   */
+  private sendArp(port: number, op: number, targetIp: number, targetMac: Uint8Array | null, tmOff: number, senderIp = -1): void {
+    const s = this.scratch();
+    if (s < 0) return;
+    const buf = this.arena;
+    buf.fill(0, s, s + VNET_HDR_LEN + ARP_FRAME);
+    const eth = s + VNET_HDR_LEN;
+    const pm = this.ports[port]!.mac;
+    if (targetMac) writeEthHeader(buf, eth, targetMac, tmOff, pm, 0, ETH_P.ARP);
+    else {
+      buf.fill(0xff, eth, eth + 6);
+      copyMac(buf, eth + 6, pm, 0);
+      buf[eth + 12] = 0x08;
+      buf[eth + 13] = 0x06;
+    }
+    const a = eth + 14;
+    buf[a + 1] = 1;
+    buf[a + 2] = 8;
+    buf[a + 4] = 6;
+    buf[a + 5] = 4;
+    buf[a + 7] = op;
+    copyMac(buf, a + 8, pm, 0);
+    writeU32(buf, a + 14, senderIp >= 0 ? senderIp : this.sourceFor(port));
+    if (targetMac) copyMac(buf, a + 18, targetMac, tmOff);
+    writeU32(buf, a + 24, targetIp);
+    this.enqueueTx(port, s, VNET_HDR_LEN + ARP_FRAME);
+  }
+
+  /** Turns an echo request into the reply in place and sends it back where it came from. */
+  private echoReply(port: number): void {
+    const buf = this.arena;
+    const p = this.pf;
+    const l3 = p.l3;
+    writeU32(buf, l3 + 12, p.daddr);
+    writeU32(buf, l3 + 16, p.saddr);
+    buf[l3 + 8] = 64;
+    ipv4SetChecksum(buf, l3, p.ipHdrLen);
+    buf[p.l4] = 0;
+    icmpSetChecksum(buf, p.l4, p.ipEnd);
+    // Clear any offload state: the reply is complete as it stands.
+    buf.fill(0, p.frame, p.frame + VNET_HDR_LEN);
+    this.counters.icmpEchoReplies[0]!++;
+    if (this.tracer.active) this.tracer.hook(Hook.INPUT, port, buf, p.eth, p.end, TraceVerdict.LOCAL, 0);
+    this.output(p.frame, p.ipEnd - p.frame, p.saddr === 0 ? 0 : 0, -1);
+  }
+
+  /**
+   * Sends an ICMP error about the frame `p` describes back to its source, from our address on the
+   * port it arrived on: ICMP_FRAG_NEEDED (with `mtu`), ICMP_TIME_EXCEEDED or ICMP_PORT_UNREACH.
+   * Never about an ICMP error or a broadcast (RFC 1122). Rare path.
+   */
+  sendIcmpError(port: number, p: ParsedFrame, kind: number, mtu = 0): void {
+    if (!icmpErrorAllowed(this.arena, p)) return;
+    const s = this.scratch();
+    if (s < 0) return;
+    const src = this.sourceFor(port) || p.daddr;
+    const z = ZERO_MAC;
+    const a = this.arena;
+    const id = this.icmpId++ & 0xffff;
+    const n =
+      kind === ICMP_FRAG_NEEDED
+        ? buildFragNeeded(a, s, a, p.l3, p.ipEnd, mtu, src, id, z, 0, z, 0)
+        : kind === ICMP_TIME_EXCEEDED
+          ? buildTimeExceeded(a, s, a, p.l3, p.ipEnd, src, id, z, 0, z, 0)
+          : buildPortUnreachable(a, s, a, p.l3, p.ipEnd, src, id, z, 0, z, 0);
+    if (n > 0) this.output(s, n, 0, -1);
+  }
+
+  /**
+   * Reserves `n` scratch slots for frames built in one go (e.g. GSO segments); fills `offs` with
+   * their frame offsets. False when `n` exceeds the scratch area.
+   */
+  scratchSlots(n: number, offs: Uint32Array): boolean {
+    if (n > SCRATCH_SLOTS || n > offs.length) return false;
+    if (this.scratchNext + n > SCRATCH_SLOTS) this.flush();
+    for (let i = 0; i < n; i++) offs[i] = this.scratchBase + this.scratchNext++ * this.slot + HEADROOM;
+    return true;
+  }
+
+  /** Bytes available in each scratch slot for a frame (vnet header included). */
+  get scratchFrameSize(): number {
+    return this.slot - HEADROOM;
+  }
+
+  /** The arena every port burst and generated frame lives in. */
+  get buffer(): Uint8Array {
+    return this.arena;
+  }
+}

@@ -1,0 +1,93 @@
+// The data-plane worker thread: opens the ports, runs the burst loop, applies control requests between bursts.
+import { workerData, parentPort, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
+import { openPort } from '../io/open.ts';
+import { native } from '../io/native.ts';
+import { toIoError } from '../io/errors.ts';
+import type { Port, PortKind } from '../io/port.ts';
+import type { Config } from '../ctl/config.ts';
+import type { Request } from '../ctl/protocol.ts';
+import { Dataplane } from './dataplane.ts';
+
+/** What tsvsd hands the worker. */
+export interface WorkerInit {
+  config: Config;
+  /** Int32Array view: [0] pending control messages, [1] stop flag. */
+  mailbox: SharedArrayBuffer;
+  control: MessagePort;
+}
+
+/** Messages the worker posts on the control port. */
+export type WorkerEvent =
+  | { type: 'ready'; ports: Array<{ ifname: string; kind: string; mac: string; mtu: number }> }
+  | { type: 'fatal'; message: string; code?: string }
+  | { type: 'reply'; seq: number; response: unknown }
+  | { type: 'log'; level: 'info' | 'warn' | 'error'; msg: string; fields?: Record<string, unknown> }
+  | { type: 'stopped' };
+
+/** Messages tsvsd posts to the worker. */
+export type WorkerCommand = { type: 'request'; seq: number; request: Request } | { type: 'stop' };
+
+const IDLE_POLL_MS = 10;
+const TICK_MS = 10;
+
+function main(): void {
+  const init = workerData as WorkerInit;
+  const ctl = init.control;
+  const mailbox = new Int32Array(init.mailbox);
+  const post = (e: WorkerEvent) => ctl.postMessage(e);
+  const ports: Port[] = [];
+  const kind: PortKind = init.config.io ?? 'afpacket';
+  try {
+    for (const ifname of init.config.interfaces) {
+      ports.push(openPort(kind, ifname, { promisc: init.config.promiscuous }));
+    }
+  } catch (e) {
+    for (const p of ports) p.close();
+    const err = toIoError(e);
+    post({ type: 'fatal', message: err.message, code: err.code });
+    return;
+  }
+  let dp: Dataplane;
+  try {
+    dp = new Dataplane(ports, init.config, (level, msg, fields) => post({ type: 'log', level, msg, fields }));
+  } catch (e) {
+    for (const p of ports) p.close();
+    post({ type: 'fatal', message: (e as Error).message });
+    return;
+  }
+  post({
+    type: 'ready',
+    ports: ports.map((p) => ({ ifname: p.ifname, kind: p.kind, mac: [...p.mac].map((b) => b.toString(16).padStart(2, '0')).join(':'), mtu: p.mtu })),
+  });
+
+  const fds = new Int32Array(ports.map((p) => p.fd).filter((fd) => fd >= 0));
+  const io = fds.length ? native() : null;
+  let lastTick = performance.now();
+  let running = true;
+  while (running) {
+    if (Atomics.load(mailbox, 0) !== 0) {
+      Atomics.store(mailbox, 0, 0);
+      for (let m = receiveMessageOnPort(ctl); m !== undefined; m = receiveMessageOnPort(ctl)) {
+        const cmd = m.message as WorkerCommand;
+        if (cmd.type === 'stop') {
+          running = false;
+          break;
+        }
+        post({ type: 'reply', seq: cmd.seq, response: dp.handle(cmd.request) });
+      }
+      if (!running) break;
+    }
+    const now = performance.now();
+    const n = dp.director.runOnce(now);
+    if (now - lastTick >= TICK_MS) {
+      dp.tick(now);
+      lastTick = now;
+    }
+    if (n === 0 && io) io.pollFds(fds, IDLE_POLL_MS);
+  }
+  dp.close();
+  for (const p of ports) p.close();
+  post({ type: 'stopped' });
+}
+
+if (parentPort) main();

@@ -1,0 +1,184 @@
+// Glue between the director's hooks and ipvs: fills the tuple, asks core.ts, runs the conn's transmitter.
+import { PF, type ParsedFrame } from '../packet/parse.ts';
+import { IcmpInner, parseIcmpInner, icmpInnerSetSaddr, icmpInnerSetSport } from '../packet/icmp.ts';
+import { setSaddr, setDaddr } from '../packet/rewrite.ts';
+import { Director, XmitResult, XMIT_NOT_MINE, XMIT_SEND, ICMP_PORT_UNREACH, XMIT_CONSUMED, type IpvsHook } from '../dp/director.ts';
+import { Drop } from '../dp/drops.ts';
+import { CONN_F } from './conn.ts';
+import { inPacket, outPacket, newTuple, R, V_FORWARD, V_PASS, V_UNREACH, findService } from './core.ts';
+import type { Ipvs } from './service.ts';
+import { Fwd } from './types.ts';
+import { natIn, natOut } from './xmit/nat.ts';
+import { drXmit } from './xmit/dr.ts';
+import { tunXmit } from './xmit/tun.ts';
+import { u32ToIp } from '../lib/inet.ts';
+
+/** How often (ms) the "no destination available" line may be logged per director. */
+const NO_DEST_LOG_INTERVAL_MS = 1000;
+
+type Log = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+
+/** Maps core.ts's pass/drop reasons to the director's drop counters. */
+function dropFor(reason: number): number {
+  switch (reason) {
+    case R.NO_SERVICE:
+    case R.PORT_ZERO:
+    case R.FTPDATA:
+    case R.NO_PROTO:
+      return Drop.NO_SERVICE;
+    case R.NOT_NEW:
+      return Drop.NO_CONN;
+    case R.NO_DEST:
+      return Drop.NO_DEST;
+    case R.TABLE_FULL:
+      return Drop.TABLE_FULL;
+    case R.DEST_UNAVAILABLE:
+      return Drop.DEST_UNAVAILABLE;
+    default:
+      return Drop.NOT_LOCAL;
+  }
+}
+
+/**
+ * The IpvsHook the Director calls for TCP/UDP and ICMP errors. One reusable tuple and ICMP view;
+ * the transmitter is chosen from the conn's forwarding method, fixed when the conn was created.
+ */
+export class IpvsPath implements IpvsHook {
+  private readonly t = newTuple();
+  private readonly inner = new IcmpInner();
+  private lastNoDestLog = -Infinity;
+  private suppressed = 0;
+
+  constructor(
+    private readonly ipvs: Ipvs,
+    private readonly dir: Director,
+    private readonly log: Log,
+  ) {}
+
+  private fill(p: ParsedFrame): void {
+    const t = this.t;
+    t.proto = p.proto;
+    t.saddr = p.saddr;
+    t.sport = p.sport;
+    t.daddr = p.daddr;
+    t.dport = p.dport;
+    t.tcpFlags = p.proto === 6 ? p.tcpFlags : 0;
+    t.len = p.totLen;
+    t.fwmark = 0;
+  }
+
+  input(buf: Uint8Array, p: ParsedFrame, now: number, out: XmitResult): number {
+    if ((p.flags & PF.L4) === 0) return -Drop.MALFORMED - 1;
+    this.fill(p);
+    const t = this.t;
+    const v = inPacket(this.ipvs, t);
+    if (v === V_FORWARD) return this.xmitIn(buf, p, t.conn, out);
+    if (v === V_UNREACH) {
+      this.noDest(now);
+      this.dir.sendIcmpError(this.inPortOf(), p, ICMP_PORT_UNREACH);
+      return -dropFor(t.reason) - 1;
+    }
+    if (v === V_PASS && t.reason === R.NO_SERVICE) return XMIT_NOT_MINE;
+    return -dropFor(t.reason) - 1;
+  }
+
+  /** The port the current frame arrived on (set by the director before calling). */
+  private inPortOf(): number {
+    return this.dir.currentPort;
+  }
+
+  private xmitIn(buf: Uint8Array, p: ParsedFrame, c: number, out: XmitResult): number {
+    const ct = this.ipvs.conns;
+    switch (ct.flags[c]! & CONN_F.FWD_MASK) {
+      case Fwd.Masq:
+        return natIn(buf, p, ct.daddr[c]!, ct.dport[c]!, out);
+      case Fwd.Route:
+        return drXmit(p, ct.daddr[c]!, out);
+      case Fwd.Tunnel:
+        return tunXmit(this.dir, buf, p, this.inPortOf(), ct.daddr[c]!, out);
+      default:
+        // The director has no local stack to hand a "Local" conn to.
+        return -Drop.NO_DEST - 1;
+    }
+  }
+
+  forward(buf: Uint8Array, p: ParsedFrame, _now: number, out: XmitResult): number {
+    if ((p.flags & PF.L4) === 0) return XMIT_NOT_MINE;
+    this.fill(p);
+    const t = this.t;
+    if (outPacket(this.ipvs, t) !== V_FORWARD) return XMIT_NOT_MINE;
+    const ct = this.ipvs.conns;
+    return natOut(buf, p, ct.vaddr[t.conn]!, ct.vport[t.conn]!, out);
+  }
+
+  /**
+   * ICMP errors about tracked conns (ip_vs_in_icmp / ip_vs_out_icmp). From a real server (FORWARD):
+   * about a NAT reply it sent to the client, so the outer source and the embedded source become the
+   * VIP:vport. To the VIP (INPUT): about a reply the client side could not take, so it goes to the
+   * conn's real server the way the conn's packets go (NAT: embedded source and outer destination
+   * become RIP:rport).
+   */
+  icmpError(buf: Uint8Array, p: ParsedFrame, _now: number, out: XmitResult, local: boolean): number {
+    const inner = this.inner;
+    if (!parseIcmpInner(buf, p, inner) || !inner.hasPorts) return local ? -Drop.ICMP_IGNORED - 1 : XMIT_NOT_MINE;
+    const ct = this.ipvs.conns;
+    if (!local) {
+      // Embedded: RIP:rport → CIP:cport, the reply the real server sent.
+      const c = ct.lookupOut(inner.proto, inner.saddr, inner.sport, inner.daddr, inner.dport);
+      if (c < 0) return XMIT_NOT_MINE;
+      const vip = ct.vaddr[c]!;
+      icmpInnerSetSaddr(buf, inner, vip);
+      icmpInnerSetSport(buf, inner, ct.vport[c]!);
+      setSaddr(buf, p.l3, -1, 1, vip, false);
+      p.saddr = vip;
+      out.frame = p.frame;
+      out.end = p.ipEnd;
+      out.nextHop = 0;
+      out.port = -1;
+      out.forwarded = true;
+      return XMIT_SEND;
+    }
+    // Embedded: VIP:vport → CIP:cport, a reply that went out from the VIP.
+    const c = ct.lookupIn(inner.proto, inner.daddr, inner.dport, inner.saddr, inner.sport);
+    if (c < 0) return -Drop.ICMP_IGNORED - 1;
+    const fwd = ct.flags[c]! & CONN_F.FWD_MASK;
+    const rip = ct.daddr[c]!;
+    if (fwd === Fwd.Masq) {
+      icmpInnerSetSaddr(buf, inner, rip);
+      icmpInnerSetSport(buf, inner, ct.dport[c]!);
+      setDaddr(buf, p.l3, -1, 1, rip, false);
+      p.daddr = rip;
+      out.frame = p.frame;
+      out.end = p.ipEnd;
+      out.nextHop = 0;
+      out.port = -1;
+      out.forwarded = false;
+      return XMIT_SEND;
+    }
+    if (fwd === Fwd.Route) return drXmit(p, rip, out);
+    if (fwd === Fwd.Tunnel) return tunXmit(this.dir, buf, p, this.inPortOf(), rip, out);
+    return XMIT_CONSUMED;
+  }
+
+  tick(now: number): void {
+    this.ipvs.tick(now);
+  }
+
+  /** Logs the kernel's "no destination available" line, at most once a second, naming the service. */
+  private noDest(now: number): void {
+    if (now - this.lastNoDestLog < NO_DEST_LOG_INTERVAL_MS) {
+      this.suppressed++;
+      return;
+    }
+    const t = this.t;
+    const svc = findService(this.ipvs, 0, t.proto, t.daddr, t.dport);
+    const proto = t.proto === 6 ? 'TCP' : 'UDP';
+    this.log('warn', `${svc?.sched.name ?? 'ipvs'}: ${proto} ${u32ToIp(t.daddr)}:${t.dport} - no destination available`, {
+      suppressed: this.suppressed,
+    });
+    this.lastNoDestLog = now;
+    this.suppressed = 0;
+  }
+
+  close(): void {}
+}

@@ -1,0 +1,54 @@
+// Helpers every scheduler shares: the kernel's load measure, overload test, hash_32, gcd and the scheduler clock.
+
+import { DEST_F, type Dest } from '../types.ts';
+
+/** The kernel's ip_vs_dest_conn_overhead: active conns weigh 256 times an inactive one. */
+export function connOverhead(d: Dest): number {
+  return d.activeConns * 256 + d.inactConns;
+}
+
+/** True when the dest carries IP_VS_DEST_F_OVERLOAD (set by the thresholds, never chosen for new conns). */
+export function isOverloaded(d: Dest): boolean {
+  return (d.flags & DEST_F.OVERLOAD) !== 0;
+}
+
+/** True when the dest is live in its service (not in the trash). */
+export function isAvailable(d: Dest): boolean {
+  return (d.flags & DEST_F.AVAILABLE) !== 0;
+}
+
+/** The kernel's generic hash_32(): multiply by GOLDEN_RATIO_32 and keep the top `bits` bits. */
+export function hash32(v: number, bits: number): number {
+  return Math.imul(v | 0, 0x61c88647) >>> (32 - bits);
+}
+
+/** Greatest common divisor of two positive integers. */
+export function gcd(a: number, b: number): number {
+  while (b !== 0) {
+    const t = a % b;
+    a = b;
+    b = t;
+  }
+  return a;
+}
+
+/** Index of the highest set bit, 1-based, 0 for 0 (the kernel's fls()). */
+export function fls(v: number): number {
+  return v === 0 ? 0 : 32 - Math.clz32(v);
+}
+
+const monotonicMs = (): number => performance.now();
+let clock: () => number = monotonicMs;
+
+/**
+ * Milliseconds on the schedulers' monotonic clock (lblc/lblcr cache ages). Tests drive it through
+ * setSchedClock; the default is performance.now().
+ */
+export function schedNow(): number {
+  return clock();
+}
+
+/** Replaces the schedulers' clock (ms, monotonic); null restores performance.now(). */
+export function setSchedClock(fn: (() => number) | null): void {
+  clock = fn ?? monotonicMs;
+}

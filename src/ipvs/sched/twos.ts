@@ -1,0 +1,63 @@
+// Power-of-two-choices scheduler (ip_vs_twos.c): two weighted random picks, keep the less loaded per weight.
+
+import { DEST_F, type Dest, type Scheduler } from '../types.ts';
+
+const OVERLOAD = DEST_F.OVERLOAD;
+
+/** Uniform integer in [0, bound), as the kernel's get_random_u32_below(). */
+export type RandomBelow = (bound: number) => number;
+
+const mathRandomBelow: RandomBelow = (bound) => Math.floor(Math.random() * bound);
+let randomBelow: RandomBelow = mathRandomBelow;
+
+/** Replaces twos' random source (tests); null restores Math.random. */
+export function setTwosRandom(fn: RandomBelow | null): void {
+  randomBelow = fn ?? mathRandomBelow;
+}
+
+export const twos: Scheduler = {
+  name: 'twos',
+  schedule(svc) {
+    const dests = svc.dests;
+    let total = 0;
+    let choice1: Dest | null = null;
+    for (let i = 0, n = dests.length; i < n; i++) {
+      const d = dests[i]!;
+      if ((d.flags & OVERLOAD) === 0 && d.weight > 0) {
+        total += d.weight;
+        choice1 = d;
+      }
+    }
+    if (choice1 === null) return null;
+    // +1 makes both draws range over [0, total] inclusive, as the kernel does.
+    total += 1;
+    let r1 = randomBelow(total);
+    let r2 = randomBelow(total);
+    let choice2: Dest | null = null;
+    let w1 = -1;
+    let w2 = -1;
+    let oh1 = 0;
+    let oh2 = 0;
+    for (let i = 0, n = dests.length; i < n; i++) {
+      const d = dests[i]!;
+      if ((d.flags & OVERLOAD) !== 0) continue;
+      const w = d.weight;
+      if (w <= 0) continue;
+      r1 -= w;
+      r2 -= w;
+      if (r1 <= 0 && w1 === -1) {
+        choice1 = d;
+        w1 = w;
+        oh1 = d.activeConns * 256 + d.inactConns;
+      }
+      if (r2 <= 0 && w2 === -1) {
+        choice2 = d;
+        w2 = w;
+        oh2 = d.activeConns * 256 + d.inactConns;
+      }
+      if (w1 !== -1 && w2 !== -1) break;
+    }
+    if (choice2 !== null && w2 * oh1 > w1 * oh2) return choice2;
+    return choice1;
+  },
+};

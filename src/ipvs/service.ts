@@ -1,0 +1,683 @@
+// The director's control-side model (ip_vs_ctl.c): services, dests, dest trash, sysctls, timeouts, zeroing, listing.
+
+import { IpvsError, type IpvsOp } from '../ctl/errors.ts';
+import { CONN_F, CTPL_S_ASSURED, ConnTable, type ConnTableOptions } from './conn.ts';
+import { Estimator, type Rates } from './est.ts';
+import { makeTcp, TCP_S } from './proto/tcp.ts';
+import { makeUdp } from './proto/udp.ts';
+import type { Protocol } from './proto/proto.ts';
+import { getScheduler } from './sched/registry.ts';
+import { ST_CONNS, ST_FIELDS, ST_TOTAL, StatsTable, type StatsSnapshot } from './stats.ts';
+import { DEST_F, Fwd, IPPROTO_TCP, IPPROTO_UDP, SVC_F, type Dest, type Proto, type Scheduler, type Service } from './types.ts';
+
+/** A service as the director keeps it: the Service contract plus its stats slot. */
+export interface IpvsService extends Service {
+  readonly statsSlot: number;
+  dests: IpvsDest[];
+}
+
+/** A dest as the director keeps it: the Dest contract plus stats, references and trash bookkeeping. */
+export interface IpvsDest extends Dest {
+  svc: IpvsService;
+  readonly statsSlot: number;
+  /** Conns (templates included) bound to it; the kernel's refcnt minus the trash's own. */
+  refs: number;
+  /** When it became idle in the trash (ms), 0 not yet seen idle. */
+  idleStart: number;
+  /** Service key it belongs to, kept for reviving from the trash after the service was re-created. */
+  readonly svcKey: string;
+  inTrash: boolean;
+}
+
+/** What addService/editService take (ipvsadm's -A/-E). */
+export interface ServiceSpec {
+  proto: Proto;
+  addr: number;
+  port: number;
+  fwmark?: number;
+  sched: string;
+  flags?: number;
+  /** Persistence timeout in seconds. */
+  timeout?: number;
+  netmask?: number;
+}
+
+/** Identifies a service: (proto, addr, port) or fwmark. */
+export interface ServiceKey {
+  proto: Proto;
+  addr: number;
+  port: number;
+  fwmark?: number;
+}
+
+/** What addDest/editDest take (ipvsadm's -a/-e). */
+export interface DestSpec {
+  addr: number;
+  port: number;
+  fwd: Fwd;
+  weight: number;
+  uThreshold?: number;
+  lThreshold?: number;
+}
+
+/** Timeouts as `--set` takes and `-L --timeout` shows them, seconds. */
+export interface Timeouts {
+  tcp: number;
+  tcpfin: number;
+  udp: number;
+}
+
+/** The sysctls of /proc/sys/net/ipv4/vs that the core honours. */
+export interface Sysctls {
+  expireNodestConn: number;
+  expireQuiescentTemplate: number;
+  connReuseMode: number;
+  sloppyTcp: number;
+}
+
+export interface DestInfo {
+  addr: number;
+  port: number;
+  fwd: Fwd;
+  weight: number;
+  uThreshold: number;
+  lThreshold: number;
+  activeConns: number;
+  inactConns: number;
+  persistConns: number;
+  stats: StatsSnapshot;
+  rates: Rates;
+}
+
+export interface ServiceInfo {
+  proto: Proto;
+  addr: number;
+  port: number;
+  fwmark: number;
+  sched: string;
+  flags: number;
+  timeout: number;
+  netmask: number;
+  stats: StatsSnapshot;
+  rates: Rates;
+  dests: DestInfo[];
+}
+
+export interface ConnInfo {
+  /** "TCP", "UDP" or "IP" (fwmark templates). */
+  proto: string;
+  caddr: number;
+  cport: number;
+  vaddr: number;
+  vport: number;
+  daddr: number;
+  dport: number;
+  /** State name as -L -c prints it (templates: NONE / ASSURED). */
+  state: string;
+  expiresMs: number;
+  flags: number;
+  template: boolean;
+  fwd: Fwd;
+}
+
+/** Options for a director instance. */
+export interface IpvsOptions extends ConnTableOptions {
+  /** Conn table capacity (default 1M). */
+  connCapacity?: number;
+  /** Stats slots: 1 total + services + dests (default 65536). */
+  statsSlots?: number;
+  /** Scheduler lookup by name (default: the static registry). */
+  schedulers?: (name: string) => Scheduler | undefined;
+}
+
+/** The largest timeout `--set` accepts: INT_MAX / HZ with HZ = 1000. */
+export const MAX_TIMEOUT = Math.floor(2147483647 / 1000);
+/** A deleted dest stays in the trash this long after its last conn is gone. */
+export const DEST_TRASH_PERIOD_MS = 120_000;
+/** An expiring conn that still controls others is kept this long (s). */
+export const CONTROL_EXPIRE_LATER_S = 60;
+
+const NONE_SCHED: Scheduler = { name: 'none', schedule: () => null };
+
+function protoIndex(p: number): number {
+  return p === IPPROTO_TCP ? 0 : p === IPPROTO_UDP ? 1 : 2;
+}
+
+/** Numeric service key: exact in a double (2 + 32 + 16 bits). */
+export function svcKeyNum(proto: number, addr: number, port: number): number {
+  return (protoIndex(proto) * 0x100000000 + (addr >>> 0)) * 65536 + port;
+}
+
+function keyString(k: ServiceKey): string {
+  return k.fwmark ? `f${k.fwmark}` : `${k.proto}:${k.addr >>> 0}:${k.port}`;
+}
+
+function validIpv4Unicast(a: number): boolean {
+  a >>>= 0;
+  if (a === 0 || a === 0xffffffff) return false;
+  return (a >>> 28) !== 0xe; // not multicast
+}
+
+function isUint(v: unknown, max = 0xffffffff): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= max;
+}
+
+/**
+ * One director: the service table, dests and trash, the conn table, counters and estimator, the
+ * sysctls and protocol timeouts. Control operations validate fully before changing anything and
+ * throw IpvsError; the packet path lives in core.ts.
+ */
+export class Ipvs {
+  readonly conns: ConnTable;
+  readonly stats: StatsTable;
+  readonly est: Estimator;
+  readonly tcp: Protocol = makeTcp();
+  readonly udp: Protocol = makeUdp();
+  /** Pass/drop reason counters (indexed by core.ts's R), shared with readers on other threads. */
+  readonly reasons = new Float64Array(new SharedArrayBuffer(16 * 8));
+  readonly sysctl: Sysctls = { expireNodestConn: 0, expireQuiescentTemplate: 0, connReuseMode: 1, sloppyTcp: 0 };
+
+  /** Services by (proto, addr, port). */
+  readonly svcTable = new Map<number, IpvsService>();
+  /** Services by fwmark. */
+  readonly fwmTable = new Map<number, IpvsService>();
+  /** Creation order of services (listing). */
+  private readonly svcOrder: IpvsService[] = [];
+  /** Live and trashed dests by id; conns hold the id. */
+  readonly destById: (IpvsDest | undefined)[] = [];
+  private readonly freeDestIds: number[] = [];
+  readonly trash: IpvsDest[] = [];
+  /** Services on port 21 / port 0, for the lookup fallbacks. */
+  ftpSvcCount = 0;
+  nullSvcCount = 0;
+  private lastTrashRun = NaN;
+  private readonly schedLookup: (name: string) => Scheduler | undefined;
+
+  constructor(opts: IpvsOptions = {}) {
+    this.conns = new ConnTable(opts.connCapacity ?? 1 << 20, opts);
+    this.stats = new StatsTable(opts.statsSlots ?? 65536);
+    this.est = new Estimator(this.stats);
+    this.est.start(ST_TOTAL);
+    this.conns.onExpire = (i) => this.expireConn(i);
+    this.schedLookup = opts.schedulers ?? getScheduler;
+  }
+
+  /** The protocol plugin for an IP protocol number, undefined when not load-balanced. */
+  protocol(p: number): Protocol | undefined {
+    return p === IPPROTO_TCP ? this.tcp : p === IPPROTO_UDP ? this.udp : undefined;
+  }
+
+  // ---------------------------------------------------------------- services
+
+  /** Find a service by its exact key (control-side lookup). */
+  getService(k: ServiceKey): IpvsService | undefined {
+    if (k.fwmark) {
+      const s = this.fwmTable.get(k.fwmark);
+      return s !== undefined && s.proto === k.proto ? s : undefined;
+    }
+    return this.svcTable.get(svcKeyNum(k.proto, k.addr, k.port));
+  }
+
+  private needService(k: ServiceKey, op: IpvsOp): IpvsService {
+    const s = this.getService(k);
+    if (s === undefined) throw new IpvsError('ESRCH', op);
+    return s;
+  }
+
+  private lookupSched(name: string, op: IpvsOp): Scheduler {
+    if (name === 'none') return this.schedLookup('none') ?? NONE_SCHED;
+    const s = this.schedLookup(name);
+    if (s === undefined) throw new IpvsError('ENOENT', op);
+    return s;
+  }
+
+  private checkServiceSpec(s: ServiceSpec, op: IpvsOp): void {
+    if (s.proto !== IPPROTO_TCP && s.proto !== IPPROTO_UDP) throw new IpvsError('EINVAL', op, 'invalid protocol');
+    if (!isUint(s.addr) || !isUint(s.port, 0xffff) || (s.fwmark !== undefined && !isUint(s.fwmark))) {
+      throw new IpvsError('EINVAL', op);
+    }
+    if ((s.flags !== undefined && !isUint(s.flags)) || (s.timeout !== undefined && !isUint(s.timeout))
+      || (s.netmask !== undefined && !isUint(s.netmask))) throw new IpvsError('EINVAL', op);
+  }
+
+  /** -A: add a virtual service. EEXIST if it exists, ENOENT for an unknown scheduler. */
+  addService(spec: ServiceSpec): IpvsService {
+    const op = 'add-service';
+    this.checkServiceSpec(spec, op);
+    if (this.getService(spec) !== undefined) throw new IpvsError('EEXIST', op);
+    const sched = this.lookupSched(spec.sched, op);
+    const slot = this.stats.alloc();
+    if (slot < 0) throw new IpvsError('ENOMEM', op);
+    const svc: IpvsService = {
+      proto: spec.proto,
+      addr: spec.fwmark ? 0 : spec.addr >>> 0,
+      port: spec.fwmark ? 0 : spec.port,
+      fwmark: spec.fwmark ?? 0,
+      sched,
+      schedData: null,
+      flags: ((spec.flags ?? 0) | SVC_F.HASHED) >>> 0,
+      timeout: spec.timeout ?? 0,
+      netmask: (spec.netmask ?? 0xffffffff) >>> 0,
+      dests: [],
+      statsSlot: slot,
+    };
+    sched.init?.(svc);
+    if (svc.fwmark) this.fwmTable.set(svc.fwmark, svc);
+    else {
+      this.svcTable.set(svcKeyNum(svc.proto, svc.addr, svc.port), svc);
+      if (svc.port === 21) this.ftpSvcCount++;
+      else if (svc.port === 0) this.nullSvcCount++;
+    }
+    this.svcOrder.push(svc);
+    this.est.start(slot);
+    return svc;
+  }
+
+  /** -E: change scheduler, flags, persistence timeout and netmask. */
+  editService(spec: ServiceSpec): void {
+    const op = 'edit-service';
+    this.checkServiceSpec(spec, op);
+    const svc = this.needService(spec, op);
+    const sched = this.lookupSched(spec.sched, op);
+    svc.flags = ((spec.flags ?? 0) | SVC_F.HASHED) >>> 0;
+    svc.timeout = spec.timeout ?? 0;
+    svc.netmask = (spec.netmask ?? 0xffffffff) >>> 0;
+    if (sched !== svc.sched) {
+      svc.sched.done?.(svc);
+      svc.schedData = null;
+      svc.sched = sched;
+      sched.init?.(svc);
+    }
+  }
+
+  /** -D: delete a service; its dests go to the trash and keep their conns' accounting. */
+  delService(k: ServiceKey): void {
+    const svc = this.needService(k, 'delete-service');
+    this.unlinkService(svc);
+    if (this.sysctl.expireNodestConn) this.flushNodestConns();
+  }
+
+  private unlinkService(svc: IpvsService): void {
+    svc.sched.done?.(svc);
+    svc.schedData = null;
+    // The kernel unlinks every dest without the scheduler's del_dest: the scheduler is already gone.
+    for (const d of svc.dests) this.trashDest(d);
+    svc.dests = [];
+    if (svc.fwmark) this.fwmTable.delete(svc.fwmark);
+    else {
+      this.svcTable.delete(svcKeyNum(svc.proto, svc.addr, svc.port));
+      if (svc.port === 21) this.ftpSvcCount--;
+      else if (svc.port === 0) this.nullSvcCount--;
+    }
+    this.svcOrder.splice(this.svcOrder.indexOf(svc), 1);
+    this.est.stop(svc.statsSlot);
+    this.stats.release(svc.statsSlot);
+  }
+
+  /** -C: delete every service. */
+  flush(): void {
+    for (const svc of [...this.svcOrder]) this.unlinkService(svc);
+    if (this.sysctl.expireNodestConn) this.flushNodestConns();
+  }
+
+  // ---------------------------------------------------------------- dests
+
+  private checkDestSpec(d: DestSpec, op: IpvsOp): void {
+    if (typeof d.weight !== 'number' || !Number.isInteger(d.weight) || d.weight < 0 || d.weight > 0x7fffffff) {
+      throw new IpvsError('ERANGE', op);
+    }
+    const u = d.uThreshold ?? 0;
+    const l = d.lThreshold ?? 0;
+    if (!isUint(u) || !isUint(l)) throw new IpvsError('ERANGE', op);
+    if (l > u) throw new IpvsError('ERANGE', op);
+    if (!isUint(d.addr) || !isUint(d.port, 0xffff)) throw new IpvsError('EINVAL', op);
+    if (d.fwd !== Fwd.Masq && d.fwd !== Fwd.Local && d.fwd !== Fwd.Tunnel && d.fwd !== Fwd.Route) {
+      throw new IpvsError('EINVAL', op);
+    }
+  }
+
+  /** A live dest of a service by address and port. */
+  getDest(svc: IpvsService, addr: number, port: number): IpvsDest | undefined {
+    addr >>>= 0;
+    for (const d of svc.dests) if (d.addr === addr && d.port === port) return d;
+    return undefined;
+  }
+
+  /** The conn flags a dest gives its conns: fwd method, INACTIVE, and NOOUTPUT unless NAT. */
+  destConnFlags(d: Dest): number {
+    let f = (d.fwd & CONN_F.FWD_MASK) | CONN_F.INACTIVE;
+    if (d.fwd !== Fwd.Masq) f |= CONN_F.NOOUTPUT;
+    return f;
+  }
+
+  private updateDest(svc: IpvsService, d: IpvsDest, spec: DestSpec, add: boolean): void {
+    if (add || spec.weight !== 0) d.lastWeight = spec.weight;
+    d.weight = spec.weight;
+    d.fwd = spec.fwd;
+    d.svc = svc;
+    d.flags |= DEST_F.AVAILABLE;
+    const u = spec.uThreshold ?? 0;
+    if (u === 0 || u > d.uThreshold) d.flags &= ~DEST_F.OVERLOAD;
+    d.uThreshold = u;
+    d.lThreshold = spec.lThreshold ?? 0;
+    if (add) {
+      this.est.start(d.statsSlot);
+      svc.dests.unshift(d);
+      svc.sched.addDest?.(svc, d);
+    } else {
+      svc.sched.updDest?.(svc, d);
+    }
+  }
+
+  /** -a: add a real server; a matching dest in the trash is revived with its counters. */
+  addDest(k: ServiceKey, spec: DestSpec): IpvsDest {
+    const op = 'add-server';
+    const svc = this.needService(k, op);
+    this.checkDestSpec(spec, op);
+    if (!validIpv4Unicast(spec.addr)) throw new IpvsError('EINVAL', op);
+    if (this.getDest(svc, spec.addr, spec.port) !== undefined) throw new IpvsError('EEXIST', op);
+    const key = keyString(svc);
+    const addr = spec.addr >>> 0;
+    const ti = this.trash.findIndex((d) => d.svcKey === key && d.addr === addr && d.port === spec.port);
+    let d: IpvsDest;
+    if (ti >= 0) {
+      d = this.trash[ti]!;
+      this.trash.splice(ti, 1);
+      d.inTrash = false;
+      d.idleStart = 0;
+    } else {
+      const slot = this.stats.alloc();
+      if (slot < 0) throw new IpvsError('ENOMEM', op);
+      const id = this.freeDestIds.length > 0 ? this.freeDestIds.pop()! : this.destById.length;
+      d = {
+        id,
+        addr,
+        port: spec.port,
+        fwd: spec.fwd,
+        weight: 0,
+        lastWeight: 0,
+        uThreshold: 0,
+        lThreshold: 0,
+        flags: 0,
+        activeConns: 0,
+        inactConns: 0,
+        persistConns: 0,
+        svc,
+        statsSlot: slot,
+        refs: 0,
+        idleStart: 0,
+        svcKey: key,
+        inTrash: false,
+      };
+      this.destById[id] = d;
+    }
+    this.updateDest(svc, d, spec, true);
+    return d;
+  }
+
+  /** -e: change a real server's forwarding method, weight and thresholds. */
+  editDest(k: ServiceKey, spec: DestSpec): void {
+    const op = 'edit-server';
+    const svc = this.needService(k, op);
+    this.checkDestSpec(spec, op);
+    const d = this.getDest(svc, spec.addr, spec.port);
+    if (d === undefined) throw new IpvsError('ENOENT', op);
+    this.updateDest(svc, d, spec, false);
+  }
+
+  /** -d: delete a real server; it goes to the trash while conns still refer to it. */
+  delDest(k: ServiceKey, addr: number, port: number): void {
+    const op = 'delete-server';
+    const svc = this.needService(k, op);
+    const d = this.getDest(svc, addr, port);
+    if (d === undefined) throw new IpvsError('ENOENT', op);
+    const i = svc.dests.indexOf(d);
+    svc.dests.splice(i, 1);
+    d.flags &= ~DEST_F.AVAILABLE;
+    svc.sched.delDest?.(svc, d);
+    this.trashDest(d, true);
+    if (this.sysctl.expireNodestConn) this.flushNodestConns();
+  }
+
+  private trashDest(d: IpvsDest, alreadyUnavailable = false): void {
+    if (!alreadyUnavailable) d.flags &= ~DEST_F.AVAILABLE;
+    this.est.stop(d.statsSlot);
+    d.inTrash = true;
+    d.idleStart = 0;
+    this.trash.unshift(d);
+  }
+
+  /** Free trashed dests idle for DEST_TRASH_PERIOD_MS (ip_vs_dest_trash_expire, run every 60 s). */
+  purgeTrash(now: number): void {
+    for (let i = this.trash.length - 1; i >= 0; i--) {
+      const d = this.trash[i]!;
+      if (d.refs > 0) continue;
+      if (d.idleStart === 0) {
+        d.idleStart = Math.max(1, now);
+        continue;
+      }
+      if (now < d.idleStart + DEST_TRASH_PERIOD_MS) continue;
+      this.trash.splice(i, 1);
+      this.destById[d.id] = undefined;
+      this.freeDestIds.push(d.id);
+      this.stats.release(d.statsSlot);
+    }
+  }
+
+  /** Force-delete every conn whose dest is no longer available (ip_vs_expire_nodest_conn_flush). */
+  flushNodestConns(): void {
+    const t = this.conns;
+    for (let i = t.next(0); i >= 0; i = t.next(i + 1)) {
+      const d = this.destById[t.dest[i]!];
+      if (d === undefined || (d.flags & DEST_F.AVAILABLE) !== 0) continue;
+      if (t.nControl[i]! > 0) continue;
+      const ct = t.control[i]!;
+      this.delConn(i);
+      if (ct >= 0 && t.isUsed(ct) && t.nControl[ct] === 0) this.delConn(ct);
+    }
+  }
+
+  // ---------------------------------------------------------------- conns (slow path helpers)
+
+  /**
+   * Bind a new conn to its dest (ip_vs_bind_dest): flags from the dest, counters, overload.
+   * ONE_PACKET survives only for UDP.
+   */
+  bindDest(i: number, d: IpvsDest): void {
+    const t = this.conns;
+    let f = t.flags[i]! | this.destConnFlags(d);
+    if (t.proto[i] !== IPPROTO_UDP) f &= ~CONN_F.ONE_PACKET;
+    t.flags[i] = f >>> 0;
+    t.dest[i] = d.id;
+    d.refs++;
+    if ((f & CONN_F.TEMPLATE) === 0) {
+      if ((f & CONN_F.INACTIVE) === 0) d.activeConns++;
+      else d.inactConns++;
+    } else d.persistConns++;
+    if (d.uThreshold !== 0 && d.activeConns + d.inactConns >= d.uThreshold) d.flags |= DEST_F.OVERLOAD;
+  }
+
+  /** Unbind a conn from its dest (ip_vs_unbind_dest), with the overload hysteresis. */
+  unbindDest(i: number): void {
+    const t = this.conns;
+    const d = this.destById[t.dest[i]!];
+    if (d === undefined) return;
+    const f = t.flags[i]!;
+    if ((f & CONN_F.TEMPLATE) === 0) {
+      if (f & CONN_F.INACTIVE) d.inactConns--;
+      else d.activeConns--;
+    } else d.persistConns--;
+    const total = d.activeConns + d.inactConns;
+    if (d.lThreshold !== 0) {
+      if (total < d.lThreshold) d.flags &= ~DEST_F.OVERLOAD;
+    } else if (d.uThreshold !== 0) {
+      if (total * 4 < d.uThreshold * 3) d.flags &= ~DEST_F.OVERLOAD;
+    } else d.flags &= ~DEST_F.OVERLOAD;
+    d.refs--;
+    t.dest[i] = -1;
+  }
+
+  /**
+   * A conn's timer fired (ip_vs_conn_expire): a conn that still controls others waits 60 s more;
+   * otherwise it leaves its template (dropping it too when force-deleted and the template is
+   * unused and not assured), unbinds from its dest and is freed.
+   */
+  expireConn(i: number): void {
+    const t = this.conns;
+    if (t.nControl[i]! > 0) {
+      t.timeout[i] = CONTROL_EXPIRE_LATER_S;
+      t.arm(i);
+      return;
+    }
+    const forced = t.timeout[i] === 0;
+    t.unhash(i);
+    const ct = t.control[i]!;
+    if (ct >= 0) {
+      t.nControl[ct] = t.nControl[ct]! - 1;
+      t.control[i] = -1;
+      if (forced && t.nControl[ct] === 0
+        && ((t.flags[ct]! & CONN_F.TEMPLATE) === 0 || (t.state[ct]! & CTPL_S_ASSURED) === 0)) this.delConn(ct);
+    }
+    this.unbindDest(i);
+    t.free(i);
+  }
+
+  /** Delete a conn now (ip_vs_conn_del: timeout 0, then expire). */
+  delConn(i: number): void {
+    if (!this.conns.isUsed(i)) return;
+    this.conns.timeout[i] = 0;
+    this.expireConn(i);
+  }
+
+  /**
+   * Advance the clock: expire due conns; every 60 s purge the dest trash. Call once per burst
+   * or timer tick with a monotonic ms clock.
+   */
+  tick(nowMs: number): void {
+    this.conns.tick(nowMs);
+    if (this.lastTrashRun !== this.lastTrashRun) this.lastTrashRun = nowMs;
+    if (nowMs - this.lastTrashRun >= DEST_TRASH_PERIOD_MS / 2) {
+      this.lastTrashRun = nowMs;
+      if (this.trash.length > 0) this.purgeTrash(nowMs);
+    }
+  }
+
+  // ---------------------------------------------------------------- timeouts, zero
+
+  /** --set tcp tcpfin udp: 0 leaves a value unchanged. Validates all three before changing any. */
+  setTimeouts(t: Timeouts): void {
+    for (const v of [t.tcp, t.tcpfin, t.udp]) if (!isUint(v, MAX_TIMEOUT)) throw new IpvsError('EINVAL', 'set');
+    if (t.tcp) this.tcp.timeouts[TCP_S.ESTABLISHED] = t.tcp;
+    if (t.tcpfin) this.tcp.timeouts[TCP_S.FIN_WAIT] = t.tcpfin;
+    if (t.udp) this.udp.timeouts[0] = t.udp;
+  }
+
+  getTimeouts(): Timeouts {
+    return { tcp: this.tcp.timeouts[TCP_S.ESTABLISHED]!, tcpfin: this.tcp.timeouts[TCP_S.FIN_WAIT]!, udp: this.udp.timeouts[0]! };
+  }
+
+  private zeroSlot(slot: number): void {
+    this.stats.zeroSlot(slot);
+    this.est.reset(slot);
+  }
+
+  /** -Z: zero one service (and its dests), or everything including the totals when no key is given. */
+  zero(k?: ServiceKey): void {
+    if (k === undefined) {
+      for (const svc of this.svcOrder) this.zeroService(svc);
+      this.zeroSlot(ST_TOTAL);
+      return;
+    }
+    this.zeroService(this.needService(k, 'zero'));
+  }
+
+  private zeroService(svc: IpvsService): void {
+    for (const d of svc.dests) this.zeroSlot(d.statsSlot);
+    this.zeroSlot(svc.statsSlot);
+  }
+
+  // ---------------------------------------------------------------- listing
+
+  private destInfo(d: IpvsDest): DestInfo {
+    return {
+      addr: d.addr,
+      port: d.port,
+      fwd: d.fwd,
+      weight: d.weight,
+      uThreshold: d.uThreshold,
+      lThreshold: d.lThreshold,
+      activeConns: d.activeConns,
+      inactConns: d.inactConns,
+      persistConns: d.persistConns,
+      stats: this.stats.snapshot(d.statsSlot),
+      rates: this.est.rates(d.statsSlot),
+    };
+  }
+
+  private serviceInfo(svc: IpvsService): ServiceInfo {
+    return {
+      proto: svc.proto,
+      addr: svc.addr,
+      port: svc.port,
+      fwmark: svc.fwmark,
+      sched: svc.sched.name,
+      flags: svc.flags,
+      timeout: svc.timeout,
+      netmask: svc.netmask,
+      stats: this.stats.snapshot(svc.statsSlot),
+      rates: this.est.rates(svc.statsSlot),
+      dests: svc.dests.map((d) => this.destInfo(d)),
+    };
+  }
+
+  /** Snapshot of every service in creation order, dests newest first (the kernel's list order). */
+  listServices(): ServiceInfo[] {
+    return this.svcOrder.map((s) => this.serviceInfo(s));
+  }
+
+  /** Snapshot of one service; ESRCH when missing (-L -t ...). */
+  listService(k: ServiceKey): ServiceInfo {
+    return this.serviceInfo(this.needService(k, 'list'));
+  }
+
+  /** Totals (/proc/net/ip_vs_stats). */
+  totals(): { stats: StatsSnapshot; rates: Rates } {
+    return { stats: this.stats.snapshot(ST_TOTAL), rates: this.est.rates(ST_TOTAL) };
+  }
+
+  /** Conns as -L -c lists them: hashed conns and templates, one-packet conns left out. */
+  listConns(): ConnInfo[] {
+    const t = this.conns;
+    const out: ConnInfo[] = [];
+    for (let i = t.next(0); i >= 0; i = t.next(i + 1)) {
+      const f = t.flags[i]!;
+      if (f & CONN_F.ONE_PACKET) continue;
+      const tpl = (f & CONN_F.TEMPLATE) !== 0;
+      const p = t.proto[i]!;
+      const pp = this.protocol(p);
+      const state = tpl ? ((t.state[i]! & CTPL_S_ASSURED) ? 'ASSURED' : 'NONE') : (pp?.stateNames[t.state[i]!] ?? 'ERR!');
+      out.push({
+        proto: pp?.name ?? (p === 0 ? 'IP' : String(p)),
+        caddr: t.caddr[i]!,
+        cport: t.cport[i]!,
+        vaddr: t.vaddr[i]!,
+        vport: t.vport[i]!,
+        daddr: t.daddr[i]!,
+        dport: t.dport[i]!,
+        state,
+        expiresMs: t.remainingMs(i),
+        flags: f & 0xffff,
+        template: tpl,
+        fwd: (f & CONN_F.FWD_MASK) as Fwd,
+      });
+    }
+    return out;
+  }
+
+  /** Run one estimation round (call every 2 s). */
+  estimate(): void {
+    this.est.estimate();
+  }
+}
+
+export { ST_CONNS, ST_FIELDS };

@@ -1,0 +1,126 @@
+// The real-server programs of the lab: an HTTP server and a UDP echo server that both answer with their name.
+import { createServer, type Server } from 'node:http';
+import { createSocket, type Socket } from 'node:dgram';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+/** Default ports of the lab's real-server programs (what the lab's virtual services point at). */
+export const RS_HTTP_PORT = 80;
+export const RS_UDP_PORT = 53;
+
+export interface RealServerProgramOptions {
+  /** The name every answer carries, e.g. "rs1". */
+  name: string;
+  httpPort?: number;
+  udpPort?: number;
+  /** Bind address; 0.0.0.0 so DR/TUN requests to the VIP and NAT requests to the RIP both land. */
+  host?: string;
+}
+
+export interface RealServerPrograms {
+  httpPort: number;
+  udpPort: number;
+  /** Requests answered so far (HTTP requests + UDP datagrams). */
+  served(): { http: number; udp: number };
+  close(): Promise<void>;
+}
+
+/**
+ * Starts both programs. HTTP: every request (any method, any path) gets 200 and the body "NAME\n".
+ * UDP: every datagram gets back "NAME " followed by the datagram's payload, byte for byte.
+ */
+export async function startRealServerPrograms(opts: RealServerProgramOptions): Promise<RealServerPrograms> {
+  const host = opts.host ?? '0.0.0.0';
+  const body = Buffer.from(`${opts.name}\n`);
+  const prefix = Buffer.from(`${opts.name} `);
+  const counts = { http: 0, udp: 0 };
+
+  const http: Server = createServer((req, res) => {
+    counts.http++;
+    // Drain the request body so keep-alive connections stay usable.
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': body.length, 'x-real-server': opts.name });
+      res.end(body);
+    });
+  });
+  http.keepAliveTimeout = 30_000;
+  await new Promise<void>((resolve, reject) => {
+    http.once('error', reject);
+    http.listen(opts.httpPort ?? RS_HTTP_PORT, host, () => resolve());
+  });
+
+  const udp: Socket = createSocket({ type: 'udp4', reuseAddr: false });
+  udp.on('message', (msg, rinfo) => {
+    counts.udp++;
+    udp.send(Buffer.concat([prefix, msg]), rinfo.port, rinfo.address);
+  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      udp.once('error', reject);
+      udp.bind(opts.udpPort ?? RS_UDP_PORT, host, () => resolve());
+    });
+  } catch (e) {
+    http.close();
+    throw e;
+  }
+  // After start-up, a send error (e.g. no route back) must not kill the server.
+  udp.on('error', () => {});
+
+  const httpAddr = http.address();
+  return {
+    httpPort: typeof httpAddr === 'object' && httpAddr ? httpAddr.port : (opts.httpPort ?? RS_HTTP_PORT),
+    udpPort: udp.address().port,
+    served: () => ({ ...counts }),
+    close: async () => {
+      http.closeAllConnections();
+      await Promise.all([new Promise<void>((r) => http.close(() => r())), new Promise<void>((r) => udp.close(() => r()))]);
+    },
+  };
+}
+
+/**
+ * The command line that runs a TypeScript entry of src/lab/ as its own process: through tsx from the
+ * sources, or plain node when running from the compiled dist/ tree.
+ */
+export function labEntryCommand(entry: string): string[] {
+  const here = fileURLToPath(new URL('.', import.meta.url));
+  const ts = `${here}${entry}.ts`;
+  if (existsSync(ts)) {
+    const tsx = createRequire(import.meta.url).resolve('tsx');
+    return [process.execPath, '--import', pathToFileURL(tsx).href, ts];
+  }
+  return [process.execPath, `${here}${entry}.js`];
+}
+
+/**
+ * Like `labEntryCommand`, but first bundles the entry into one plain-JS file in `outDir` with the esbuild
+ * that tsx brings along: a lab starts one program per real server, and loading tsx in each costs about half
+ * a second of CPU. Falls back to `labEntryCommand` when esbuild cannot be loaded.
+ */
+export async function bundledEntryCommand(entry: string, outDir: string): Promise<string[]> {
+  const here = fileURLToPath(new URL('.', import.meta.url));
+  const ts = `${here}${entry}.ts`;
+  if (!existsSync(ts)) return labEntryCommand(entry);
+  const outfile = join(outDir, `${entry}.mjs`);
+  if (existsSync(outfile)) return [process.execPath, outfile];
+  try {
+    const req = createRequire(createRequire(import.meta.url).resolve('tsx'));
+    const esbuild = (await import(pathToFileURL(req.resolve('esbuild')).href)) as {
+      build(o: Record<string, unknown>): Promise<unknown>;
+    };
+    await esbuild.build({ entryPoints: [ts], bundle: true, platform: 'node', format: 'esm', target: 'node20', outfile, logLevel: 'silent' });
+    return [process.execPath, outfile];
+  } catch {
+    return labEntryCommand(entry);
+  }
+}
+
+/** Arguments of src/lab/rs-main.ts for real server `name`. */
+export function realServerProgramArgs(name: string, httpPort = RS_HTTP_PORT, udpPort = RS_UDP_PORT, exitWithStdin = false): string[] {
+  const args = ['--name', name, '--http', String(httpPort), '--udp', String(udpPort)];
+  if (exitWithStdin) args.push('--exit-with-stdin');
+  return args;
+}
