@@ -48,9 +48,8 @@ export async function main(argv: string[]): Promise<number> {
   const flags = new Int32Array(mailbox);
   const { port1, port2 } = new MessageChannel();
   const init: WorkerInit = { config: opts.config, mailbox, control: port2 };
-  // The worker runs TypeScript too: make sure the tsx loader is active in it however tsvsd was started.
-  const execArgv = process.execArgv.some((a) => a.includes('tsx')) ? process.execArgv : [...process.execArgv, '--import', 'tsx'];
-  const worker = new Worker(new URL('../dp/worker.ts', import.meta.url), { workerData: init, transferList: [port2], execArgv });
+  // The worker runs TypeScript too: its bootstrap registers the tsx loader however tsvsd was started.
+  const worker = new Worker(new URL('../dp/worker-boot.mjs', import.meta.url), { workerData: init, transferList: [port2] });
 
   let seq = 0;
   const pending = new Map<number, (r: Response) => void>();
@@ -137,7 +136,8 @@ export async function main(argv: string[]): Promise<number> {
   return code;
 }
 
-if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('tsvsd.ts') || process.argv[1]?.endsWith('tsvsd.mjs')) {
+// Run directly (`node --import tsx src/cli/tsvsd.ts`); bin/tsvsd.mjs imports main() instead.
+if (process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/^.*\/src\//, '/src/')) && process.argv[1].endsWith('tsvsd.ts')) {
   main(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (e) => {

@@ -212,8 +212,20 @@ function runLoop(init: WorkerInit): void {
 }
 
 if (!isMainThread && (workerData as WorkerInit | undefined)?.tsvsIpipDecap === true) {
+  parentPort?.postMessage('ready');
   runLoop(workerData as WorkerInit);
-  parentPort?.postMessage('stopped');
+}
+
+/**
+ * Starts this module on a worker. Run from source (tsx), a worker does not inherit the .ts loader
+ * hooks, so a tiny bootstrap registers tsx in the worker before importing this file.
+ */
+function startWorker(init: WorkerInit): Worker {
+  const self = import.meta.url;
+  if (!self.endsWith('.ts')) return new Worker(new URL(self), { workerData: init });
+  const tsx = import.meta.resolve('tsx/esm/api');
+  const boot = `import(${JSON.stringify(tsx)}).then((m) => m.register()).then(() => import(${JSON.stringify(self)}))`;
+  return new Worker(boot, { eval: true, workerData: init });
 }
 
 function setSysctl(path: string, value: string): void {
@@ -237,6 +249,8 @@ export class IpipDecap {
   private worker: Worker | undefined;
   private sab: SharedArrayBuffer | undefined;
   private tunName = '';
+  private failure: Error | undefined;
+  private exited: Promise<void> = Promise.resolve();
 
   /** Starts decapsulating into TUN `tunName` for `vip` (one address or several). */
   async start(tunName: string, vip: string | string[], opts: IpipDecapOptions = {}): Promise<void> {
@@ -256,11 +270,17 @@ export class IpipDecap {
       this.rawFd = nativeCall(() => n.ipipRawOpen(opts.rcvbuf ?? 4 << 20));
       this.sab = new SharedArrayBuffer(SAB_BYTES);
       const init: WorkerInit = { tsvsIpipDecap: true, rawFd: this.rawFd, tunFd: this.tunFd, vips, burst, sab: this.sab };
-      const w = new Worker(new URL(import.meta.url), { workerData: init });
+      const w = startWorker(init);
       this.worker = w;
+      this.exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
+      // The loop reports 'ready' once its module loaded; a load failure surfaces here as a rejection.
       await new Promise<void>((resolve, reject) => {
-        w.once('online', () => resolve());
+        w.once('message', () => resolve());
         w.once('error', reject);
+        w.once('exit', (code) => reject(new IoError('ESETUP', `decapsulator worker exited (${code}) before starting`)));
+      });
+      w.on('error', (e) => {
+        this.failure = e;
       });
     } catch (e) {
       await this.stop();
@@ -273,10 +293,9 @@ export class IpipDecap {
     const w = this.worker;
     this.worker = undefined;
     if (w && this.sab) {
-      const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
       Atomics.store(new Int32Array(this.sab, CTL_AT, 1), 0, 1);
       const kill = setTimeout(() => void w.terminate(), 2000);
-      await exited;
+      await this.exited;
       clearTimeout(kill);
     }
     const n = this.rawFd >= 0 || this.tunFd >= 0 ? ipipNative() : undefined;
@@ -289,6 +308,11 @@ export class IpipDecap {
   /** Name of the TUN device in use ('' before start). */
   get tun(): string {
     return this.tunName;
+  }
+
+  /** The error that stopped the worker, if one did (the counters then stop moving). */
+  get error(): Error | undefined {
+    return this.failure;
   }
 
   /** A snapshot of the counters (zeros before start). */

@@ -455,8 +455,7 @@ export async function realServerTeardown(host: RsHost, opts: RealServerOptions):
   for (const k of [...restore.keys()]) if (!present.has(k)) restore.delete(k);
   await writeSysctls(host, restore);
   if (restore.size) did.push(`${restore.size} sysctls restored`);
-  rmSync(paths.state, { force: true });
-  rmSync(paths.pid, { force: true });
+  for (const f of [paths.state, paths.pid, paths.log]) rmSync(f, { force: true });
   return did;
 }
 

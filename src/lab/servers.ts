@@ -96,26 +96,33 @@ export function labEntryCommand(entry: string): string[] {
 }
 
 /**
- * Like `labEntryCommand`, but first bundles the entry into one plain-JS file in `outDir` with the esbuild
- * that tsx brings along: a lab starts one program per real server, and loading tsx in each costs about half
- * a second of CPU. Falls back to `labEntryCommand` when esbuild cannot be loaded.
+ * Like `labEntryCommand`, but first bundles the entry into one plain-JS file `outDir/outName` with the
+ * esbuild that tsx brings along: a lab starts one program per real server, and loading tsx in each costs
+ * about half a second of CPU. Only for entries whose modules do not locate files from `import.meta.url`
+ * (the bundle lives elsewhere). Falls back to `labEntryCommand` when esbuild cannot be loaded.
  */
-export async function bundledEntryCommand(entry: string, outDir: string): Promise<string[]> {
+export async function bundledEntryCommand(entry: string, outDir: string, outName = `${entry}.mjs`): Promise<string[]> {
   const here = fileURLToPath(new URL('.', import.meta.url));
   const ts = `${here}${entry}.ts`;
   if (!existsSync(ts)) return labEntryCommand(entry);
-  const outfile = join(outDir, `${entry}.mjs`);
-  if (existsSync(outfile)) return [process.execPath, outfile];
+  const outfile = join(outDir, outName);
+  let esbuild: { build(o: Record<string, unknown>): Promise<unknown> };
   try {
     const req = createRequire(createRequire(import.meta.url).resolve('tsx'));
-    const esbuild = (await import(pathToFileURL(req.resolve('esbuild')).href)) as {
-      build(o: Record<string, unknown>): Promise<unknown>;
-    };
-    await esbuild.build({ entryPoints: [ts], bundle: true, platform: 'node', format: 'esm', target: 'node20', outfile, logLevel: 'silent' });
-    return [process.execPath, outfile];
+    esbuild = (await import(pathToFileURL(req.resolve('esbuild')).href)) as typeof esbuild;
   } catch {
     return labEntryCommand(entry);
   }
+  await esbuild.build({
+    entryPoints: [ts],
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    outfile,
+    logLevel: 'silent',
+  });
+  return [process.execPath, outfile];
 }
 
 /** Arguments of src/lab/rs-main.ts for real server `name`. */
