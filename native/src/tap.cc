@@ -291,7 +291,8 @@ Napi::Value TapRxBurst(const Napi::CallbackInfo& info) {
       if (errno == EINTR) continue;
       break;  // EAGAIN: drained; anything else (device gone) shows up again at poll time
     }
-    if (r < kVnetHdrLen) continue;  // never happens with a vnet header on; not a frame
+    if (r == 0) break;
+    if (r < kVnetHdrLen) continue;  // cannot happen with a vnet header on; not a frame
     b.lengths[got++] = static_cast<uint32_t>(r);
     bytes += static_cast<double>(r - kVnetHdrLen);
   }

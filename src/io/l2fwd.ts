@@ -72,7 +72,7 @@ class Lane {
       st.bytes += len;
       if (len > st.maxFrame) st.maxFrame = len;
       if (buf[off + VNET.GSO_TYPE] !== VNET.GSO_NONE) st.gsoFrames++;
-      if (buf[off + VNET.FLAGS] & VNET.F_NEEDS_CSUM) { st.csumPartialFrames++; if (buf[off + VNET.GSO_TYPE] === 0) buf[off] = 0; }
+      if (buf[off + VNET.FLAGS] & VNET.F_NEEDS_CSUM) st.csumPartialFrames++;
     }
     const sent = this.to.txBurst(buf, this.offsets, this.lengths, n);
     st.frames += n;

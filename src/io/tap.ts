@@ -1,12 +1,13 @@
 // TAP port: a TAP device opened with a virtio-net header and offloads, so TCP crosses as 64 KB segments.
 //
 // Deployment: a TAP only sees what the kernel sends into it. For the director to own an interface
-// through a TAP, make a bridge holding that interface and the TAP (STP off, forward_delay 0) and give
-// the director a MAC that is no bridge port's own address (else the bridge keeps frames for that MAC to
-// itself). `bridge` below does the enslaving; creating the bridge is the deployment's job. macvtap
-// (src/io/macvtap.ts) needs no bridge and measured faster (DESIGN.md §3); TAP stays for hosts without
-// macvtap and for labs where a namespace's only link is the TAP.
-import { readFileSync } from 'node:fs';
+// through a TAP, a bridge holds that interface and the TAP (STP off, forward_delay 0), and the director
+// uses a MAC that is no bridge port's own address (else the bridge keeps frames for that MAC to itself).
+// Either the deployment builds that (persistent TAP, then open the TAP by name) or the port does it when
+// given the owned interface's name. macvtap (src/io/macvtap.ts) needs no bridge and measured faster
+// (DESIGN.md §3); TAP stays for hosts without macvtap and for labs where a namespace's only link is a TAP.
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { IoError, nativeCall } from './errors.ts';
 import { native } from './native.ts';
 import { VNET_HDR_LEN, type Port, type PortKind, type PortStats } from './port.ts';
@@ -139,27 +140,77 @@ export interface TapOptions {
   bridge?: string;
   /**
    * The MAC the port reports as its own (the director's). Default: the TAP's kernel-side MAC with the
-   * locally-administered bit set and the last byte flipped, so it is never the bridge port's own address.
+   * locally-administered bit set and the last byte flipped, so it is never a bridge port's own address.
    */
   mac?: Uint8Array;
 }
 
+function ipCmd(args: string[]): void {
+  try {
+    execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'], timeout: 10_000 });
+  } catch (e) {
+    const stderr = String((e as { stderr?: Buffer }).stderr ?? '').trim();
+    throw new IoError(/not permitted/i.test(stderr) ? 'EPERM' : 'ESETUP', `ip ${args.join(' ')}: ${stderr || (e as Error).message}`);
+  }
+}
+
+/** Turns IPv6 off on a device the port made, so the namespace's kernel says nothing on the owned link. */
+function quietIpv6(dev: string): void {
+  try {
+    writeFileSync(`/proc/sys/net/ipv6/conf/${dev}/disable_ipv6`, '1');
+  } catch {
+    // IPv6 disabled or absent altogether: nothing to silence.
+  }
+}
+
 /**
- * A TAP device by name. A missing TAP is created and lives as long as the port (closing removes it); an
- * existing persistent TAP (`ip tuntap add NAME mode tap`) is attached to, and its header size and
- * offloads are set again on every open because they outlive the previous owner.
+ * A TAP port. `ifname` may name:
+ * - a TAP (persistent, from `ip tuntap add NAME mode tap`): attached to; its header size and offloads are
+ *   set again on every open because they outlive the previous owner;
+ * - nothing yet: a TAP of that name is created and lives as long as the port;
+ * - another interface the director owns (a NIC, a veth): the port builds the bridged deployment itself —
+ *   bridge `tbr<ifindex>` (STP off, forward delay 0, IPv6 off) holding `ifname` and a TAP `tap<ifindex>`
+ *   — and removes both on close. `ifname` must not be a bridge port already.
  */
 export class TapPort extends VnetFdPort {
   readonly kind = 'tap' as const;
 
   static open(ifname: string, opts: TapOptions = {}): TapPort {
     const offloads = offloadBits(opts.offloads);
+    if (ifname.length === 0 || ifname.length > 15 || ifname.includes('/')) throw new IoError('EINVAL', `bad interface name '${ifname}'`);
     const n = tapNative();
-    const fd = nativeCall(() => n.tapOpen(ifname, offloads));
+    const exists = existsSync(`/sys/class/net/${ifname}`);
+    if (!exists || existsSync(`/sys/class/net/${ifname}/tun_flags`)) return TapPort.openTap(ifname, ifname, offloads, opts, undefined);
+    // An ordinary interface: bridge it with a TAP of our own.
+    const lower = nativeCall(() => n.tapIfInfo(ifname));
+    if (!lower.up) throw new IoError('ENETDOWN', `interface ${ifname} is down`);
+    if (existsSync(`/sys/class/net/${ifname}/master`)) throw new IoError('ESETUP', `${ifname} is already enslaved to another device`);
+    const br = `tbr${lower.ifindex}`;
+    const tap = `tap${lower.ifindex}`;
+    ipCmd(['link', 'add', br, 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0']);
     try {
-      if (opts.bridge) nativeCall(() => n.tapBridgeAddIf(opts.bridge!, ifname));
-      if (opts.up !== false) nativeCall(() => n.tapIfSetUp(ifname, true));
-      const info = nativeCall(() => n.tapIfInfo(ifname));
+      quietIpv6(br);
+      ipCmd(['link', 'set', ifname, 'master', br]);
+      ipCmd(['link', 'set', br, 'up']);
+      return TapPort.openTap(ifname, tap, offloads, { ...opts, bridge: br, up: true }, br);
+    } catch (e) {
+      try {
+        ipCmd(['link', 'del', br]);
+      } catch {
+        // nothing left to undo
+      }
+      throw e;
+    }
+  }
+
+  private static openTap(ifname: string, tap: string, offloads: number, opts: TapOptions, ownBridge: string | undefined): TapPort {
+    const n = tapNative();
+    const fd = nativeCall(() => n.tapOpen(tap, offloads));
+    try {
+      if (ownBridge) quietIpv6(tap);
+      if (opts.bridge) nativeCall(() => n.tapBridgeAddIf(opts.bridge!, tap));
+      if (opts.up !== false) nativeCall(() => n.tapIfSetUp(tap, true));
+      const info = nativeCall(() => n.tapIfInfo(tap));
       let mac: Uint8Array;
       if (opts.mac) {
         if (opts.mac.length !== 6) throw new IoError('EINVAL', 'mac must be 6 bytes');
@@ -169,15 +220,36 @@ export class TapPort extends VnetFdPort {
         mac[0] = (mac[0]! | 0x02) & 0xfe;
         mac[5] = mac[5]! ^ 0xff;
       }
-      // Frames toward the fd that found its queue full count as the TAP's tx_dropped.
-      return new TapPort(ifname, fd, mac, info.mtu, offloads);
+      // The owned interface's MTU bounds the frames; the TAP's own is the same unless set otherwise.
+      const mtu = ownBridge ? nativeCall(() => n.tapIfInfo(ifname)).mtu : info.mtu;
+      return new TapPort(ifname, tap, fd, mac, mtu, offloads, ownBridge);
     } catch (e) {
       n.tapClose(fd);
       throw e;
     }
   }
 
-  private constructor(ifname: string, fd: number, mac: Uint8Array, mtu: number, offloads: number) {
-    super(ifname, ifname, fd, mac, mtu, offloads, 'tx_dropped');
+  private constructor(
+    ifname: string,
+    /** The TAP device whose fd this port holds (= ifname unless the port built a bridge). */
+    readonly tap: string,
+    fd: number,
+    mac: Uint8Array,
+    mtu: number,
+    offloads: number,
+    /** The bridge this port created around `ifname` and deletes on close, if any. */
+    readonly bridge: string | undefined,
+  ) {
+    // Frames toward the fd that found its queue full count as the TAP's tx_dropped.
+    super(ifname, tap, fd, mac, mtu, offloads, 'tx_dropped');
+  }
+
+  protected override afterClose(): void {
+    if (!this.bridge) return;
+    try {
+      ipCmd(['link', 'del', this.bridge]);
+    } catch {
+      // gone with the namespace already
+    }
   }
 }

@@ -1,5 +1,5 @@
 // Real-server side of each forwarding method: set up, check (with the fix for each failure) and tear down.
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { run, waitFor, type ExecResult } from './netns.ts';
@@ -58,12 +58,18 @@ export function netnsHost(ns: string): RsHost {
 }
 
 function spawnDetachedRaw(cmd: string[], logFile: string): number {
+  const child = spawnDetachedChild(cmd, logFile);
+  if (child.pid === undefined) throw new Error(`could not start ${cmd[0]}`);
+  return child.pid;
+}
+
+/** Starts `cmd` in its own session with its output appended to `logFile`; the caller may keep the handle. */
+export function spawnDetachedChild(cmd: string[], logFile: string): ChildProcess {
   const fd = openSync(logFile, 'a');
   try {
     const child = spawn(cmd[0]!, cmd.slice(1), { detached: true, stdio: ['ignore', fd, fd] });
     child.unref();
-    if (child.pid === undefined) throw new Error(`could not start ${cmd[0]}`);
-    return child.pid;
+    return child;
   } finally {
     closeSync(fd);
   }

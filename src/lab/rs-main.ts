@@ -23,6 +23,8 @@ const programs = await startRealServerPrograms({
   httpPort: Number(values.http),
   udpPort: Number(values.udp),
   host: values.host!,
+  // The lab waits for "udp on VIP" after setting up a DR/TUN real server.
+  onUdpBound: (addr) => console.log(`udp on ${addr}`),
 });
 // The lab waits for this line (in a pipe or a log file) before it calls the real server ready.
 console.log(`ready ${values.name} http=${programs.httpPort} udp=${programs.udpPort} pid=${process.pid}`);

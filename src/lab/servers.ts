@@ -1,6 +1,7 @@
 // The real-server programs of the lab: an HTTP server and a UDP echo server that both answer with their name.
 import { createServer, type Server } from 'node:http';
 import { createSocket, type Socket } from 'node:dgram';
+import { networkInterfaces } from 'node:os';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -17,11 +18,15 @@ export interface RealServerProgramOptions {
   udpPort?: number;
   /** Bind address; 0.0.0.0 so DR/TUN requests to the VIP and NAT requests to the RIP both land. */
   host?: string;
+  /** Called when a UDP socket is bound to a (new) local address. */
+  onUdpBound?: (addr: string) => void;
 }
 
 export interface RealServerPrograms {
   httpPort: number;
   udpPort: number;
+  /** Addresses the UDP echo has a socket on. */
+  udpAddresses(): string[];
   /** Requests answered so far (HTTP requests + UDP datagrams). */
   served(): { http: number; udp: number };
   close(): Promise<void>;
@@ -29,7 +34,8 @@ export interface RealServerPrograms {
 
 /**
  * Starts both programs. HTTP: every request (any method, any path) gets 200 and the body "NAME\n".
- * UDP: every datagram gets back "NAME " followed by the datagram's payload, byte for byte.
+ * UDP: every datagram gets back "NAME " followed by the datagram's payload, byte for byte, sent from the
+ * address it was sent to.
  */
 export async function startRealServerPrograms(opts: RealServerProgramOptions): Promise<RealServerPrograms> {
   const host = opts.host ?? '0.0.0.0';
@@ -52,31 +58,67 @@ export async function startRealServerPrograms(opts: RealServerProgramOptions): P
     http.listen(opts.httpPort ?? RS_HTTP_PORT, host, () => resolve());
   });
 
-  const udp: Socket = createSocket({ type: 'udp4', reuseAddr: false });
-  udp.on('message', (msg, rinfo) => {
-    counts.udp++;
-    udp.send(Buffer.concat([prefix, msg]), rinfo.port, rinfo.address);
-  });
-  try {
-    await new Promise<void>((resolve, reject) => {
-      udp.once('error', reject);
-      udp.bind(opts.udpPort ?? RS_UDP_PORT, host, () => resolve());
+  // A UDP socket bound to 0.0.0.0 answers from the address the route picks (the RIP), not from the
+  // address the client asked (the VIP): a DR/TUN client would drop that answer. So there is one socket
+  // per local address (the kernel delivers to the most specific bind), found again every 250 ms because
+  // the VIP may be added after start-up, plus the wildcard for anything else.
+  const udpPort = opts.udpPort ?? RS_UDP_PORT;
+  const sockets = new Map<string, Socket>();
+  const bindUdp = async (addr: string): Promise<void> => {
+    const sock: Socket = createSocket({ type: 'udp4', reuseAddr: true });
+    sock.on('message', (msg, rinfo) => {
+      counts.udp++;
+      sock.send(Buffer.concat([prefix, msg]), rinfo.port, rinfo.address);
     });
+    sockets.set(addr, sock);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        sock.once('error', reject);
+        sock.bind(udpPort, addr, () => resolve());
+      });
+    } catch (e) {
+      sockets.delete(addr);
+      sock.close();
+      throw e;
+    }
+    // After start-up, a send error (e.g. no route back) must not kill the server.
+    sock.on('error', () => {});
+    opts.onUdpBound?.(addr);
+  };
+  const localAddrs = () =>
+    Object.values(networkInterfaces())
+      .flat()
+      .filter((a) => a && a.family === 'IPv4')
+      .map((a) => a!.address);
+  const scan = async () => {
+    for (const a of localAddrs()) if (!sockets.has(a)) await bindUdp(a).catch(() => {});
+  };
+  let rescan: NodeJS.Timeout | undefined;
+  try {
+    await bindUdp(host);
+    if (host === '0.0.0.0') {
+      await scan();
+      rescan = setInterval(() => void scan(), 250);
+    }
   } catch (e) {
     http.close();
+    for (const sock of sockets.values()) sock.close();
     throw e;
   }
-  // After start-up, a send error (e.g. no route back) must not kill the server.
-  udp.on('error', () => {});
 
   const httpAddr = http.address();
   return {
     httpPort: typeof httpAddr === 'object' && httpAddr ? httpAddr.port : (opts.httpPort ?? RS_HTTP_PORT),
-    udpPort: udp.address().port,
+    udpPort: sockets.get(host)!.address().port,
+    udpAddresses: () => [...sockets.keys()],
     served: () => ({ ...counts }),
     close: async () => {
       http.closeAllConnections();
-      await Promise.all([new Promise<void>((r) => http.close(() => r())), new Promise<void>((r) => udp.close(() => r()))]);
+      if (rescan) clearInterval(rescan);
+      await Promise.all([
+        new Promise<void>((r) => http.close(() => r())),
+        ...[...sockets.values()].map((sock) => new Promise<void>((r) => sock.close(() => r()))),
+      ]);
     },
   };
 }

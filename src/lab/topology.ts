@@ -20,7 +20,7 @@ import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { must, run, waitFor, type ExecResult } from './netns.ts';
-import { realServerSetup, netnsHost, DEFAULT_STATE_DIR, type RsMode } from './realserver.ts';
+import { realServerSetup, netnsHost, spawnDetachedChild, DEFAULT_STATE_DIR, type RsHost, type RsMode } from './realserver.ts';
 import { bundledEntryCommand, realServerProgramArgs, RS_HTTP_PORT, RS_UDP_PORT } from './servers.ts';
 import { ipToU32, u32ToIp } from '../lib/inet.ts';
 
@@ -212,6 +212,7 @@ export class Lab {
    * `ready`, waits until a line of its output matches.
    */
   async startProcess(role: string, what: string, cmd: string[], opts: { ready?: RegExp; timeoutMs?: number } = {}): Promise<LabProc> {
+    if (this.downed) throw new Error(`lab ${this.name} is being torn down`);
     const log = join(this.state.dir, `${role}-${what}.log`);
     const fd = openSync(log, 'a');
     let child: ChildProcess;
@@ -225,10 +226,7 @@ export class Lab {
     }
     if (child.pid === undefined) throw new Error(`could not start ${what} in ${role}`);
     if (this.state.persistent) child.unref();
-    else {
-      this.children.add(child);
-      child.once('exit', () => this.children.delete(child));
-    }
+    this.track(child);
     const proc: LabProc = { role, pid: child.pid, what, log };
     this.state.procs.push(proc);
     this.save();
@@ -248,6 +246,33 @@ export class Lab {
       );
     }
     return proc;
+  }
+
+  /**
+   * The real server `role` as an RsHost for the realserver functions. Processes it starts (the TUN
+   * decapsulator) are recorded like `startProcess`'s, and refused once `down()` has begun.
+   */
+  host(role: string): RsHost {
+    const ns = this.ns(role);
+    const base = netnsHost(ns);
+    return {
+      label: base.label,
+      exec: base.exec,
+      spawnDetached: (cmd, logFile) => {
+        if (this.downed) throw new Error(`lab ${this.name} is being torn down`);
+        const child = spawnDetachedChild(['ip', 'netns', 'exec', ns, ...cmd], logFile);
+        if (child.pid === undefined) throw new Error(`could not start ${cmd[0]} in ${role}`);
+        this.track(child);
+        this.state.procs.push({ role, pid: child.pid, what: 'decap', log: logFile });
+        this.save();
+        return child.pid;
+      },
+    };
+  }
+
+  private track(child: ChildProcess): void {
+    this.children.add(child);
+    child.once('exit', () => this.children.delete(child));
   }
 
   /** Writes a persistent lab's state file (no-op for in-process labs). */
@@ -282,7 +307,9 @@ export class Lab {
     this.releaseSignals();
     if (this.downed) return;
     this.downed = true;
-    await stopNamespaceProcesses(Object.values(this.state.namespaces));
+    // Children this process started are signalled by PID too: one still in `ip netns exec` has not
+    // entered its namespace yet when a Ctrl-C lands in the middle of the build.
+    await stopNamespaceProcesses(Object.values(this.state.namespaces), [...this.children]);
     for (const c of this.children) c.stdin?.destroy();
     for (const name of Object.values(this.state.namespaces).reverse()) await run('ip', ['netns', 'del', name]);
     rmSync(this.state.dir, { recursive: true, force: true });
@@ -314,8 +341,11 @@ export async function namespacePids(ns: string): Promise<number[]> {
  * processes found inside the lab's own namespaces are signalled (never a PID from a record alone, which
  * the system may have reused).
  */
-async function stopNamespaceProcesses(namespaces: string[], graceMs = 2000): Promise<void> {
-  const collect = async () => (await Promise.all(namespaces.map(namespacePids))).flat();
+async function stopNamespaceProcesses(namespaces: string[], own: ChildProcess[] = [], graceMs = 2000): Promise<void> {
+  const alive = (c: ChildProcess) => c.pid !== undefined && c.exitCode === null && c.signalCode === null;
+  const collect = async () => [
+    ...new Set([...(await settleAll(namespaces.map(namespacePids))).flat(), ...own.filter(alive).map((c) => c.pid!)]),
+  ];
   const signal = (pids: number[], sig: NodeJS.Signals) => {
     for (const pid of pids) {
       try {
@@ -407,7 +437,7 @@ export async function labUp(opts: LabOptions): Promise<Lab> {
     // Namespaces, each with lo up and IPv6 off by default, so every interface added later has it off too.
     for (const role of roles) state.namespaces[role] = `${prefix}-${role}`;
     lab.save();
-    await Promise.all(
+    await settleAll(
       roles.map(async (role) => {
         await must('ip', ['netns', 'add', lab.ns(role)]);
         await lab.sh(
@@ -422,7 +452,7 @@ export async function labUp(opts: LabOptions): Promise<Lab> {
       opts.programs === false
         ? Promise.resolve()
         : bundledEntryCommand('rs-main', dir).then((cmd) =>
-            Promise.all(
+            settleAll(
               rsRoles.map((r) =>
                 lab.startProcess(r, 'programs', [...cmd, ...realServerProgramArgs(r, state.ports.http, state.ports.udp, !persistent)], { ready: /^ready /m }),
               ),
@@ -450,7 +480,7 @@ export async function labUp(opts: LabOptions): Promise<Lab> {
     const rsPort = mode === 'nat' ? 'n-' : mode === 'dr' ? 'l-' : 'r-';
     const rsBridge = mode === 'nat' ? 'nat' : mode === 'dr' ? 'lan' : 'remote';
     for (const rs of state.realServers) links.push(veth(rs.role, 'eth0', rs.mac, 'switch', `${rsPort}${rs.role}`, null));
-    await Promise.all(links);
+    await settleAll(links);
 
     const ports: [string, string][] = [
       ['l-router', 'lan'],
@@ -460,7 +490,7 @@ export async function labUp(opts: LabOptions): Promise<Lab> {
       ...state.realServers.map((rs): [string, string] => [`${rsPort}${rs.role}`, rsBridge]),
     ];
     const rsGateway = mode === 'nat' ? null : mode === 'dr' ? LAB.routerLan : LAB.routerRemote;
-    await Promise.all([
+    await settleAll([
       lab.sh('switch', ports.map(([p, b]) => `ip link set ${p} master ${b} && ip link set ${p} up`).join(' && ')),
       lab.sh(
         'client',
@@ -490,25 +520,24 @@ export async function labUp(opts: LabOptions): Promise<Lab> {
     ]);
 
     if (opts.realServerSetup !== false) {
-      await Promise.all(
+      await settleAll(
         state.realServers.map(async (rs) => {
-          const host = netnsHost(rs.ns);
+          const host = lab.host(rs.role);
           const stateDir = join(dir, rs.role);
           mkdirSync(stateDir, { recursive: true });
           await realServerSetup(host, { mode, vip: LAB.vip, dip: mode === 'nat' ? LAB.dip : undefined, stateDir });
         }),
       );
-      // The TUN decapsulator runs in the real server's namespace: record it so `down()` accounts for it.
-      if (mode === 'tun') {
-        for (const rs of state.realServers) {
-          for (const pid of await namespacePids(rs.ns)) {
-            if (!state.procs.some((p) => p.pid === pid)) state.procs.push({ role: rs.role, pid, what: 'ipip-decap', log: join(dir, rs.role) });
-          }
-        }
-        lab.save();
-      }
     }
     await programs;
+    if (opts.programs !== false && opts.realServerSetup !== false && mode !== 'nat') {
+      // The UDP echo answers from the VIP only once it has a socket on it (see servers.ts).
+      await settleAll(
+        state.procs
+          .filter((p) => p.what === 'programs')
+          .map((p) => waitFor(`the UDP echo of ${p.role} on the VIP`, () => readFileSync(p.log, 'utf8').includes(`udp on ${LAB.vip}\n`), 10_000)),
+      );
+    }
     // Persistent labs are left running when this process exits; only the build is guarded.
     if (persistent) lab.releaseSignals();
     return lab;
@@ -516,6 +545,17 @@ export async function labUp(opts: LabOptions): Promise<Lab> {
     await lab.down();
     throw e;
   }
+}
+
+/**
+ * Like Promise.all, but waits for every task to settle before rejecting with the first failure, so that
+ * no step of a failed build is still running (and recreating files) while the build is torn down.
+ */
+async function settleAll<T>(tasks: Promise<T>[]): Promise<T[]> {
+  const res = await Promise.allSettled(tasks);
+  const bad = res.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (bad) throw bad.reason;
+  return res.map((r) => (r as PromiseFulfilledResult<T>).value);
 }
 
 /** Tears down a persistent lab by name (idempotent: no lab, no error). Returns whether one was found. */

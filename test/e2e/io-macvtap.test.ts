@@ -15,7 +15,10 @@ async function bothWays(lab: L2fwdLab, bytes: number): Promise<void> {
     assert.equal(p.received, p.sent, `ping from ${side}: ${p.output}`);
   }
   for (const side of ['a', 'b'] as const) {
-    const r = await lab.tcpTransfer(side, bytes);
+    const r = await lab.tcpTransfer(side, bytes).catch(async (e: Error) => {
+      // Say where the bytes stopped: the forwarder's and the ports' counters at the time of failure.
+      throw new Error(`${e.message}; forwarder: ${JSON.stringify(await lab.fwdStats().catch(() => null))} ${lab.fwdStderr()}`);
+    });
     assert.equal(r.recvBytes, bytes, `TCP from ${side}: byte count`);
     assert.equal(r.recvSha, r.sentSha, `TCP from ${side}: sha256`);
   }

@@ -27,7 +27,10 @@ async function bothWays(lab: L2fwdLab, bytes: number): Promise<void> {
     assert.equal(p.received, p.sent, `ping from ${side}: ${p.output}`);
   }
   for (const side of ['a', 'b'] as const) {
-    const r = await lab.tcpTransfer(side, bytes);
+    const r = await lab.tcpTransfer(side, bytes).catch(async (e: Error) => {
+      // Say where the bytes stopped: the forwarder's and the ports' counters at the time of failure.
+      throw new Error(`${e.message}; forwarder: ${JSON.stringify(await lab.fwdStats().catch(() => null))} ${lab.fwdStderr()}`);
+    });
     assert.equal(r.recvBytes, bytes, `TCP from ${side}: byte count`);
     assert.equal(r.recvSha, r.sentSha, `TCP from ${side}: sha256`);
   }
@@ -48,8 +51,10 @@ test('tap l2fwd (bridged TAPs): ping and TCP A<->B with default offloads, GSO fr
   });
 });
 
-test('tap l2fwd (bridged TAPs): checksum completion forced on the egress (tx off) leaves TcpInCsumErrors at 0', { skip, timeout: 120_000 }, async () => {
-  await withL2fwdLab({ io: 'tap', tag: 'tpx', txOff: true, prepareF: bridgedTaps }, async (lab) => {
+test('tap l2fwd (port-built bridges): checksum completion forced on the egress (tx off) leaves TcpInCsumErrors at 0', { skip, timeout: 120_000 }, async () => {
+  // No prepareF: the forwarder is given fa/fb and each TapPort builds its own bridge + TAP around them.
+  await withL2fwdLab({ io: 'tap', tag: 'tpx', txOff: true }, async (lab) => {
+    assert.equal((await lab.n.ip('f', '-o', 'link', 'show', 'type', 'bridge')).trim().split('\n').length, 2);
     const before = { a: await lab.csumErrors('a'), b: await lab.csumErrors('b') };
     await bothWays(lab, 20 * MB);
     const s = await lab.stopForwarder();
@@ -57,6 +62,8 @@ test('tap l2fwd (bridged TAPs): checksum completion forced on the egress (tx off
     assert.ok(s.aToB.csumPartialFrames + s.bToA.csumPartialFrames > 0, `no partial-checksum frames: ${JSON.stringify(s)}`);
     assert.equal((await lab.csumErrors('a')) - before.a, 0, 'TcpInCsumErrors on A');
     assert.equal((await lab.csumErrors('b')) - before.b, 0, 'TcpInCsumErrors on B');
+    assert.equal((await lab.n.ip('f', '-o', 'link', 'show', 'type', 'bridge')).trim(), '', 'bridges left after close');
+    assert.match(await lab.n.ip('f', '-o', 'link', 'show', 'fa'), /,UP/);
   });
 });
 
@@ -65,8 +72,12 @@ test('tap open: header size and offloads reset on a persistent TAP, created TAP 
     await n.add('x');
     await n.add('y');
     await n.veth('x', 'xd', 'y', 'yd');
+    await n.veth('x', 'xe', 'y', 'ye');
+    await n.veth('x', 'xf', 'y', 'yf');
+    await n.ip('x', 'link', 'set', 'xe', 'down');
     await n.ip('x', 'tuntap', 'add', 'tp0', 'mode', 'tap', 'vnet_hdr');
     await n.ip('x', 'link', 'add', 'xbr', 'type', 'bridge');
+    await n.ip('x', 'link', 'set', 'xf', 'master', 'xbr');
     const mod = new URL('../../src/io/tap.ts', import.meta.url).pathname;
     const script = `
       import { TapPort, DEFAULT_OFFLOADS } from '${mod}';
@@ -90,7 +101,15 @@ test('tap open: header size and offloads reset on a persistent TAP, created TAP 
       out.mtu3 = p3.mtu;
       p3.close();
       out.gone = sh('ip -o link show tp9 2>&1 || true');
-      for (const [name, o] of [['xd', {}], ['this-name-is-far-too-long', {}], ['tp1', { offloads: 2 }]]) {
+      // The owned veth xd: the port bridges it with a TAP of its own and undoes that on close.
+      const p4 = TapPort.open('xd');
+      out.tap4 = p4.tap;
+      out.bridge4 = p4.bridge;
+      out.ports4 = sh('ip -o link show master ' + p4.bridge + " | awk '{print $2}'");
+      out.ifname4 = p4.ifname;
+      p4.close();
+      out.after4 = sh('ip -o link show type bridge; ip -o link show xd');
+      for (const [name, o] of [['xe', {}], ['xf', {}], ['this-name-is-far-too-long', {}], ['tp1', { offloads: 2 }]]) {
         try { TapPort.open(name, o).close(); out[name] = { ok: true }; }
         catch (e) { out[name] = { code: e.code, name: e.name, message: e.message }; }
       }
@@ -107,8 +126,14 @@ test('tap open: header size and offloads reset on a persistent TAP, created TAP 
     assert.equal(out.maxFrame3, 10 + 18 + 65535);
     assert.equal(out.mtu3, 1500);
     assert.match(String(out.gone), /does not exist/);
-    assert.equal(out.xd!.code, 'ESETUP', 'a veth is not a TAP');
-    assert.equal(out.xd!.name, 'IoError');
+    assert.match(String(out.tap4), /^tap\d+$/);
+    assert.match(String(out.bridge4), /^tbr\d+$/);
+    assert.equal(out.ifname4, 'xd');
+    assert.deepEqual(String(out.ports4).split('\n').map((s) => s.replace(/[:@].*/, '')).sort(), ['tap' + String(out.tap4).slice(3), 'xd'].sort());
+    assert.doesNotMatch(String(out.after4), /tbr|master/);
+    assert.equal(out.xe!.code, 'ENETDOWN');
+    assert.equal(out.xe!.name, 'IoError');
+    assert.equal(out.xf!.code, 'ESETUP', 'already a bridge port');
     assert.equal(out['this-name-is-far-too-long']!.code, 'EINVAL');
     assert.equal(out.tp1!.code, 'EINVAL', 'TSO without CSUM');
   });

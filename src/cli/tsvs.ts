@@ -1,0 +1,174 @@
+// tsvs: the namespace lab (`tsvs lab up|down|exec|status`) and the real-server side (`tsvs realserver setup|check|teardown`).
+import { spawnSync } from 'node:child_process';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Lab, labDown, labUp, namespacePids, listNamespaces, tsvsdArgs, LAB, MAX_SERVERS } from '../lab/topology.ts';
+import {
+  DEFAULT_STATE_DIR,
+  DEFAULT_TUN_DEV,
+  formatChecks,
+  localHost,
+  realServerCheck,
+  realServerSetup,
+  realServerTeardown,
+  type RealServerOptions,
+  type RsMode,
+} from '../lab/realserver.ts';
+import { ipToU32 } from '../lib/inet.ts';
+
+function intArg(min: number, max: number) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`must be an integer from ${min} to ${max}`);
+    return n;
+  };
+}
+
+function ipArg(v: string): string {
+  if (Number.isNaN(ipToU32(v))) throw new InvalidArgumentError('not an IPv4 address');
+  return v;
+}
+
+function nameArg(v: string): string {
+  if (!/^[a-z0-9]{1,12}$/.test(v)) throw new InvalidArgumentError('1-12 lowercase letters/digits');
+  return v;
+}
+
+const modeOption = () => new Option('--mode <mode>', 'forwarding method').choices(['nat', 'dr', 'tun']).makeOptionMandatory();
+
+/** One-screen description of a lab: roles, namespaces, addresses, and how to start the director. */
+export function describeLab(lab: Lab): string {
+  const s = lab.state;
+  const out: string[] = [];
+  out.push(`lab ${s.name}: ${s.mode.toUpperCase()}, ${s.realServers.length} real servers, VIP ${LAB.vip}`);
+  out.push(`  client    ${s.namespaces.client}  ${s.clients.join(', ')} (gw ${LAB.routerClient})`);
+  out.push(
+    `  router    ${s.namespaces.router}  ${LAB.routerClient} ${LAB.routerLan}${s.mode === 'tun' ? ` ${LAB.routerRemote}` : ''} (forwarding)`,
+  );
+  out.push(`  director  ${s.namespaces.director}  ${s.director.interfaces.join(', ')} (no kernel addresses: tsvsd owns them)`);
+  for (const rs of s.realServers) out.push(`  ${rs.role.padEnd(8)}  ${rs.ns}  ${rs.ip} (${rs.mac}) http ${s.ports.http}, udp ${s.ports.udp}`);
+  out.push(`  switch    ${s.namespaces.switch}  bridges for the shared segments`);
+  out.push(`director: ip netns exec ${s.director.ns} tsvsd ${tsvsdArgs(s.director).join(' ')}`);
+  return out.join('\n') + '\n';
+}
+
+function buildProgram(): Command {
+  const program = new Command('tsvs')
+    .description('tsvs lab and real-server tools')
+    .enablePositionalOptions()
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+  const lab = program.command('lab').description('a namespace lab: client, router, director, real servers (DESIGN.md §5)').enablePositionalOptions();
+
+  lab
+    .command('up')
+    .description('build the lab and start the real servers; it keeps running until `tsvs lab down`')
+    .addOption(modeOption())
+    .option('--servers <n>', `real servers (1-${MAX_SERVERS})`, intArg(1, MAX_SERVERS), 3)
+    .option('--clients <n>', 'client addresses from 198.18.0.2', intArg(1, 200), 1)
+    .option('--name <name>', 'lab name', nameArg, 'lab')
+    .option('--state-dir <dir>', 'where the lab state is kept', DEFAULT_STATE_DIR)
+    .action(async (o: { mode: RsMode; servers: number; clients: number; name: string; stateDir: string }) => {
+      const l = await labUp({ mode: o.mode, servers: o.servers, clients: o.clients, name: o.name, persistent: true, stateDir: o.stateDir });
+      // The director (tsvsd) and the virtual service are started here once tsvsd exists: see the report.
+      process.stdout.write(describeLab(l));
+      process.stdout.write(`state: ${l.state.stateFile}\n`);
+    });
+
+  lab
+    .command('down')
+    .description('stop every process in the lab and remove its namespaces (idempotent)')
+    .option('--name <name>', 'lab name', nameArg, 'lab')
+    .option('--state-dir <dir>', 'where the lab state is kept', DEFAULT_STATE_DIR)
+    .action(async (o: { name: string; stateDir: string }) => {
+      const found = await labDown(o.name, o.stateDir);
+      process.stdout.write(found ? `lab ${o.name} down\n` : `no lab ${o.name}\n`);
+    });
+
+  lab
+    .command('exec')
+    .description('run a command in a role namespace: tsvs lab exec client -- curl -s http://198.18.1.100/')
+    .argument('<role>', 'client, router, director, switch, rs1, ...')
+    .argument('<cmd...>', 'the command and its arguments')
+    .option('--name <name>', 'lab name', nameArg, 'lab')
+    .option('--state-dir <dir>', 'where the lab state is kept', DEFAULT_STATE_DIR)
+    .passThroughOptions()
+    .action((role: string, cmd: string[], o: { name: string; stateDir: string }) => {
+      const l = Lab.load(o.name, o.stateDir);
+      // With pass-through options commander keeps the `--` that separates the command: drop it.
+      if (cmd[0] === '--') cmd = cmd.slice(1);
+      if (cmd.length === 0) throw new Error('no command given');
+      const r = spawnSync('ip', ['netns', 'exec', l.ns(role), ...cmd], { stdio: 'inherit' });
+      if (r.error) throw r.error;
+      process.exitCode = r.status ?? 128 + 1;
+    });
+
+  lab
+    .command('status')
+    .description('the labs that are up, their namespaces and processes')
+    .option('--name <name>', 'only this lab', nameArg)
+    .option('--state-dir <dir>', 'where the lab state is kept', DEFAULT_STATE_DIR)
+    .action(async (o: { name?: string; stateDir: string }) => {
+      const names = o.name ? [o.name] : Lab.list(o.stateDir);
+      const present = new Set(await listNamespaces());
+      if (names.length === 0) process.stdout.write('no lab is up\n');
+      for (const name of names) {
+        const l = Lab.load(name, o.stateDir);
+        process.stdout.write(describeLab(l));
+        const nss = Object.values(l.state.namespaces);
+        const missing = nss.filter((n) => !present.has(n));
+        process.stdout.write(`namespaces: ${nss.length - missing.length}/${nss.length} present${missing.length ? ` (missing: ${missing.join(', ')})` : ''}\n`);
+        for (const role of l.roles()) {
+          const pids = await namespacePids(l.ns(role));
+          if (pids.length) process.stdout.write(`  ${role}: pids ${pids.join(' ')}\n`);
+        }
+      }
+    });
+
+  const rs = program
+    .command('realserver')
+    .description('prepare, check or undo a real server for NAT, DR or TUN (run on the real server or in its namespace)');
+  const rsOptions = (c: Command) =>
+    c
+      .addOption(modeOption())
+      .requiredOption('--vip <addr>', 'the virtual IP', ipArg)
+      .option('--dip <addr>', 'NAT: the director inside address (the default gateway)', ipArg)
+      .option('--state-dir <dir>', 'where setup records its changes and the decapsulator PID', DEFAULT_STATE_DIR)
+      .addOption(new Option('--decap <kind>', 'TUN: kernel ipip, userspace decapsulator, or auto').choices(['auto', 'kernel', 'user']).default('auto'))
+      .option('--tun-dev <name>', 'TUN, userspace: the TUN device holding the VIP', DEFAULT_TUN_DEV);
+  const rsOpts = (o: { mode: RsMode; vip: string; dip?: string; stateDir: string; decap: 'auto' | 'kernel' | 'user'; tunDev: string }): RealServerOptions => ({
+    mode: o.mode,
+    vip: o.vip,
+    dip: o.dip,
+    stateDir: o.stateDir,
+    decap: o.decap,
+    tunDev: o.tunDev,
+  });
+
+  rsOptions(rs.command('setup').description('configure this real server for the mode')).action(async (o) => {
+    for (const line of await realServerSetup(localHost(), rsOpts(o))) process.stdout.write(`${line}\n`);
+  });
+  rsOptions(rs.command('check').description('test each requirement; PASS/FAIL lines with the fix; exit 1 if any fails')).action(async (o) => {
+    const res = await realServerCheck(localHost(), rsOpts(o));
+    process.stdout.write(formatChecks(res));
+    if (res.some((r) => !r.ok)) process.exitCode = 1;
+  });
+  rsOptions(rs.command('teardown').description('undo setup')).action(async (o) => {
+    const did = await realServerTeardown(localHost(), rsOpts(o));
+    process.stdout.write(did.length ? did.map((l) => `${l}\n`).join('') : 'nothing to undo\n');
+  });
+  return program;
+}
+
+/** Runs the tsvs command line; resolves with the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  process.exitCode = 0;
+  try {
+    await buildProgram().parseAsync(argv, { from: 'user' });
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode;
+    process.stderr.write(`tsvs: ${(e as Error).message}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,164 @@
+// The lab client: bounded HTTP and UDP request runs against a VIP, counting which real server answered.
+import { request, Agent } from 'node:http';
+import { createSocket } from 'node:dgram';
+import { parseArgs } from 'node:util';
+
+/** Result of a run: answers per real-server name, failures, and the bytes checked. */
+export interface ClientRun {
+  kind: 'http' | 'udp';
+  requests: number;
+  ok: number;
+  failed: number;
+  byServer: Record<string, number>;
+  errors: string[];
+  ms: number;
+}
+
+function bump(r: ClientRun, name: string): void {
+  r.byServer[name] = (r.byServer[name] ?? 0) + 1;
+}
+
+/**
+ * `count` HTTP GETs to vip:port, one new connection each (Connection: close), `concurrency` at a
+ * time. The real servers answer with their name; the body is checked to be exactly one line.
+ */
+export async function httpRun(vip: string, port: number, count: number, concurrency = 1, timeoutMs = 3000): Promise<ClientRun> {
+  const r: ClientRun = { kind: 'http', requests: count, ok: 0, failed: 0, byServer: {}, errors: [], ms: 0 };
+  const t0 = Date.now();
+  let next = 0;
+  const one = () =>
+    new Promise<void>((resolve) => {
+      const req = request({ host: vip, port, path: '/', agent: false, headers: { connection: 'close' }, timeout: timeoutMs }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => {
+          const name = body.trim();
+          if (res.statusCode === 200 && /^[\w.-]+$/.test(name)) {
+            r.ok++;
+            bump(r, name);
+          } else {
+            r.failed++;
+            if (r.errors.length < 5) r.errors.push(`status ${res.statusCode} body ${JSON.stringify(body.slice(0, 40))}`);
+          }
+          resolve();
+        });
+      });
+      req.on('timeout', () => req.destroy(new Error('timeout')));
+      req.on('error', (e) => {
+        r.failed++;
+        if (r.errors.length < 5) r.errors.push(e.message);
+        resolve();
+      });
+      req.end();
+    });
+  const worker = async () => {
+    while (next < count) {
+      next++;
+      await one();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, concurrency) }, worker));
+  r.ms = Date.now() - t0;
+  return r;
+}
+
+/**
+ * `count` UDP requests to vip:port, each from a new source port (so each is a new connection for
+ * the director), one at a time; the echo server answers "NAME payload" and the payload is checked.
+ */
+export async function udpRun(vip: string, port: number, count: number, timeoutMs = 2000): Promise<ClientRun> {
+  const r: ClientRun = { kind: 'udp', requests: count, ok: 0, failed: 0, byServer: {}, errors: [], ms: 0 };
+  const t0 = Date.now();
+  for (let i = 0; i < count; i++) {
+    const payload = `req-${i}-${Math.random().toString(36).slice(2, 10)}`;
+    await new Promise<void>((resolve) => {
+      const s = createSocket('udp4');
+      const timer = setTimeout(() => {
+        r.failed++;
+        if (r.errors.length < 5) r.errors.push(`no answer to ${payload}`);
+        s.close();
+        resolve();
+      }, timeoutMs);
+      s.on('message', (m) => {
+        clearTimeout(timer);
+        const text = m.toString();
+        const sep = text.indexOf(' ');
+        if (sep > 0 && text.slice(sep + 1) === payload) {
+          r.ok++;
+          bump(r, text.slice(0, sep));
+        } else {
+          r.failed++;
+          if (r.errors.length < 5) r.errors.push(`bad answer ${JSON.stringify(text.slice(0, 40))}`);
+        }
+        s.close();
+        resolve();
+      });
+      s.on('error', (e) => {
+        clearTimeout(timer);
+        r.failed++;
+        if (r.errors.length < 5) r.errors.push(e.message);
+        s.close();
+        resolve();
+      });
+      s.send(payload, port, vip);
+    });
+  }
+  r.ms = Date.now() - t0;
+  return r;
+}
+
+/**
+ * Opens one keep-alive connection, makes a request, then waits for a line on stdin before making a
+ * second request on the same connection: lets a test change the director between the two.
+ * Prints JSON lines {step, server, sameSocket}.
+ */
+export async function keepAliveRun(vip: string, port: number): Promise<void> {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  let firstSocket: unknown = null;
+  const get = () =>
+    new Promise<{ server: string; same: boolean }>((resolve, reject) => {
+      const req = request({ host: vip, port, path: '/', agent, timeout: 3000 }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => resolve({ server: body.trim(), same: firstSocket === null || firstSocket === req.socket }));
+      });
+      req.on('socket', (s) => {
+        if (firstSocket === null) firstSocket = s;
+      });
+      req.on('timeout', () => req.destroy(new Error('timeout')));
+      req.on('error', reject);
+      req.end();
+    });
+  const a = await get();
+  process.stdout.write(JSON.stringify({ step: 1, server: a.server, sameSocket: a.same }) + '\n');
+  await new Promise<void>((resolve) => process.stdin.once('data', () => resolve()));
+  const b = await get();
+  process.stdout.write(JSON.stringify({ step: 2, server: b.server, sameSocket: b.same }) + '\n');
+  agent.destroy();
+}
+
+async function cli(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      mode: { type: 'string', default: 'http' },
+      vip: { type: 'string' },
+      port: { type: 'string' },
+      count: { type: 'string', default: '30' },
+      concurrency: { type: 'string', default: '1' },
+    },
+  });
+  if (!values.vip || !values.port) {
+    process.stderr.write('usage: client --mode http|udp|keepalive --vip ADDR --port N [--count N] [--concurrency N]\n');
+    process.exit(2);
+  }
+  const port = Number(values.port);
+  const count = Math.min(100_000, Number(values.count));
+  if (values.mode === 'keepalive') return keepAliveRun(values.vip, port);
+  const r = values.mode === 'udp' ? await udpRun(values.vip, port, count) : await httpRun(values.vip, port, count, Number(values.concurrency));
+  process.stdout.write(JSON.stringify(r) + '\n');
+  process.exit(r.failed === 0 ? 0 : 1);
+}
+
+if (process.argv[1]?.endsWith('client.ts')) void cli();
