@@ -141,8 +141,8 @@ async function forwarderVariant(kind: PortKind, haveIperf: boolean, rps: 'none' 
   return rows;
 }
 
-async function kernelVariant(mode: 'bridge' | 'forward', haveIperf: boolean): Promise<Row> {
-  const row: Row = { variant: mode === 'bridge' ? 'kernel bridge' : 'kernel IP forwarding', burst: null };
+async function kernelVariant(mode: 'bridge' | 'forward', haveIperf: boolean, rps: boolean): Promise<Row> {
+  const row: Row = { variant: `${mode === 'bridge' ? 'kernel bridge' : 'kernel IP forwarding'}${rps ? ' +RPS on path core' : ''}`, burst: null };
   try {
     await withNetns('bik', async (n) => {
       for (const r of ['a', 'b', 'f']) await n.add(r);
@@ -170,6 +170,9 @@ async function kernelVariant(mode: 'bridge' | 'forward', haveIperf: boolean): Pr
         dstIp = '198.18.1.3';
         await n.exec('a', ['ping', '-c', '2', '-i', '0.2', '-W', '2', '198.18.1.2']);
       }
+      // With RPS on F's veths the kernel's whole forwarding work runs on the path core, as a NIC whose
+      // IRQs are pinned there would make it; without, it runs in the sender's context (CPU0).
+      if (rps) for (const ifn of ['fa', 'fb']) await n.sh('f', `echo ${1 << PATH_CPU} > /sys/class/net/${ifn}/queues/rx-0/rps_cpus`);
       row.udp = await udpRun(n, dstMac, dstIp, SECONDS);
       if (haveIperf) row.tcpGbps = await tcpRun(n, mode === 'bridge' ? '198.18.0.2' : '198.18.1.2', SECONDS);
     });
@@ -205,8 +208,10 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   for (const kind of OPENABLE_KINDS) rows.push(...(await forwarderVariant(kind, haveIperf)));
   if (!values.quick) {
-    rows.push(await kernelVariant('bridge', haveIperf));
-    rows.push(await kernelVariant('forward', haveIperf));
+    for (const rps of [false, true]) {
+      rows.push(await kernelVariant('bridge', haveIperf, rps));
+      rows.push(await kernelVariant('forward', haveIperf, rps));
+    }
   }
   if (values.overload) {
     const rates = [100_000, 200_000, 300_000, 400_000, 0];

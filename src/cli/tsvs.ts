@@ -14,6 +14,8 @@ import {
   type RsMode,
 } from '../lab/realserver.ts';
 import { ipToU32 } from '../lib/inet.ts';
+import { startDirector, defineLabServices } from '../lab/director.ts';
+import { runTrace } from './trace.ts';
 
 function intArg(min: number, max: number) {
   return (v: string): number => {
@@ -68,10 +70,25 @@ function buildProgram(): Command {
     .option('--clients <n>', 'client addresses from 198.18.0.2', intArg(1, 200), 1)
     .option('--name <name>', 'lab name', nameArg, 'lab')
     .option('--state-dir <dir>', 'where the lab state is kept', DEFAULT_STATE_DIR)
-    .action(async (o: { mode: RsMode; servers: number; clients: number; name: string; stateDir: string }) => {
+    .option('--scheduler <name>', 'scheduler of the lab services', 'rr')
+    .option('--no-director', 'build the lab without starting tsvsd')
+    .action(async (o: { mode: RsMode; servers: number; clients: number; name: string; stateDir: string; scheduler: string; director: boolean }) => {
       const l = await labUp({ mode: o.mode, servers: o.servers, clients: o.clients, name: o.name, persistent: true, stateDir: o.stateDir });
-      // The director (tsvsd) and the virtual service are started here once tsvsd exists: see the report.
+      try {
+        if (o.director) {
+          await startDirector(l);
+          await defineLabServices(l, { scheduler: o.scheduler });
+        }
+      } catch (e) {
+        await l.down();
+        throw e;
+      }
       process.stdout.write(describeLab(l));
+      if (o.director) {
+        process.stdout.write(`tsvsd is running; its socket: ${l.director.socket}\n`);
+        process.stdout.write(`  tsvsadm --socket ${l.director.socket} -L -n\n`);
+        process.stdout.write(`  tsvs lab exec client -- curl -s http://${LAB.vip}/\n`);
+      }
       process.stdout.write(`state: ${l.state.stateFile}\n`);
     });
 
@@ -157,6 +174,21 @@ function buildProgram(): Command {
     const did = await realServerTeardown(localHost(), rsOpts(o));
     process.stdout.write(did.length ? did.map((l) => `${l}\n`).join('') : 'nothing to undo\n');
   });
+  program
+    .command('trace')
+    .description("follow packets through a running tsvsd's hooks (PREROUTING, INPUT, FORWARD, POSTROUTING)")
+    .option('--cip <addr>', 'only packets to or from this client address', ipArg)
+    .option('--vip <addr>', 'only packets to or from this virtual address', ipArg)
+    .option('--port <port>', 'only packets with this port', intArg(0, 65535))
+    .option('--count <n>', 'stop after this many packets', intArg(1, 100000), 10)
+    .option('--pcap <file>', 'also write the traced frames to FILE (pcap)')
+    .option('--json', 'one JSON object per packet')
+    .option('--socket <path>', 'tsvsd control socket (default /run/tsvs/tsvsd.sock or TSVS_SOCKET)')
+    .option('--timeout <s>', 'give up after this many seconds', intArg(0, 86400), 0)
+    .action(async (o: { cip?: string; vip?: string; port?: number; count: number; pcap?: string; json?: boolean; socket?: string; timeout: number }) => {
+      const got = await runTrace({ ...o, timeoutMs: o.timeout * 1000 });
+      if (got.length < o.count) process.exitCode = 1;
+    });
   return program;
 }
 

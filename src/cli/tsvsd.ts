@@ -53,6 +53,7 @@ export async function main(argv: string[]): Promise<number> {
 
   let seq = 0;
   const pending = new Map<number, (r: Response) => void>();
+  const streams = new Map<number, (line: object) => void>();
   const send = (cmd: WorkerCommand) => {
     port1.postMessage(cmd);
     Atomics.add(flags, 0, 1);
@@ -69,6 +70,10 @@ export async function main(argv: string[]): Promise<number> {
         case 'reply':
           pending.get(e.seq)?.(e.response as Response);
           pending.delete(e.seq);
+          streams.delete(e.seq);
+          break;
+        case 'trace':
+          streams.get(e.seq)?.(e.event as object);
           break;
         case 'log':
           log[e.level](e.fields ?? {}, e.msg);
@@ -90,17 +95,25 @@ export async function main(argv: string[]): Promise<number> {
   }
   log.info({ ports: info.ports, addresses: opts.config.addresses, services: opts.config.services.length }, 'data plane ready');
 
-  const handle = (req: Request): Promise<Response> =>
+  const handle = (req: Request, stream?: (line: object) => void, signal?: AbortSignal): Promise<Response> =>
     new Promise((resolve) => {
       const s = ++seq;
-      const timer = setTimeout(() => {
-        pending.delete(s);
-        resolve(errorResponse(req.id, req.op, 'EINVAL', 'the data plane did not answer in time'));
-      }, 5000);
+      // A trace runs until its count is reached or its client goes away; everything else answers at once.
+      const timer =
+        req.op === 'trace'
+          ? undefined
+          : setTimeout(() => {
+              pending.delete(s);
+              resolve(errorResponse(req.id, req.op, 'EINVAL', 'the data plane did not answer in time'));
+            }, 5000);
       pending.set(s, (r) => {
         clearTimeout(timer);
         resolve(r);
       });
+      if (req.op === 'trace' && stream) {
+        streams.set(s, (event) => stream({ v: 1, id: req.id, event }));
+        signal?.addEventListener('abort', () => send({ type: 'trace-stop', seq: s }), { once: true });
+      }
       send({ type: 'request', seq: s, request: req });
     });
 

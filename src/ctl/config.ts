@@ -34,6 +34,68 @@ const method = z.enum(['nat', 'dr', 'tun', 'masq', 'route', 'tunnel']).transform
   m === 'masq' ? 'nat' : m === 'route' ? 'dr' : m === 'tunnel' ? 'tun' : m,
 );
 
+const seconds = z.number().positive().max(86400);
+
+/** "200", "200-299 301", or a list of those: accepted HTTP status codes. */
+const statusSpec = z.union([z.number().int().min(100).max(599), z.string().regex(/^\s*\d{3}(-\d{3})?([\s,]+\d{3}(-\d{3})?)*\s*$/, {
+  message: 'must be status codes or ranges, e.g. "200-299 301"',
+}), z.array(z.union([z.number().int().min(100).max(599), z.string().regex(/^\d{3}(-\d{3})?$/)])).min(1)]);
+
+/**
+ * A health check of one real server. Defaults are tsvs's, not keepalived's (keepalived's
+ * delay_loop 60 s takes a dead server out only after minutes); the keepalived.conf reader fills in
+ * keepalived's own defaults explicitly. Times are seconds (fractions allowed).
+ */
+export const checkSchema = z
+  .object({
+    type: z.enum(['tcp', 'http', 'https', 'udp', 'ping', 'misc']),
+    /** Address probed (default: the real server's; keepalived's connect_ip). */
+    address: ipv4.optional(),
+    /** Port probed (default: the port the director forwards to). */
+    port: port.min(1).optional(),
+    /** Source address of the probes (keepalived's bindto; default health.source). */
+    source: ipv4.optional(),
+    path: z.string().startsWith('/').optional(),
+    status: statusSpec.optional(),
+    digest: z.string().regex(/^[0-9a-fA-F]{32}$/, { message: 'must be an MD5 digest in hex (32 hex digits)' }).optional(),
+    regex: z.string().min(1).refine((r) => { try { new RegExp(r); return true; } catch { return false; } }, { message: 'is not a valid regular expression' }).optional(),
+    virtualhost: z.string().min(1).optional(),
+    verify_tls: z.boolean().default(false),
+    /** udp: payload as text, or payload_hex as hex bytes. */
+    payload: z.string().optional(),
+    payload_hex: z.string().regex(/^(?:[0-9a-fA-F]{2})+$/, { message: 'must be hex bytes' }).optional(),
+    /** udp: a reply is required (false = only an ICMP error fails the check, as keepalived without require_reply). */
+    require_reply: z.boolean().default(true),
+    /** udp: the reply must start with these hex nibbles ("x" = any). */
+    reply_hex: z.string().regex(/^[0-9a-fA-FxX]+$/, { message: 'must be hex digits or x' }).optional(),
+    command: z.string().min(1).optional(),
+    /** misc: exit codes 2..255 set the weight to code-2 (keepalived's misc_dynamic). */
+    dynamic: z.boolean().default(false),
+    interval: seconds.default(5),
+    timeout: seconds.default(3),
+    rise: z.number().int().min(1).max(100).default(1),
+    fall: z.number().int().min(1).max(100).default(2),
+    /** Delay before re-checking a failing server that is still up (keepalived: 3 s for HTTP/HTTPS, 1 s otherwise). */
+    delay_before_retry: seconds.optional(),
+    /** Random delay up to this before the first check, to spread probes (default 0). */
+    warmup: z.number().min(0).max(86400).default(0),
+    /** Start this check as failed (default: the service's alpha). */
+    alpha: z.boolean().optional(),
+    inhibit_on_failure: z.boolean().default(false),
+  })
+  .strict()
+  .refine((c) => c.type !== 'misc' || c.command !== undefined, { message: 'a misc check needs a command', path: ['command'] })
+  .refine((c) => c.payload === undefined || c.payload_hex === undefined, { message: 'give payload or payload_hex, not both', path: ['payload_hex'] });
+
+const sorryServerSchema = z
+  .object({
+    address: ipv4,
+    port: port.optional(),
+    method: method.optional(),
+    weight: z.number().int().min(0).max(65535).default(1),
+  })
+  .strict();
+
 export const realServerSchema = z
   .object({
     address: ipv4,
@@ -42,6 +104,13 @@ export const realServerSchema = z
     weight: z.number().int().min(0).max(65535).default(1),
     upper_threshold: z.number().int().min(0).max(2147483647).default(0),
     lower_threshold: z.number().int().min(0).max(2147483647).default(0),
+    /** Health checks: one block or a list; the server is up when all pass. */
+    check: z.union([checkSchema, z.array(checkSchema)]).optional().transform((c) => (c === undefined ? [] : Array.isArray(c) ? c : [c])),
+    /** On failure set weight 0 instead of removing the server. */
+    inhibit_on_failure: z.boolean().default(false),
+    /** Commands run when the server goes up / down. */
+    notify_up: z.string().min(1).optional(),
+    notify_down: z.string().min(1).optional(),
   })
   .strict()
   .refine((r) => r.lower_threshold <= r.upper_threshold || r.upper_threshold === 0 && r.lower_threshold === 0, {
@@ -60,8 +129,27 @@ export const serviceSchema = z
     netmask: ipv4.optional(),
     ops: z.boolean().default(false),
     realservers: z.array(realServerSchema).default([]),
+    /** Added (weight 1) when quorum is lost — by default when no real server is up — and removed when it is regained. */
+    sorry_server: sorryServerSchema.optional(),
+    /** Keep the sorry server in the table with weight 0 while it is not needed. */
+    sorry_server_inhibit: z.boolean().default(false),
+    /** Minimum summed weight of live real servers for the service to have quorum (keepalived default 1). */
+    quorum: z.number().int().min(0).max(2147483647).default(1),
+    /** Quorum is gained at quorum+hysteresis and lost below quorum-hysteresis. */
+    hysteresis: z.number().int().min(0).max(2147483647).default(0),
+    quorum_up: z.string().min(1).optional(),
+    quorum_down: z.string().min(1).optional(),
+    /** Checked real servers start as down and join after their first good checks. */
+    alpha: z.boolean().default(false),
+    /** On shutdown run quorum_down and the real servers' notify_down. */
+    omega: z.boolean().default(false),
   })
   .strict()
+  .refine((s) => s.hysteresis <= s.quorum, { message: 'hysteresis must not exceed quorum', path: ['hysteresis'] })
+  .refine((s) => !s.sorry_server || !s.realservers.some((r) => r.address === s.sorry_server!.address && (r.port ?? s.port) === (s.sorry_server!.port ?? s.port)), {
+    message: 'the sorry server must not also be a real server of the service',
+    path: ['sorry_server'],
+  })
   .refine((s) => s.port !== 0 || s.persistent !== undefined, { message: 'Zero port specified for non-persistent service', path: ['port'] })
   .refine((s) => !s.ops || s.protocol === 'udp', { message: 'One-Packet Scheduling is only for UDP virtual services', path: ['ops'] });
 
@@ -82,6 +170,11 @@ export const configSchema = z
     expire_nodest_conn: z.boolean().default(false),
     expire_quiescent_template: z.boolean().default(false),
     pcap: z.string().optional(),
+    /** Where health checks come from: a network namespace that reaches the real servers and a source address. */
+    health: z
+      .object({ namespace: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, { message: 'must be a namespace name' }).optional(), source: ipv4.optional() })
+      .strict()
+      .default({}),
     services: z.array(serviceSchema).default([]),
   })
   .strict();
@@ -89,6 +182,8 @@ export const configSchema = z
 export type Config = z.output<typeof configSchema>;
 export type ServiceConfig = z.output<typeof serviceSchema>;
 export type RealServerConfig = z.output<typeof realServerSchema>;
+export type CheckConfig = z.output<typeof checkSchema>;
+export type SorryServerConfig = z.output<typeof sorryServerSchema>;
 
 /** A configuration error, naming the field and (for files) the line. */
 export class ConfigError extends Error {

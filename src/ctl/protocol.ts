@@ -214,7 +214,46 @@ export type RequestBody =
   | { op: 'get-daemon' }
   | { op: 'address-list' }
   | { op: 'address-add'; address: LocalAddress }
-  | { op: 'address-del'; address: LocalAddress };
+  | { op: 'address-del'; address: LocalAddress }
+  /** Counters of the packet path: frames, drops by reason, ipvs reasons, the conn table's fill. */
+  | { op: 'counters' }
+  /**
+   * Follow packets through the director's hooks: the server answers with one `{v, id, event}` line
+   * per matching packet (a TracePacket), then the final response once `count` packets were sent.
+   */
+  | { op: 'trace'; filter: TraceRequestFilter; count: number };
+
+/** Which packets a trace follows (any field left out matches everything). */
+export interface TraceRequestFilter {
+  cip?: string;
+  vip?: string;
+  port?: number;
+  /** Send each step's frame bytes too (hex), e.g. to write a pcap. */
+  frames?: boolean;
+}
+
+/** The packet-path counters (`op: 'counters'`). */
+export interface CountersResult {
+  rxFrames: number;
+  txFrames: number;
+  /** Frames by parser verdict (OK, ARP, TRUNCATED, BAD_IP_CHECKSUM, ...). */
+  parse: Record<string, number>;
+  /** Drops by reason (no_service, no_conn, ttl_expired, fragment, ...). */
+  drops: Record<string, number>;
+  /** ipvs pass/drop reasons (core.ts R). */
+  ipvs: Record<string, number>;
+  conns: { count: number; capacity: number; overflow: number };
+  arpReplies: number;
+  icmpEchoReplies: number;
+  ports: Array<{ ifname: string; kind: string; rxFrames: number; txFrames: number; rxBytes: number; txBytes: number; rxDropped: number; txErrors: number }>;
+}
+
+/** A streamed line of a trace: one packet's path. */
+export interface TraceEventLine {
+  v: typeof PROTOCOL_VERSION;
+  id: number;
+  event: unknown;
+}
 
 export type Op = RequestBody['op'];
 
@@ -239,6 +278,8 @@ export interface ResultMap {
   'address-list': { addresses: LocalAddress[] };
   'address-add': null;
   'address-del': null;
+  counters: CountersResult;
+  trace: { packets: number };
 }
 
 export interface ErrorBody {
@@ -275,6 +316,9 @@ export function errorOpFor(op: Op | string): IpvsOp {
     case 'address-add':
     case 'address-del':
       return 'address';
+    case 'counters':
+    case 'trace':
+      return 'other';
     default:
       return 'other';
   }
@@ -390,6 +434,15 @@ function buildSchemas(z: typeof Zod.z) {
     z.object({ ...env, op: z.literal('address-list') }).strict(),
     z.object({ ...env, op: z.literal('address-add'), address: localAddressSchema }).strict(),
     z.object({ ...env, op: z.literal('address-del'), address: localAddressSchema }).strict(),
+    z.object({ ...env, op: z.literal('counters') }).strict(),
+    z
+      .object({
+        ...env,
+        op: z.literal('trace'),
+        filter: z.object({ cip: z.ipv4().optional(), vip: z.ipv4().optional(), port: u16.optional(), frames: z.boolean().optional() }).strict(),
+        count: z.number().int().min(1).max(100000),
+      })
+      .strict(),
   ]);
   return {
     serviceKeySchema,

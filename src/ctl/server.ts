@@ -5,8 +5,12 @@ import { dirname } from 'node:path';
 import { connect } from 'node:net';
 import { encodeLine, errorResponse, parseRequestLine, type Request, type Response } from './protocol.ts';
 
-/** Answers one validated request. Must not throw; errors become error responses. */
-export type RequestHandler = (req: Request) => Promise<Response>;
+/**
+ * Answers one validated request. Must not throw; errors become error responses. Streaming requests
+ * (trace) send intermediate lines through `stream` before the final response; `signal` aborts when
+ * the client goes away.
+ */
+export type RequestHandler = (req: Request, stream?: (line: object) => void, signal?: AbortSignal) => Promise<Response>;
 
 const MAX_LINE = 1 << 20;
 
@@ -62,6 +66,8 @@ export async function stopControlServer(server: Server, path: string): Promise<v
 
 function serve(sock: Socket, handle: RequestHandler): void {
   let buf = '';
+  const gone = new AbortController();
+  sock.on('close', () => gone.abort());
   // Requests on one connection are answered in order.
   let chain = Promise.resolve();
   sock.setEncoding('utf8');
@@ -82,7 +88,9 @@ function serve(sock: Socket, handle: RequestHandler): void {
         if (!parsed.ok) res = parsed.response;
         else {
           try {
-            res = await handle(parsed.request);
+            res = await handle(parsed.request, (line) => {
+              if (!sock.destroyed) sock.write(JSON.stringify(line) + '\n');
+            }, gone.signal);
           } catch (e) {
             res = errorResponse(parsed.request.id, parsed.request.op, 'EINVAL', `internal error: ${(e as Error).message}`);
           }

@@ -18,7 +18,12 @@ import {
   type DestEntry,
   type ListResult,
   type ConnEntry,
+  type CountersResult,
 } from '../ctl/protocol.ts';
+import { VERDICT_COUNT, verdictName } from '../packet/parse.ts';
+import { DROP_NAMES } from './drops.ts';
+import { REASON_NAMES } from '../ipvs/core.ts';
+import { PcapWriter } from './pcap.ts';
 import { ipToU32, u32ToIp } from '../lib/inet.ts';
 import { Director } from './director.ts';
 import { Ipvs, type ServiceKey, type ServiceSpec, type DestSpec, type ServiceInfo, type DestInfo } from '../ipvs/service.ts';
@@ -124,6 +129,7 @@ export class Dataplane {
   ) {
     ports.forEach((p, i) => this.ifIndex.set(p.ifname, i));
     this.director = new Director(ports);
+    if (config.pcap) this.director.pcap = new PcapWriter(config.pcap);
     this.ipvs = new Ipvs({ connCapacity: config.conn_table_size });
     this.ipvs.sysctl.expireNodestConn = config.expire_nodest_conn ? 1 : 0;
     this.ipvs.sysctl.expireQuiescentTemplate = config.expire_quiescent_template ? 1 : 0;
@@ -269,6 +275,10 @@ export class Dataplane {
         this.log('info', 'address added', { addr: req.address.addr, plen: req.address.plen, ifname: req.address.ifname });
         return okResponse(req.id, null);
       }
+      case 'counters':
+        return okResponse(req.id, this.counters());
+      case 'trace':
+        throw new IpvsError('EINVAL', 'other', 'trace is served by the data-plane loop, not as a plain request');
       case 'address-del': {
         const addr = ipToU32(req.address.addr);
         if (!this.director.delAddress(addr)) throw new IpvsError('ENOENT', 'address', `address ${req.address.addr} does not exist`);
@@ -279,7 +289,31 @@ export class Dataplane {
     return errorResponse(0, 'other', 'EINVAL', 'unknown operation');
   }
 
+  /** The packet path's counters by name (slow path). */
+  counters(): CountersResult {
+    const c = this.director.counters;
+    const named = (names: readonly string[], a: Float64Array) => Object.fromEntries(names.map((n, i) => [n, a[i] ?? 0]));
+    const parse: Record<string, number> = {};
+    for (let i = 0; i < VERDICT_COUNT; i++) parse[verdictName(i)] = c.parse[i]!;
+    const neigh = this.director.neigh.drops;
+    const drops = named(DROP_NAMES, c.drops);
+    drops.neighbour = (drops.neighbour ?? 0) + neigh[0]! + neigh[1]! + neigh[2]! + neigh[3]!;
+    const ct = this.ipvs.conns;
+    return {
+      rxFrames: c.rxFrames[0]!,
+      txFrames: c.txFrames[0]!,
+      parse,
+      drops,
+      ipvs: named(REASON_NAMES, this.ipvs.reasons),
+      conns: { count: ct.count, capacity: ct.capacity, overflow: ct.overflow },
+      arpReplies: c.arpReplies[0]!,
+      icmpEchoReplies: c.icmpEchoReplies[0]!,
+      ports: this.director.ports.map((p) => ({ ifname: p.ifname, kind: p.kind, ...p.stats() })),
+    };
+  }
+
   close(): void {
     this.path.close();
+    this.director.pcap?.close();
   }
 }

@@ -38,6 +38,12 @@ export interface IpvsHook {
   tick(now: number): void;
 }
 
+/** Where --pcap writes frames (Ethernet onward). */
+export interface FrameSink {
+  write(buf: Uint8Array, eth: number, len: number, nowMs: number): void;
+  close(): void;
+}
+
 /** Reused result of an ipvs decision: where the (possibly re-framed) packet goes. */
 export class XmitResult {
   /** Frame start (vnet header) after the transmitter ran; IPIP moves it 20 bytes left. */
@@ -97,6 +103,8 @@ export class Director {
   private now = 0;
   private icmpId = 1;
   ipvs: IpvsHook | null = null;
+  /** Capture of every frame received and sent, when --pcap is on. */
+  pcap: FrameSink | null = null;
   /** The port the frame being processed arrived on. */
   currentPort = 0;
 
@@ -196,7 +204,11 @@ export class Director {
     for (let p = 0; p < this.ports.length; p++) {
       const offs = this.rxOff[p]!;
       const n = this.ports[p]!.rxBurst(this.arena, offs, this.rxLen, this.burst);
-      for (let i = 0; i < n; i++) this.receive(p, offs[i]!, this.rxLen[i]!);
+      if (this.pcap !== null) for (let i = 0; i < n; i++) this.pcap.write(this.arena, offs[i]! + VNET_HDR_LEN, this.rxLen[i]! - VNET_HDR_LEN, now);
+      for (let i = 0; i < n; i++) {
+        this.receive(p, offs[i]!, this.rxLen[i]!);
+        if (this.tracer.active) this.tracer.packetEnd();
+      }
       total += n;
     }
     this.counters.rxFrames[0]! += total;
@@ -217,6 +229,11 @@ export class Director {
     for (let p = 0; p < this.ports.length; p++) {
       const n = this.txCount[p]!;
       if (n === 0) continue;
+      if (this.pcap !== null) {
+        const offs = this.txOff[p]!;
+        const lens = this.txLen[p]!;
+        for (let i = 0; i < n; i++) this.pcap.write(this.arena, offs[i]! + VNET_HDR_LEN, lens[i]! - VNET_HDR_LEN, this.now);
+      }
       const sent = this.ports[p]!.txBurst(this.arena, this.txOff[p]!, this.txLen[p]!, n);
       this.counters.txFrames[0]! += sent;
       if (sent < n) this.counters.drops[Drop.TX_FULL]! += n - sent;

@@ -7,6 +7,8 @@ import type { Port, PortKind } from '../io/port.ts';
 import type { Config } from '../ctl/config.ts';
 import type { Request } from '../ctl/protocol.ts';
 import { Dataplane } from './dataplane.ts';
+import { TraceSessions } from './trace.ts';
+import { okResponse } from '../ctl/protocol.ts';
 
 /** What tsvsd hands the worker. */
 export interface WorkerInit {
@@ -21,11 +23,15 @@ export type WorkerEvent =
   | { type: 'ready'; ports: Array<{ ifname: string; kind: string; mac: string; mtu: number }> }
   | { type: 'fatal'; message: string; code?: string }
   | { type: 'reply'; seq: number; response: unknown }
+  | { type: 'trace'; seq: number; event: unknown }
   | { type: 'log'; level: 'info' | 'warn' | 'error'; msg: string; fields?: Record<string, unknown> }
   | { type: 'stopped' };
 
 /** Messages tsvsd posts to the worker. */
-export type WorkerCommand = { type: 'request'; seq: number; request: Request } | { type: 'stop' };
+export type WorkerCommand =
+  | { type: 'request'; seq: number; request: Request }
+  | { type: 'trace-stop'; seq: number }
+  | { type: 'stop' };
 
 const IDLE_POLL_MS = 10;
 const TICK_MS = 10;
@@ -60,6 +66,7 @@ function main(): void {
     ports: ports.map((p) => ({ ifname: p.ifname, kind: p.kind, mac: [...p.mac].map((b) => b.toString(16).padStart(2, '0')).join(':'), mtu: p.mtu })),
   });
 
+  const traces = new TraceSessions(dp.director.tracer, ports.map((p) => p.ifname));
   const fds = new Int32Array(ports.map((p) => p.fd).filter((fd) => fd >= 0));
   const io = fds.length ? native() : null;
   let lastTick = performance.now();
@@ -73,7 +80,18 @@ function main(): void {
           running = false;
           break;
         }
-        post({ type: 'reply', seq: cmd.seq, response: dp.handle(cmd.request) });
+        if (cmd.type === 'trace-stop') {
+          traces.stop(cmd.seq);
+          continue;
+        }
+        const req = cmd.request;
+        if (req.op === 'trace') {
+          traces.start(cmd.seq, req, (event) => post({ type: 'trace', seq: cmd.seq, event }), (packets) =>
+            post({ type: 'reply', seq: cmd.seq, response: okResponse(req.id, { packets }) }),
+          );
+          continue;
+        }
+        post({ type: 'reply', seq: cmd.seq, response: dp.handle(req) });
       }
       if (!running) break;
     }

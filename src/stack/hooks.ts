@@ -35,6 +35,8 @@ export const TRACE_VERDICT_NAMES = ['CONTINUE', 'IPVS', 'LOCAL', 'SENT', 'QUEUED
 export interface TraceSink {
   /** Called at a hook; `eth` is the Ethernet header offset, `end` one past the frame. */
   onHook(hook: Hook, port: number, buf: Uint8Array, eth: number, end: number, verdict: TraceVerdict, reason: number): void;
+  /** Called when the director has finished with one received frame (and everything it caused). */
+  onPacketEnd(): void;
 }
 
 /** Holds the current trace sink (or none). */
@@ -49,5 +51,9 @@ export class Tracer {
 
   hook(hook: Hook, port: number, buf: Uint8Array, eth: number, end: number, verdict: TraceVerdict, reason: number): void {
     this.sink?.onHook(hook, port, buf, eth, end, verdict, reason);
+  }
+
+  packetEnd(): void {
+    this.sink?.onPacketEnd();
   }
 }

@@ -3,7 +3,8 @@
 import { fileURLToPath } from 'node:url';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { labUp, tsvsdArgs, LAB, type Lab, type LabMode } from '../../src/lab/topology.ts';
+import { labUp, LAB, type Lab, type LabMode } from '../../src/lab/topology.ts';
+import { startDirector } from '../../src/lab/director.ts';
 import { run, type ExecResult } from '../../src/lab/netns.ts';
 import type { ClientRun } from '../../src/lab/client.ts';
 
@@ -33,13 +34,10 @@ export interface DirectorLab {
 }
 
 /** Builds a lab for `mode`, starts tsvsd in it, runs `fn`, and always tears everything down. */
-export async function withDirectorLab(mode: LabMode, fn: (d: DirectorLab) => Promise<void>, servers = 3): Promise<void> {
+export async function withDirectorLab(mode: LabMode, fn: (d: DirectorLab) => Promise<void>, servers = 3, tsvsdExtra: string[] = []): Promise<void> {
   const lab = await labUp({ mode, servers, name: `d${mode}` });
   try {
-    await lab.startProcess('director', 'tsvsd', [process.execPath, '--import', 'tsx', `${ROOT}src/cli/tsvsd.ts`, ...tsvsdArgs(lab.director)], {
-      ready: /control socket listening/,
-      timeoutMs: 30_000,
-    });
+    await startDirector(lab, tsvsdExtra);
     const sock = lab.director.socket;
     const adm = (...args: string[]) => run(process.execPath, [`${ROOT}bin/tsvsadm.mjs`, '--socket', sock, ...args], 30_000);
     const admOk = async (...args: string[]) => {
