@@ -1,6 +1,7 @@
 // I/O benchmark: small-packet frames/s and TCP Gbps through the L2 forwarder per port kind, beside the kernel.
 //
-// Run as root: node --import tsx bench/io.ts [--seconds S] [--burst N] [--overload] [--quick]
+// Run as root: node --import tsx bench/io.ts [--seconds S] [--burst N] [--kinds afpacket,macvtap] [--overload]
+//              [--quick (no kernel rows)]
 // Lab per variant: A (generator / TCP client, CPU0) ── F (the path under test, CPU1) ── B (sink / TCP server,
 // CPU0). Variants: each port kind openPort can open (the L2 forwarder pinned to CPU1), the kernel's bridge
 // and the kernel's IP forwarding in F. UDP: bench/udpgen.ts floods 60-byte frames from A; delivered frames
@@ -23,6 +24,7 @@ const { values } = parseArgs({
     burst: { type: 'string', default: '64' },
     overload: { type: 'boolean', default: false },
     quick: { type: 'boolean', default: false },
+    kinds: { type: 'string' },
   },
 });
 const SECONDS = Number(values.seconds);
@@ -107,10 +109,11 @@ async function tcpRun(n: Netns, dstIp: string, seconds: number): Promise<number>
 
 const macOf = async (n: Netns, role: string, ifn: string) => (await n.sh(role, `cat /sys/class/net/${ifn}/address`)).trim();
 
-async function forwarderVariant(kind: PortKind, haveIperf: boolean, rps: 'none' | 'path' = 'none', rates: number[] = [0]): Promise<Row[]> {
+async function forwarderVariant(kind: PortKind, haveIperf: boolean, rps: 'none' | 'path' = 'none', rates: number[] = [0], extraArgs: string[] = []): Promise<Row[]> {
   const rows: Row[] = [];
+  const label = `l2fwd ${kind}${extraArgs.length ? ' ' + extraArgs.join(' ') : ''}`;
   try {
-    await withL2fwdLab({ io: kind, tag: 'bio', burst: BURST, cpu: PATH_CPU }, async (lab) => {
+    await withL2fwdLab({ io: kind, tag: 'bio', burst: BURST, cpu: PATH_CPU, extraArgs }, async (lab) => {
       const n = lab.n;
       if (rps === 'path') for (const ifn of [lab.fwdIfs.a, 'fa']) await n.sh('f', `echo ${1 << PATH_CPU} > /sys/class/net/${ifn}/queues/rx-0/rps_cpus 2>/dev/null || true`);
       for (const rate of rates) {
@@ -120,7 +123,7 @@ async function forwarderVariant(kind: PortKind, haveIperf: boolean, rps: 'none' 
         const frames = s1.aToB.frames - s0.aToB.frames;
         const bursts = s1.aToB.bursts - s0.aToB.bursts;
         rows.push({
-          variant: `l2fwd ${kind}${rps === 'path' ? ' +RPS on fwd core' : ''}${rate ? ` @${rate / 1000}k` : ''}`,
+          variant: `${label}${rps === 'path' ? ' +RPS on fwd core' : ''}${rate ? ` @${rate / 1000}k` : ''}`,
           burst: BURST,
           udp,
           fwd: { avgBatchAtoB: bursts ? Number((frames / bursts).toFixed(1)) : 0, gsoFramesAtoB: 0, rxDropped: s1.a.rxDropped - s0.a.rxDropped },
@@ -136,7 +139,7 @@ async function forwarderVariant(kind: PortKind, haveIperf: boolean, rps: 'none' 
       }
     });
   } catch (e) {
-    rows.push({ variant: `l2fwd ${kind}`, burst: BURST, error: (e as Error).message.slice(0, 300) });
+    rows.push({ variant: label, burst: BURST, error: (e as Error).message.slice(0, 300) });
   }
   return rows;
 }
@@ -206,7 +209,9 @@ async function main(): Promise<void> {
   }
   const haveIperf = await ensureIperf3();
   const rows: Row[] = [];
-  for (const kind of OPENABLE_KINDS) rows.push(...(await forwarderVariant(kind, haveIperf)));
+  const kinds = values.kinds ? (values.kinds.split(',') as PortKind[]) : OPENABLE_KINDS;
+  for (const kind of kinds) rows.push(...(await forwarderVariant(kind, haveIperf)));
+  rows.push(...(await forwarderVariant('afpacket', haveIperf, 'none', [0], ['--tx-ring'])));
   if (!values.quick) {
     for (const rps of [false, true]) {
       rows.push(await kernelVariant('bridge', haveIperf, rps));

@@ -1,7 +1,7 @@
 // AF_PACKET port family of the tsvs packet-I/O addon: TPACKET_V2 RX ring + vnet headers, sendmmsg TX.
 //
 // JS API (src/io/afpacket.ts wraps it):
-//   new AfPacket(ifname, { ringFrames?, frameSize?, promisc?, qdiscBypass?, sndbuf?, rcvbuf?, fanout?, maxBurst? })
+//   new AfPacket(ifname, { ringFrames?, frameSize?, promisc?, qdiscBypass?, sndbuf?, fanout?, maxBurst?, txRing? })
 //   .rxBurst(buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, max) -> count
 //   .txBurst(buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count) -> accepted
 //   .wait(timeoutMs) -> bool, .stats() -> object, .close(), and fd/ifindex/mac/mtu/maxFrame/frameSize/ringFrames.
@@ -36,6 +36,10 @@ static constexpr unsigned kNetOff = TPACKET_ALIGN(kV2HdrLen + 16) + kVnetLen;
 // gso_max_size is 65536); 65536 + 128 leaves room for the ring's own header in front of it.
 static constexpr unsigned kDefaultFrameSize = 65536 + 128;
 static constexpr unsigned kBlockSize = 1u << 20;
+// TX ring slots: 2 KB holds any wire-sized frame at MTU 1500 (GSO frames bypass the ring).
+static constexpr unsigned kTxSlot = 2048;
+// Frame data starts right after the V2 header in a TX slot (no PACKET_TX_HAS_OFF).
+static constexpr unsigned kTxDataOff = TPACKET_ALIGN(sizeof(struct tpacket2_hdr));
 
 class AfPacket : public Napi::ObjectWrap<AfPacket> {
  public:
@@ -158,6 +162,30 @@ class AfPacket : public Napi::ObjectWrap<AfPacket> {
     sll.sll_protocol = 0;
     if (bind(qfd_, reinterpret_cast<struct sockaddr*>(&sll), sizeof sll) < 0) { Fail(env, "bind of the GSO socket"); return; }
 
+    // Optional TX ring (txRing: true): small frames are copied into mmapped slots and sent with one
+    // send() per run, instead of one skb copy per frame in sendmmsg. A separate socket keeps the RX
+    // ring's layout simple; it binds with protocol 0 so it receives nothing.
+    if (flag("txRing", false)) {
+      tfd_ = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+      if (tfd_ < 0) { Fail(env, "TX ring socket"); return; }
+      if (setsockopt(tfd_, SOL_PACKET, PACKET_VERSION, &v2, sizeof v2) < 0) { Fail(env, "TX PACKET_VERSION"); return; }
+      if (setsockopt(tfd_, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof one) < 0) { Fail(env, "TX PACKET_VNET_HDR"); return; }
+      if (setsockopt(tfd_, SOL_PACKET, PACKET_LOSS, &one, sizeof one) < 0) { Fail(env, "TX PACKET_LOSS"); return; }
+      struct tpacket_req treq;
+      treq.tp_block_size = kBlockSize;
+      treq.tp_block_nr = 1;
+      treq.tp_frame_size = kTxSlot;
+      treq.tp_frame_nr = kBlockSize / kTxSlot;
+      if (setsockopt(tfd_, SOL_PACKET, PACKET_TX_RING, &treq, sizeof treq) < 0) { Fail(env, "PACKET_TX_RING"); return; }
+      void* tm = mmap(nullptr, kBlockSize, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, tfd_, 0);
+      if (tm == MAP_FAILED) { Fail(env, "mmap of the TX ring"); return; }
+      txRing_ = static_cast<uint8_t*>(tm);
+      txSlots_ = treq.tp_frame_nr;
+      txSlotData_ = kTxSlot - kTxDataOff;
+      if (flag("qdiscBypass", true) && setsockopt(tfd_, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof one) < 0) { Fail(env, "TX PACKET_QDISC_BYPASS"); return; }
+      if (bind(tfd_, reinterpret_cast<struct sockaddr*>(&sll), sizeof sll) < 0) { Fail(env, "bind of the TX ring socket"); return; }
+    }
+
     msgs_.resize(maxBurst_);
     iovs_.resize(maxBurst_);
     std::memset(msgs_.data(), 0, sizeof(struct mmsghdr) * maxBurst_);
@@ -193,6 +221,10 @@ class AfPacket : public Napi::ObjectWrap<AfPacket> {
     fd_ = -1;
     if (qfd_ >= 0) close(qfd_);
     qfd_ = -1;
+    if (txRing_) munmap(txRing_, kBlockSize);
+    txRing_ = nullptr;
+    if (tfd_ >= 0) close(tfd_);
+    tfd_ = -1;
   }
 
   inline struct tpacket2_hdr* Frame(unsigned i) const {
@@ -259,8 +291,10 @@ class AfPacket : public Napi::ObjectWrap<AfPacket> {
     while (i < count) {
       // Gather one run of valid frames that take the same socket; iovecs point straight into the
       // caller's buffer (the kernel copies once, into the skb). Runs keep the burst's order.
+      // Route: 0 = TX ring (small non-GSO frames, when enabled), 1 = sendmmsg on the bypass socket,
+      // 2 = the qdisc socket (GSO frames once the device proved it cannot take them directly).
       unsigned m = 0;
-      bool viaQdisc = false;
+      int route = -1;
       while (i < count && m < maxBurst_) {
         size_t off = offsets[i], len = lengths[i];
         if (len <= kVnetLen + 14 || off + len > blen) {
@@ -268,21 +302,48 @@ class AfPacket : public Napi::ObjectWrap<AfPacket> {
           i++;
           continue;
         }
-        bool q = gsoViaQdisc_ && buf[off + 1] != 0;
-        if (m > 0 && q != viaQdisc) break;
-        viaQdisc = q;
+        bool gso = buf[off + 1] != 0;
+        int r = gso ? (gsoViaQdisc_ ? 2 : 1) : (txRing_ && len <= txSlotData_ ? 0 : 1);
+        if (m > 0 && r != route) break;
+        route = r;
         iovs_[m].iov_base = buf + off;
         iovs_[m].iov_len = len;
         m++;
         i++;
       }
-      unsigned r = SendRun(viaQdisc ? qfd_ : fd_, m);
-      if (viaQdisc) txGsoFallback_ += m - r;
+      if (m == 0) break;
+      unsigned r = route == 0 ? SendRing(m) : SendRun(route == 2 ? qfd_ : fd_, m);
+      if (route == 2) txGsoFallback_ += m - r;
       refused += r;
     }
     txErrors_ += refused;
     txFrames_ += count - refused;
     return Napi::Number::New(env, count - refused);
+  }
+
+  // Copies frames iovs_[0..m) into the TX ring and kicks the kernel once; returns frames refused
+  // because their slot was still in flight (the ring is full).
+  unsigned SendRing(unsigned m) {
+    unsigned refused = 0;
+    for (unsigned k = 0; k < m; k++) {
+      uint8_t* slot = txRing_ + static_cast<size_t>(txHead_) * kTxSlot;
+      struct tpacket2_hdr* h = reinterpret_cast<struct tpacket2_hdr*>(slot);
+      uint32_t st = __atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE);
+      if (st != TP_STATUS_AVAILABLE && !(st & TP_STATUS_WRONG_FORMAT)) {
+        refused++;
+        continue;
+      }
+      std::memcpy(slot + kTxDataOff, iovs_[k].iov_base, iovs_[k].iov_len);
+      h->tp_len = static_cast<uint32_t>(iovs_[k].iov_len);
+      __atomic_store_n(&h->tp_status, static_cast<uint32_t>(TP_STATUS_SEND_REQUEST), __ATOMIC_RELEASE);
+      txBytes_ += iovs_[k].iov_len;
+      if (++txHead_ == txSlots_) txHead_ = 0;
+    }
+    if (refused < m) {
+      while (send(tfd_, nullptr, 0, MSG_DONTWAIT) < 0 && errno == EINTR) {
+      }
+    }
+    return refused;
   }
 
   // Sends msgs_[0..m) on fd; returns how many frames were refused. A GSO frame refused by the bypass
@@ -368,6 +429,9 @@ class AfPacket : public Napi::ObjectWrap<AfPacket> {
 
   int fd_ = -1;
   int qfd_ = -1;
+  int tfd_ = -1;
+  uint8_t* txRing_ = nullptr;
+  unsigned txSlots_ = 0, txHead_ = 0, txSlotData_ = 0;
   bool gsoViaQdisc_ = false;
   uint64_t txGsoFallback_ = 0;
   int ifindex_ = 0;

@@ -1,7 +1,7 @@
 // `l2fwd`: owns two interfaces through ports and forwards every frame between them, untouched.
 //
 // Usage: node --import tsx src/cli/l2fwd.ts --io KIND --a IF --b IF [--burst N] [--ring-frames N]
-//        [--no-promisc] [--json]
+//        [--no-promisc] [--tx-ring] [--json]
 // Prints a "ready" line once both ports are open, stats on SIGUSR1 and at exit (SIGTERM/SIGINT).
 // With --json every line is one JSON object: {"event":"ready"|"stats"|"exit"|"error", ...}; the e2e
 // harness (test/e2e/l2fwd.ts) and bench/io.ts read those. Exit codes: 0 stopped, 2 bad usage/open error.
@@ -29,6 +29,7 @@ function main(): void {
       burst: { type: 'string', default: '64' },
       'ring-frames': { type: 'string' },
       'no-promisc': { type: 'boolean', default: false },
+      'tx-ring': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
     },
     strict: true,
@@ -46,7 +47,7 @@ function main(): void {
   const burst = Number(values.burst);
   if (!Number.isInteger(burst) || burst < 1 || burst > 1024) fail('EINVAL', '--burst must be 1..1024');
   const ringFrames = values['ring-frames'] === undefined ? undefined : Number(values['ring-frames']);
-  const opts = { promisc: !values['no-promisc'], ...(ringFrames ? { ringFrames } : {}) };
+  const opts = { promisc: !values['no-promisc'], txRing: values['tx-ring'], ...(ringFrames ? { ringFrames } : {}) };
 
   const ports: Port[] = [];
   try {

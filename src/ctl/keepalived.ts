@@ -704,6 +704,19 @@ function readGlobalDefs(r: Reader, n: Node, out: Obj): void {
 
 const VRRP_SECTIONS = new Set(['vrrp_instance', 'vrrp_sync_group', 'vrrp_script', 'vrrp_track_process', 'vrrp_track_file', 'track_file', 'track_process', 'garp_group', 'linkbeat_interfaces']);
 
+/** Orders "file:line: msg" lines by file (first appearance) and line. */
+function sortByPlace(lines: string[]): string[] {
+  const files: string[] = [];
+  const keyed = lines.map((l, i) => {
+    const m = /^(.*?):(\d+): /.exec(l);
+    const f = m ? m[1]! : '';
+    if (!files.includes(f)) files.push(f);
+    return { l, i, f, n: m ? Number(m[2]) : 0 };
+  });
+  keyed.sort((a, b) => files.indexOf(a.f) - files.indexOf(b.f) || a.n - b.n || a.i - b.i);
+  return keyed.map((k) => k.l);
+}
+
 /** Finds the token of the deepest object on a zod issue path, for the error's line. */
 function lineForPath(root: Obj, path: readonly PropertyKey[]): Token | undefined {
   let cur: unknown = root;
@@ -746,7 +759,7 @@ export function parseKeepalivedText(text: string, file = 'keepalived.conf'): Kee
     else if (k === 'bfd_instance') r.err(n.key, 'bfd_instance: BFD is not supported by tsvs');
     else r.err(n.key, `unknown keyword ${k}`);
   }
-  if (r.errors.length) throw new ConfigError(r.errors.join('\n'));
+  if (r.errors.length) throw new ConfigError(sortByPlace(r.errors).join('\n'));
   const parsed = configSchema.safeParse(out);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => {

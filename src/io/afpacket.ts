@@ -17,6 +17,8 @@ export interface AfPacketOptions {
   sndbuf?: number;
   /** Join PACKET_FANOUT group `fanout` (hash mode) so several workers share the interface. */
   fanout?: number;
+  /** Send small frames through a mmapped TX ring (one send() per run) instead of sendmmsg. Default false. */
+  txRing?: boolean;
 }
 
 /** Extra counters an AF_PACKET port keeps beyond PortStats. */

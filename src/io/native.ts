@@ -42,6 +42,7 @@ export interface NativeAfPacketOptions {
   sndbuf?: number;
   fanout?: number;
   maxBurst?: number;
+  txRing?: boolean;
 }
 
 /** Functions every build of the addon has (native/src/common.cc, afpacket.cc). */

@@ -24,6 +24,8 @@ export interface OpenOptions {
   fanout?: number;
   /** Socket send buffer bytes (AF_PACKET SO_SNDBUF, TAP/macvtap TUNSETSNDBUF). */
   sndbuf?: number;
+  /** TX ring instead of sendmmsg for small frames (AF_PACKET). */
+  txRing?: boolean;
 }
 
 /** Opens a port of `kind` on `ifname`. Throws IoError; EINVAL for a kind this build cannot open. */

@@ -153,6 +153,12 @@ async function cli(): Promise<void> {
     process.stderr.write('usage: client --mode http|udp|keepalive --vip ADDR --port N [--count N] [--concurrency N]\n');
     process.exit(2);
   }
+  // A lab tool: it only ever talks to the lab's benchmark range, never to a real network.
+  const a = values.vip.split('.').map(Number);
+  if (a.length !== 4 || a[0] !== 198 || (a[1] !== 18 && a[1] !== 19)) {
+    process.stderr.write(`client: ${values.vip} is outside 198.18.0.0/15, the lab's address range\n`);
+    process.exit(2);
+  }
   const port = Number(values.port);
   const count = Math.min(100_000, Number(values.count));
   if (values.mode === 'keepalive') return keepAliveRun(values.vip, port);

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { tsvsdArgs, LAB, type Lab } from './topology.ts';
 import { ControlClient } from '../ctl/client.ts';
 import type { FwdMethod, ServiceKey } from '../ctl/protocol.ts';
+import type { ClientRun } from './client.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -47,4 +48,22 @@ export async function defineLabServices(lab: Lab, o: LabServiceOptions = {}): Pr
     c.close();
   }
   return { tcp, udp };
+}
+
+/**
+ * Runs the lab client inside the lab's client namespace (never from the calling namespace: the VIP
+ * exists only inside the lab) and returns its tally.
+ */
+export async function labClient(lab: Lab, mode: 'http' | 'udp', port: number, count: number, concurrency = 1): Promise<ClientRun> {
+  const r = await lab.exec(
+    'client',
+    [process.execPath, '--import', 'tsx', `${ROOT}src/lab/client.ts`, '--mode', mode, '--vip', LAB.vip, '--port', String(port), '--count', String(count), '--concurrency', String(concurrency)],
+    120_000,
+  );
+  const line = r.stdout.trim().split('\n').pop() ?? '';
+  try {
+    return JSON.parse(line) as ClientRun;
+  } catch {
+    throw new Error(`lab client failed (${r.code}): ${(r.stderr || r.stdout).trim().slice(0, 400)}`);
+  }
 }

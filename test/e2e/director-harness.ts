@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { labUp, LAB, type Lab, type LabMode } from '../../src/lab/topology.ts';
-import { startDirector } from '../../src/lab/director.ts';
+import { startDirector, labClient } from '../../src/lab/director.ts';
 import { run, type ExecResult } from '../../src/lab/netns.ts';
 import type { ClientRun } from '../../src/lab/client.ts';
 
@@ -45,19 +45,7 @@ export async function withDirectorLab(mode: LabMode, fn: (d: DirectorLab) => Pro
       if (r.code !== 0) throw new Error(`tsvsadm ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
       return r.stdout;
     };
-    const client = async (m: 'http' | 'udp', port: number, count: number, concurrency = 1): Promise<ClientRun> => {
-      const r = await lab.exec(
-        'client',
-        [process.execPath, '--import', 'tsx', `${ROOT}src/lab/client.ts`, '--mode', m, '--vip', VIP, '--port', String(port), '--count', String(count), '--concurrency', String(concurrency)],
-        60_000,
-      );
-      const line = r.stdout.trim().split('\n').pop() ?? '';
-      try {
-        return JSON.parse(line) as ClientRun;
-      } catch {
-        throw new Error(`client failed (${r.code}): ${r.stderr || r.stdout}`);
-      }
-    };
+    const client = (m: 'http' | 'udp', port: number, count: number, concurrency = 1): Promise<ClientRun> => labClient(lab, m, port, count, concurrency);
     const restore = (text: string) =>
       new Promise<void>((resolve, reject) => {
         const c = spawn(process.execPath, [`${ROOT}bin/tsvsadm.mjs`, '--socket', sock, '-R'], { stdio: ['pipe', 'pipe', 'pipe'] });
