@@ -66,7 +66,7 @@ export async function bedUp(name: BedName, log: (s: string) => void): Promise<Be
     // RPS: everything entering the director is processed on the director's core (a NIC's IRQ affinity).
     await lab.sh('director', dirIfs.map((i) => `echo ${1 << DIRECTOR_CPU} > /sys/class/net/${i}/queues/rx-0/rps_cpus`).join(' && '));
 
-    let target = LAB.vip;
+    let target: string = LAB.vip;
     let directorPid: number | null = null;
     if (!tsvs) {
       await lab.sh(
@@ -162,7 +162,7 @@ async function startTsvsd(lab: Lab, mode: LabMode, rips: string[]): Promise<numb
   const p = await lab.startProcess(
     'director',
     'tsvsd',
-    ['taskset', '-c', String(DIRECTOR_CPU), process.execPath, '--import', 'tsx', `${ROOT}src/cli/tsvsd.ts`, ...tsvsdArgs(lab.director), '--log-level', 'warn'],
+    ['taskset', '-c', String(DIRECTOR_CPU), process.execPath, '--import', 'tsx', `${ROOT}src/cli/tsvsd.ts`, ...tsvsdArgs(lab.director)],
     { ready: /control socket listening/, timeoutMs: 30_000 },
   );
   const flag = mode === 'nat' ? '-m' : mode === 'dr' ? '-g' : '-i';

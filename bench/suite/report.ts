@@ -1,5 +1,5 @@
 // The suite's results: their shape, the DESIGN.md §6 targets with pass/fail, the markdown tables and the SVG ratio chart.
-import { BED_LABELS, type BedName } from './beds.ts';
+import type { BedName } from './beds.ts';
 import type { MicroResult } from './micro.ts';
 import type { Spread } from './measure.ts';
 

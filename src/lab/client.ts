@@ -2,10 +2,11 @@
 import { request, Agent } from 'node:http';
 import { createSocket } from 'node:dgram';
 import { parseArgs } from 'node:util';
+import { createHash, randomBytes } from 'node:crypto';
 
 /** Result of a run: answers per real-server name, failures, and the bytes checked. */
 export interface ClientRun {
-  kind: 'http' | 'udp';
+  kind: 'http' | 'udp' | 'xfer';
   requests: number;
   ok: number;
   failed: number;
@@ -109,6 +110,72 @@ export async function udpRun(vip: string, port: number, count: number, timeoutMs
 }
 
 /**
+ * One upload and one download of `bytes` each through vip:port: the upload's SHA-256 must come back
+ * from the real server ("NAME SHA BYTES"), the download must carry the real server's byte pattern.
+ * Exercises large TCP segments (GSO) and checksum handling in both directions.
+ */
+export async function xferRun(vip: string, port: number, bytes: number, timeoutMs = 30_000): Promise<ClientRun> {
+  const r: ClientRun = { kind: 'xfer', requests: 2, ok: 0, failed: 0, byServer: {}, errors: [], ms: 0 };
+  const t0 = Date.now();
+  const fail = (m: string) => {
+    r.failed++;
+    r.errors.push(m);
+  };
+  const body = randomBytes(bytes);
+  const want = createHash('sha256').update(body).digest('hex');
+  await new Promise<void>((resolve) => {
+    const req = request({ host: vip, port, method: 'POST', path: '/', agent: false, timeout: timeoutMs, headers: { 'content-length': bytes } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => {
+        const [name, sha, n] = text.trim().split(' ');
+        if (sha === want && Number(n) === bytes) {
+          r.ok++;
+          bump(r, name!);
+        } else fail(`upload: sent ${bytes} bytes ${want.slice(0, 12)}, server saw ${text.trim().slice(0, 80)}`);
+        resolve();
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error('upload timeout')));
+    req.on('error', (e) => {
+      fail(`upload: ${e.message}`);
+      resolve();
+    });
+    req.end(body);
+  });
+  await new Promise<void>((resolve) => {
+    const req = request({ host: vip, port, path: `/bytes/${bytes}`, agent: false, timeout: timeoutMs }, (res) => {
+      const h = createHash('sha256');
+      let n = 0;
+      res.on('data', (c: Buffer) => {
+        h.update(c);
+        n += c.length;
+      });
+      res.on('end', () => {
+        const chunk = Buffer.alloc(65536);
+        for (let i = 0; i < chunk.length; i++) chunk[i] = (i * 31 + 7) & 255;
+        const e = createHash('sha256');
+        for (let left = bytes; left > 0; left -= chunk.length) e.update(left >= chunk.length ? chunk : chunk.subarray(0, left));
+        if (n === bytes && h.digest('hex') === e.digest('hex')) {
+          r.ok++;
+          bump(r, String(res.headers['x-real-server'] ?? '?'));
+        } else fail(`download: got ${n} of ${bytes} bytes or wrong content`);
+        resolve();
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error('download timeout')));
+    req.on('error', (e) => {
+      fail(`download: ${e.message}`);
+      resolve();
+    });
+    req.end();
+  });
+  r.ms = Date.now() - t0;
+  return r;
+}
+
+/**
  * Opens one keep-alive connection, makes a request, then waits for a line on stdin before making a
  * second request on the same connection: lets a test change the director between the two.
  * Prints JSON lines {step, server, sameSocket}.
@@ -150,7 +217,7 @@ async function cli(): Promise<void> {
     },
   });
   if (!values.vip || !values.port) {
-    process.stderr.write('usage: client --mode http|udp|keepalive --vip ADDR --port N [--count N] [--concurrency N]\n');
+    process.stderr.write('usage: client --mode http|udp|xfer|keepalive --vip ADDR --port N [--count N] [--concurrency N]\n');
     process.exit(2);
   }
   // A lab tool: it only ever talks to the lab's benchmark range, never to a real network.
@@ -160,9 +227,14 @@ async function cli(): Promise<void> {
     process.exit(2);
   }
   const port = Number(values.port);
-  const count = Math.min(100_000, Number(values.count));
+  const count = Math.min(values.mode === 'xfer' ? 256 << 20 : 100_000, Number(values.count));
   if (values.mode === 'keepalive') return keepAliveRun(values.vip, port);
-  const r = values.mode === 'udp' ? await udpRun(values.vip, port, count) : await httpRun(values.vip, port, count, Number(values.concurrency));
+  const r =
+    values.mode === 'udp'
+      ? await udpRun(values.vip, port, count)
+      : values.mode === 'xfer'
+        ? await xferRun(values.vip, port, count)
+        : await httpRun(values.vip, port, count, Number(values.concurrency));
   process.stdout.write(JSON.stringify(r) + '\n');
   process.exit(r.failed === 0 ? 0 : 1);
 }

@@ -54,7 +54,7 @@ export async function defineLabServices(lab: Lab, o: LabServiceOptions = {}): Pr
  * Runs the lab client inside the lab's client namespace (never from the calling namespace: the VIP
  * exists only inside the lab) and returns its tally.
  */
-export async function labClient(lab: Lab, mode: 'http' | 'udp', port: number, count: number, concurrency = 1): Promise<ClientRun> {
+export async function labClient(lab: Lab, mode: 'http' | 'udp' | 'xfer', port: number, count: number, concurrency = 1): Promise<ClientRun> {
   const r = await lab.exec(
     'client',
     [process.execPath, '--import', 'tsx', `${ROOT}src/lab/client.ts`, '--mode', mode, '--vip', LAB.vip, '--port', String(port), '--count', String(count), '--concurrency', String(concurrency)],

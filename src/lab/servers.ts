@@ -1,4 +1,5 @@
 // The real-server programs of the lab: an HTTP server and a UDP echo server that both answer with their name.
+import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { createSocket, type Socket } from 'node:dgram';
 import { networkInterfaces } from 'node:os';
@@ -37,6 +38,13 @@ export interface RealServerPrograms {
  * UDP: every datagram gets back "NAME " followed by the datagram's payload, byte for byte, sent from the
  * address it was sent to.
  */
+/** 64 KB of the byte pattern downloads use: byte i is (i * 31 + 7) & 255, repeating every 64 KB. */
+export function patternChunk(): Buffer {
+  const b = Buffer.alloc(65536);
+  for (let i = 0; i < b.length; i++) b[i] = (i * 31 + 7) & 255;
+  return b;
+}
+
 export async function startRealServerPrograms(opts: RealServerProgramOptions): Promise<RealServerPrograms> {
   const host = opts.host ?? '0.0.0.0';
   const body = Buffer.from(`${opts.name}\n`);
@@ -45,11 +53,35 @@ export async function startRealServerPrograms(opts: RealServerProgramOptions): P
 
   const http: Server = createServer((req, res) => {
     counts.http++;
-    // Drain the request body so keep-alive connections stay usable.
-    req.resume();
+    // A request with a body is answered "NAME SHA256 BYTES" so clients can check every byte crossed;
+    // the download path ("/bytes/N") sends N deterministic bytes for the reverse direction.
+    const hash = createHash('sha256');
+    let n = 0;
+    req.on('data', (c: Buffer) => {
+      hash.update(c);
+      n += c.length;
+    });
     req.on('end', () => {
-      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': body.length, 'x-real-server': opts.name });
-      res.end(body);
+      const m = /^\/bytes\/(\d{1,9})$/.exec(req.url ?? '');
+      if (m) {
+        const total = Number(m[1]);
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': total, 'x-real-server': opts.name });
+        const chunk = patternChunk();
+        let left = total;
+        const pump = () => {
+          while (left > 0) {
+            const k = Math.min(left, chunk.length);
+            left -= k;
+            if (!res.write(k === chunk.length ? chunk : chunk.subarray(0, k))) return void res.once('drain', pump);
+          }
+          res.end();
+        };
+        pump();
+        return;
+      }
+      const out = n > 0 ? Buffer.from(`${opts.name} ${hash.digest('hex')} ${n}\n`) : body;
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': out.length, 'x-real-server': opts.name });
+      res.end(out);
     });
   });
   http.keepAliveTimeout = 30_000;

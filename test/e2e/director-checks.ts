@@ -41,6 +41,7 @@ export async function checkForwarding(d: DirectorLab, c: ForwardingCase): Promis
   const rs = d.lab.realServers;
   const n = rs.length;
   const expected = Object.fromEntries(rs.map((r) => [r.role, 10]));
+  const before = await tcpCsumErrors(d);
   const http = await d.client('http', c.tcpPort, 10 * n);
   assert.equal(http.failed, 0, `HTTP failures: ${http.errors.join('; ')}`);
   assert.deepEqual(shares(http), expected, 'HTTP round robin shares');
@@ -58,6 +59,14 @@ export async function checkForwarding(d: DirectorLab, c: ForwardingCase): Promis
   const table = await d.admOk('-L', '-n', '-c');
   assert.match(table, /UDP\s+\d\d:\d\d\s+UDP\s+198\.18\.0\.2:\d+\s+198\.18\.1\.100:/);
 
+  // 8 MB up and 8 MB down through the director, every byte checked (large segments with offloads on).
+  const xfer = await d.client('xfer', c.tcpPort, 8 << 20);
+  assert.equal(xfer.failed, 0, `transfer failures: ${xfer.errors.join('; ')}`);
+  assert.equal(xfer.ok, 2);
+
+  const after0 = await tcpCsumErrors(d);
+  assert.deepEqual(after0, before, 'no TCP checksum errors at the client or the real servers');
+
   // Quiesce the server an open keep-alive connection uses.
   const ka = await d.keepAlive(c.tcpPort);
   const victim = rs.find((r) => r.role === ka.first);
@@ -73,4 +82,16 @@ export async function checkForwarding(d: DirectorLab, c: ForwardingCase): Promis
 
 function flagOf(method: string): string {
   return method === 'Masq' ? '-m' : method === 'Tunnel' ? '-i' : '-g';
+}
+
+/** TcpInCsumErrors of the client and each real server (nstat's absolute counters). */
+export async function tcpCsumErrors(d: DirectorLab): Promise<number[]> {
+  const roles = ['client', ...d.lab.realServers.map((r) => r.role)];
+  const out: number[] = [];
+  for (const role of roles) {
+    const r = await d.lab.exec(role, ['nstat', '-az', 'TcpInCsumErrors']);
+    const m = /TcpInCsumErrors\s+(\d+)/.exec(r.stdout);
+    out.push(m ? Number(m[1]) : 0);
+  }
+  return out;
 }

@@ -30,7 +30,7 @@ export interface DirectorLab {
   /** Starts a keep-alive client that makes one request now and one more on the same connection when told. */
   keepAlive(port: number): Promise<KeepAlive>;
   /** Runs the lab client in the client namespace. */
-  client(mode: 'http' | 'udp', port: number, count: number, concurrency?: number): Promise<ClientRun>;
+  client(mode: 'http' | 'udp' | 'xfer', port: number, count: number, concurrency?: number): Promise<ClientRun>;
 }
 
 /** Builds a lab for `mode`, starts tsvsd in it, runs `fn`, and always tears everything down. */
@@ -45,7 +45,7 @@ export async function withDirectorLab(mode: LabMode, fn: (d: DirectorLab) => Pro
       if (r.code !== 0) throw new Error(`tsvsadm ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
       return r.stdout;
     };
-    const client = (m: 'http' | 'udp', port: number, count: number, concurrency = 1): Promise<ClientRun> => labClient(lab, m, port, count, concurrency);
+    const client = (m: 'http' | 'udp' | 'xfer', port: number, count: number, concurrency = 1): Promise<ClientRun> => labClient(lab, m, port, count, concurrency);
     const restore = (text: string) =>
       new Promise<void>((resolve, reject) => {
         const c = spawn(process.execPath, [`${ROOT}bin/tsvsadm.mjs`, '--socket', sock, '-R'], { stdio: ['pipe', 'pipe', 'pipe'] });

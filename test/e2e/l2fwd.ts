@@ -67,7 +67,7 @@ class JsonLines {
   private buf = '';
   private readonly seen: Record<string, unknown>[] = [];
   private waiters: { pred: (o: Record<string, unknown>) => boolean; resolve: (o: Record<string, unknown>) => void }[] = [];
-  constructor(child: ChildProcess) {
+  constructor(private readonly child: ChildProcess) {
     child.stdout!.setEncoding('utf8');
     child.stdout!.on('data', (d: string) => {
       this.buf += d;
@@ -90,7 +90,8 @@ class JsonLines {
     const hit = this.seen.slice(from).find(pred);
     if (hit) return Promise.resolve(hit);
     return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`timed out waiting for forwarder ${what}`)), timeoutMs);
+      const c = this.child;
+      const t = setTimeout(() => reject(new Error(`timed out waiting for forwarder ${what} (exit code ${c.exitCode}, signal ${c.signalCode})`)), timeoutMs);
       this.waiters.push({ pred, resolve: (o) => (clearTimeout(t), resolve(o)) });
     });
   }
