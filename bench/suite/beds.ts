@@ -134,7 +134,7 @@ async function startHaproxy(lab: Lab, rips: string[]): Promise<number> {
     cfg,
     `global
   nbthread 1
-  maxconn 100000
+  maxconn 9000
 defaults
   mode tcp
   timeout connect 5s
@@ -194,7 +194,7 @@ daemon off;
 user root;
 pid ${dir}/nginx.pid;
 error_log ${dir}/error.log warn;
-events { worker_connections 16384; }
+events { worker_connections 8192; }
 http {
   access_log off;
   keepalive_requests 10000000;

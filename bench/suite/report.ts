@@ -35,10 +35,19 @@ export interface SweepPoint {
   cpu1: number;
 }
 
+/** The machine's state just before a bed or micro-benchmark started (other work running?). */
+export interface Background {
+  cpu0: number;
+  cpu1: number;
+  waitedSec: number;
+  loadavg: string;
+}
+
 export interface BedResult {
   name: BedName;
   label: string;
   errors: string[];
+  background?: Background;
   udp?: Metric;
   udpSweep?: SweepPoint[];
   tcp1?: Metric;
@@ -221,6 +230,14 @@ export function markdown(r: Results): string {
   for (const t of r.targets) {
     const res = t.pass === null ? 'n/a' : t.pass ? '**pass**' : '**FAIL**';
     out.push(`| ${t.target} | ${t.config} | ${t.value ?? '—'} | ${t.base ?? '—'} | ${t.ratio ?? '—'} | ${t.need} | ${res}${t.note ? ` (${t.note})` : ''} |`);
+  }
+  const noisy = [...r.beds.map((b) => [b.name, b.background] as const), ...r.micro.map((x) => [`micro ${x.bench}`, x.background] as const)].filter(
+    ([, bg]) => bg && Math.max(bg.cpu0, bg.cpu1) >= 0.15,
+  );
+  if (noisy.length) {
+    out.push('', '## Warning: other work was running', '');
+    out.push('These started while the machine was busy with something else; their figures are low and noisy:', '');
+    for (const [n, bg] of noisy) out.push(`- ${n}: CPU0 ${Math.round(bg!.cpu0 * 100)}%, CPU1 ${Math.round(bg!.cpu1 * 100)}% busy beforehand, load average ${bg!.loadavg}`);
   }
   const errs = r.beds.flatMap((b) => b.errors.map((e) => `- ${b.name}: ${e}`));
   const merrs = r.micro.filter((x) => !x.ok).map((x) => `- micro ${x.bench}: ${x.error}`);

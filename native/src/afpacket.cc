@@ -6,7 +6,9 @@
 //   .txBurst(buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count) -> accepted
 //   .wait(timeoutMs) -> bool, .stats() -> object, .close(), and fd/ifindex/mac/mtu/maxFrame/frameSize/ringFrames.
 // Every frame crossing this API starts with the 10-byte virtio_net_hdr (PACKET_VNET_HDR), so checksum
-// and GSO state travel with it; GSO frames are up to 64 KB, hence the ring's frame size.
+// and GSO state travel with it; GSO frames are up to 64 KB, hence the ring's frame size. TX goes out with
+// PACKET_QDISC_BYPASS, except GSO frames the device must segment in software (dev_direct_xmit drops
+// those), which take a second, qdisc-path socket. docs/io.md has the measurements behind each choice.
 #include "common.h"
 #include <arpa/inet.h>
 #include <cerrno>

@@ -1,7 +1,8 @@
 // tsvsd's command line: flags merged over the YAML config file, validated as one Config.
 import { parseArgs } from 'node:util';
 import { readFileSync, existsSync } from 'node:fs';
-import { ConfigError, DEFAULT_SOCKET, loadConfigFile, validateConfig, type Config } from '../ctl/config.ts';
+import { ConfigError, DEFAULT_SOCKET, validateConfig, type Config } from '../ctl/config.ts';
+import { readConfigFile } from '../ctl/reload.ts';
 
 export const TSVSD_USAGE = `Usage: tsvsd [options]
 
@@ -13,7 +14,8 @@ The tsvs director: owns interfaces and forwards traffic for virtual services (NA
   --route PREFIX=GATEWAY    a static route (repeatable)
   --gateway GATEWAY         the default route
   --socket PATH             control socket (default ${DEFAULT_SOCKET}, or env TSVS_SOCKET)
-  --config FILE             YAML configuration (flags given here are added to it)
+  --config FILE             YAML configuration, or the LVS part of a keepalived.conf
+                            (flags given here are added to it; SIGHUP or tsvsadm --reload re-reads it)
   --pcap FILE               write every frame received and sent to FILE (pcap)
   --promiscuous             put the interfaces in promiscuous mode
   --conn-table-size N       connection table capacity (default 1048576)
@@ -60,7 +62,7 @@ export function parseTsvsdArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   if (values.help || values.version) {
     return { config: validateConfig({}), socket: DEFAULT_SOCKET, logLevel: 'info', help: !!values.help, version: !!values.version };
   }
-  const base: Record<string, unknown> = values.config ? { ...loadConfigFile(values.config) } : {};
+  const base: Record<string, unknown> = values.config ? { ...readConfigFile(values.config) } : {};
   const merged: Record<string, unknown> = { ...base };
   const add = (key: string, more: string[] | undefined) => {
     if (more?.length) merged[key] = [...((base[key] as string[] | undefined) ?? []), ...more];

@@ -5,7 +5,10 @@ import pino from 'pino';
 import pretty from 'pino-pretty';
 import { ConfigError } from '../ctl/config.ts';
 import { startControlServer, stopControlServer } from '../ctl/server.ts';
-import { errorResponse, type Request, type Response } from '../ctl/protocol.ts';
+import { errorResponse, okResponse, type Request, type Response, type ReloadResult } from '../ctl/protocol.ts';
+import { checkServices, planReload, RESTART_ONLY } from '../ctl/reload.ts';
+import { startHealth, type HealthHandle } from '../health/index.ts';
+import type { Config } from '../ctl/config.ts';
 import { parseTsvsdArgs, preflight, TSVSD_USAGE } from './tsvsd-args.ts';
 import type { WorkerEvent, WorkerInit, WorkerCommand } from '../dp/worker.ts';
 
@@ -95,7 +98,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   log.info({ ports: info.ports, addresses: opts.config.addresses, services: opts.config.services.length }, 'data plane ready');
 
-  const handle = (req: Request, stream?: (line: object) => void, signal?: AbortSignal): Promise<Response> =>
+  const toWorker = (req: Request, stream?: (line: object) => void, signal?: AbortSignal): Promise<Response> =>
     new Promise((resolve) => {
       const s = ++seq;
       // A trace runs until its count is reached or its client goes away; everything else answers at once.
@@ -117,6 +120,47 @@ export async function main(argv: string[]): Promise<number> {
       send({ type: 'request', seq: s, request: req });
     });
 
+  // Health checks and reloads act through the same requests as tsvsadm: one path changes the director.
+  const healthLog = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => log[level](fields ?? {}, msg);
+  let current = opts.config;
+  let health: HealthHandle | null = null;
+  let reloading: Promise<ReloadResult> | null = null;
+  const reload = async (): Promise<ReloadResult> => {
+    const next = parseTsvsdArgs(argv).config;
+    checkServices(next);
+    const plan = planReload(current, next);
+    const errors: string[] = [];
+    let id = 0;
+    for (const body of plan.requests) {
+      const r = await toWorker({ v: 1, id: ++id, ...body } as Request);
+      if (!r.ok) errors.push(`${body.op}: ${r.error.message}`);
+    }
+    // Restart-only fields keep their running values.
+    const applied = { ...next } as Config;
+    for (const k of RESTART_ONLY) (applied as Record<string, unknown>)[k] = current[k];
+    current = applied;
+    if (health) await health.stop({ removeServers: false });
+    health = await startHealth(current, toWorker, healthLog);
+    const result: ReloadResult = { summary: plan.summary, restartNeeded: plan.restartNeeded, errors };
+    log.info({ ...plan.summary, restartNeeded: plan.restartNeeded, errors }, 'configuration reloaded');
+    return result;
+  };
+  const reloadOnce = (): Promise<ReloadResult> => {
+    reloading ??= reload().finally(() => (reloading = null));
+    return reloading;
+  };
+  const handle = async (req: Request, stream?: (line: object) => void, signal?: AbortSignal): Promise<Response> => {
+    if (req.op === 'reload') {
+      try {
+        return okResponse(req.id, await reloadOnce());
+      } catch (e) {
+        return errorResponse(req.id, req.op, 'EINVAL', `reload refused, nothing changed: ${(e as Error).message}`);
+      }
+    }
+    if (req.op === 'health') return okResponse(req.id, health ? health.snapshot() : { pools: [], counters: {} });
+    return toWorker(req, stream, signal);
+  };
+
   let server;
   try {
     server = await startControlServer(opts.socket, handle);
@@ -127,6 +171,17 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
   log.info({ socket: opts.socket }, 'control socket listening');
+  try {
+    health = await startHealth(current, toWorker, healthLog);
+  } catch (e) {
+    log.error({ err: (e as Error).message }, 'health checks did not start');
+  }
+  process.on('SIGHUP', () => {
+    reloadOnce().catch((e: Error) => log.error({ err: e.message }, 'reload refused, nothing changed'));
+  });
+
+  // --- admin HTTP API, metrics and dashboard (src/api) start here ---
+  // --- end of admin HTTP API ---
 
   const code = await new Promise<number>((resolve) => {
     const stop = (sig: string) => {
@@ -140,6 +195,7 @@ export async function main(argv: string[]): Promise<number> {
       resolve(1);
     });
   });
+  if (health) await health.stop({ removeServers: false });
   await stopControlServer(server, opts.socket);
   send({ type: 'stop' });
   await Promise.race([new Promise((r) => worker.once('exit', r)), new Promise((r) => setTimeout(r, 2000))]);

@@ -221,7 +221,20 @@ export type RequestBody =
    * Follow packets through the director's hooks: the server answers with one `{v, id, event}` line
    * per matching packet (a TracePacket), then the final response once `count` packets were sent.
    */
-  | { op: 'trace'; filter: TraceRequestFilter; count: number };
+  | { op: 'trace'; filter: TraceRequestFilter; count: number }
+  /** Re-read the configuration file and apply the difference (as SIGHUP does). */
+  | { op: 'reload' }
+  /** The health checker's view: each real server's state, checks, failures, last latency. */
+  | { op: 'health' };
+
+/** What a reload did. */
+export interface ReloadResult {
+  summary: Record<string, number>;
+  /** Fields that changed but only take effect after a restart. */
+  restartNeeded: string[];
+  /** Requests of the difference the director refused (the rest was applied). */
+  errors: string[];
+}
 
 /** Which packets a trace follows (any field left out matches everything). */
 export interface TraceRequestFilter {
@@ -280,6 +293,8 @@ export interface ResultMap {
   'address-del': null;
   counters: CountersResult;
   trace: { packets: number };
+  reload: ReloadResult;
+  health: unknown;
 }
 
 export interface ErrorBody {
@@ -318,6 +333,8 @@ export function errorOpFor(op: Op | string): IpvsOp {
       return 'address';
     case 'counters':
     case 'trace':
+    case 'reload':
+    case 'health':
       return 'other';
     default:
       return 'other';
@@ -435,6 +452,8 @@ function buildSchemas(z: typeof Zod.z) {
     z.object({ ...env, op: z.literal('address-add'), address: localAddressSchema }).strict(),
     z.object({ ...env, op: z.literal('address-del'), address: localAddressSchema }).strict(),
     z.object({ ...env, op: z.literal('counters') }).strict(),
+    z.object({ ...env, op: z.literal('reload') }).strict(),
+    z.object({ ...env, op: z.literal('health') }).strict(),
     z
       .object({
         ...env,

@@ -1,6 +1,7 @@
 // One director instance: ports + stack + ipvs, configured from Config and driven by control requests.
 import type { Port } from '../io/port.ts';
-import type { Config, ServiceConfig as YamlService } from '../ctl/config.ts';
+import type { Config } from '../ctl/config.ts';
+import { serviceKey, serviceSettings, destSettings, initialDests } from '../ctl/reload.ts';
 import { parseAddressSpec, parseRouteSpec } from '../ctl/config.ts';
 import { IpvsError } from '../ctl/errors.ts';
 import {
@@ -34,16 +35,6 @@ export type LogFn = (level: 'info' | 'warn' | 'error', msg: string, fields?: Rec
 
 const FWD_FROM_WIRE: Record<FwdMethod, Fwd> = { masq: Fwd.Masq, local: Fwd.Local, tunnel: Fwd.Tunnel, route: Fwd.Route };
 const FWD_TO_WIRE: Record<number, FwdMethod> = { [Fwd.Masq]: 'masq', [Fwd.Local]: 'local', [Fwd.Tunnel]: 'tunnel', [Fwd.Route]: 'route' };
-const FWD_FROM_YAML: Record<string, Fwd> = { nat: Fwd.Masq, dr: Fwd.Route, tun: Fwd.Tunnel };
-const SCHED_FLAG_BITS: Record<string, number> = {
-  'flag-1': 1,
-  'flag-2': 2,
-  'flag-3': 4,
-  'sh-fallback': 1,
-  'sh-port': 2,
-  'mh-fallback': 1,
-  'mh-port': 2,
-};
 
 function version(): string {
   return '0.1.0';
@@ -146,7 +137,13 @@ export class Dataplane {
     if (config.gateway) this.addRoute(0, 0, ipToU32(config.gateway));
     const t = config.timeouts;
     if (t.tcp || t.tcpfin || t.udp) this.ipvs.setTimeouts({ tcp: t.tcp ?? 0, tcpfin: t.tcpfin ?? 0, udp: t.udp ?? 0 });
-    for (const s of config.services) this.addYamlService(s);
+    // Services go through the same requests as tsvsadm and reload use; a refusal stops the start.
+    let id = 0;
+    for (const s of config.services) {
+      const key = serviceKey(s);
+      this.mustApply({ v: 1, id: ++id, op: 'add-service', service: key, config: serviceSettings(s) });
+      for (const r of initialDests(s)) this.mustApply({ v: 1, id: ++id, op: 'add-server', service: key, dest: destSettings(s, r) });
+    }
   }
 
   private portOf(ifname: string): number {
@@ -162,18 +159,12 @@ export class Dataplane {
     this.director.routes.add(prefix, len, gateway, via.port);
   }
 
-  private addYamlService(s: YamlService): void {
-    let flags = 0;
-    if (s.persistent !== undefined) flags |= SVC_F.PERSISTENT;
-    if (s.ops) flags |= SVC_F.ONEPACKET;
-    for (const f of s.sched_flags) flags |= SCHED_FLAG_BITS[f]! << 3;
-    const key: ServiceKey = { proto: s.protocol === 'tcp' ? IPPROTO_TCP : IPPROTO_UDP, addr: ipToU32(s.address), port: s.port };
-    this.ipvs.addService({ ...key, sched: s.scheduler, flags, timeout: s.persistent ?? 0, netmask: s.netmask ? ipToU32(s.netmask) : 0xffffffff });
-    for (const r of s.realservers) {
-      const fwd = FWD_FROM_YAML[r.method]!;
-      // As ipvsadm: DR and TUN cannot map ports, the real server's port is the service's.
-      const port = fwd === Fwd.Masq ? (r.port ?? s.port) : s.port;
-      this.ipvs.addDest(key, { addr: ipToU32(r.address), port, fwd, weight: r.weight, uThreshold: r.upper_threshold, lThreshold: r.lower_threshold });
+  private mustApply(req: Request): void {
+    const r = this.handle(req);
+    if (!r.ok) {
+      const svc = 'service' in req && req.service && req.service.type !== 'fwmark' ? ` ${req.service.type} ${req.service.addr}:${req.service.port}` : '';
+      const dest = 'dest' in req ? ` real server ${req.dest.addr}:${req.dest.port}` : '';
+      throw new Error(`config:${svc}${dest}: ${r.error.message}`);
     }
   }
 
@@ -278,7 +269,9 @@ export class Dataplane {
       case 'counters':
         return okResponse(req.id, this.counters());
       case 'trace':
-        throw new IpvsError('EINVAL', 'other', 'trace is served by the data-plane loop, not as a plain request');
+      case 'reload':
+      case 'health':
+        throw new IpvsError('EINVAL', 'other', `${req.op} is served by tsvsd's main thread, not the data plane`);
       case 'address-del': {
         const addr = ipToU32(req.address.addr);
         if (!this.director.delAddress(addr)) throw new IpvsError('ENOENT', 'address', `address ${req.address.addr} does not exist`);

@@ -7,6 +7,7 @@
 //                               rem0 198.19.0.1 ─┐ (tun)             bridge "nat"    (NAT inside net, nat mode)
 //   director lan0 ──── bridge lan ─── rs1..N eth0 (dr)               bridge "remote" (remote site, tun mode)
 //   director nat0 ──── bridge nat ─── rs1..N eth0 (nat)
+//   director mgmt0 ─── bridge nat (nat) or lan (dr, tun): a kernel address for health checks
 //   router rem0   ──── bridge remote ─ rs1..N eth0 (tun)
 //
 // Every L2 segment with more than two members is a Linux bridge in the "switch" namespace, joined by
@@ -38,6 +39,9 @@ export const LAB = {
   natNet: '198.18.2.0/24',
   dip: '198.18.2.1',
   remoteNet: '198.19.0.0/24',
+  /** The director's management address (a kernel interface, mgmt0) on the real servers' segment: health checks leave from it. */
+  mgmtLan: '198.18.1.3',
+  mgmtNat: '198.18.2.2',
   routerRemote: '198.19.0.1',
 } as const;
 
@@ -476,6 +480,8 @@ export async function labUp(opts: LabOptions): Promise<Lab> {
       veth('director', 'lan0', labMac(LAB.directorLan), 'switch', 'l-director', null),
     ];
     if (mode === 'nat') links.push(veth('director', 'nat0', labMac(LAB.dip), 'switch', 'n-director', null));
+    const mgmtIp = mode === 'nat' ? LAB.mgmtNat : LAB.mgmtLan;
+    links.push(veth('director', 'mgmt0', labMac(mgmtIp), 'switch', 'm-director', null));
     if (mode === 'tun') links.push(veth('router', 'rem0', labMac(LAB.routerRemote), 'switch', 'r-router', null));
     const rsPort = mode === 'nat' ? 'n-' : mode === 'dr' ? 'l-' : 'r-';
     const rsBridge = mode === 'nat' ? 'nat' : mode === 'dr' ? 'lan' : 'remote';
@@ -485,6 +491,7 @@ export async function labUp(opts: LabOptions): Promise<Lab> {
     const ports: [string, string][] = [
       ['l-router', 'lan'],
       ['l-director', 'lan'],
+      ['m-director', mode === 'nat' ? 'nat' : 'lan'],
       ...(mode === 'nat' ? ([['n-director', 'nat']] as [string, string][]) : []),
       ...(mode === 'tun' ? ([['r-router', 'remote']] as [string, string][]) : []),
       ...state.realServers.map((rs): [string, string] => [`${rsPort}${rs.role}`, rsBridge]),
@@ -510,7 +517,18 @@ export async function labUp(opts: LabOptions): Promise<Lab> {
         ].join(' && '),
       ),
       // The director's interfaces: up, no address (tsvsd owns them), IPv6 already off, no forwarding.
-      lab.sh('director', [...director.interfaces.map((i) => `ip link set ${i} up`), 'sysctl -qw net.ipv4.ip_forward=0'].join(' && ')),
+      // mgmt0 is the director's management link, a plain kernel interface like a real director's admin
+      // NIC: the health checks run from it. It never forwards.
+      lab.sh(
+        'director',
+        [
+          ...director.interfaces.map((i) => `ip link set ${i} up`),
+          'sysctl -qw net.ipv4.ip_forward=0',
+          `ip addr add ${mgmtIp}/24 dev mgmt0`,
+          'ip link set mgmt0 up',
+          ...(mode === 'tun' ? [`ip route add ${LAB.remoteNet} via ${LAB.routerLan}`] : []),
+        ].join(' && '),
+      ),
       ...state.realServers.map((rs) =>
         lab.sh(
           rs.role,

@@ -52,7 +52,7 @@ test('afpacket l2fwd: checksum completion forced on the egress (tx off) leaves T
   });
 });
 
-test('afpacket open errors are typed: ENODEV for a missing interface, ENETDOWN for a down one', { skip, timeout: 60_000 }, async () => {
+test('afpacket open errors are typed: ENODEV missing, ENETDOWN down, EINVAL bad name, EPERM without CAP_NET_RAW', { skip, timeout: 60_000 }, async () => {
   await withNetns('afe', async (n) => {
     await n.add('x');
     await n.add('y');
@@ -77,6 +77,16 @@ test('afpacket open errors are typed: ENODEV for a missing interface, ENETDOWN f
     assert.equal(out.lo.ok, true, JSON.stringify(out.lo));
     assert.equal(out.lo.mtu, 65536);
     assert.ok(out.lo.maxFrame! >= 65536);
+
+    // Without CAP_NET_RAW (dropped from the bounding set, so root's exec does not regain it): EPERM.
+    const noRaw = await n.exec('x', ['setpriv', '--bounding-set=-net_raw', process.execPath, '--import', 'tsx', '--input-type=module', '-e', script]);
+    if (noRaw.code === 0) {
+      const o = JSON.parse(noRaw.stdout.trim().split('\n').pop()!) as Record<string, { code?: string }>;
+      assert.equal(o.lo.code, 'EPERM', JSON.stringify(o.lo));
+      assert.equal(o.nosuch0.code, 'ENODEV', 'the interface check needs no privilege and comes first');
+    } else {
+      assert.match(noRaw.stderr, /setpriv|not found|ENOENT/, noRaw.stderr); // no setpriv on this machine
+    }
   });
 });
 

@@ -22,8 +22,10 @@ for (const mode of ['nat', 'dr', 'tun'] as LabMode[]) {
       assert.ok(await ping('client', LAB.routerClient), 'client → router');
 
       // The director holds its interfaces with no kernel address and IPv6 off: tsvsd answers for it.
+      // Only its management link (mgmt0, where health checks leave from) has a kernel address.
       const addrs = await lab.sh('director', 'ip -o -4 addr show');
-      assert.deepEqual(addrs.trim().split('\n').map((l) => l.split(/\s+/)[1]), ['lo'], addrs);
+      assert.deepEqual(addrs.trim().split('\n').map((l) => l.split(/\s+/)[1]), ['lo', 'mgmt0'], addrs);
+      assert.equal((await lab.exec('director', ['curl', '-s', '-m', '3', `http://${rs1.ip}:${lab.state.ports.http}/`])).stdout, 'rs1\n', 'health checks reach the real servers from mgmt0');
       for (const i of lab.director.interfaces) {
         assert.equal((await lab.sh('director', `cat /proc/sys/net/ipv6/conf/${i}/disable_ipv6`)).trim(), '1');
         assert.match(await lab.sh('director', `ip -o link show ${i}`), /state UP/);

@@ -273,7 +273,9 @@ export function usageText(program: string, tsvsVersion: string): string {
     '  --mcast-ttl ttl                     Multicast TTL (default=1)\n' +
     'tsvs Options:\n' +
     '  --socket PATH                       tsvsd control socket (default $TSVS_SOCKET or /run/tsvs/tsvsd.sock)\n' +
-    '  --json                              listings as JSON\n'
+    '  --json                              listings as JSON\n' +
+    '  --reload                            make tsvsd re-read its configuration file (as SIGHUP)\n' +
+    '  --health                            health-check state of each real server\n'
   );
 }
 

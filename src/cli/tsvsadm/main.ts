@@ -70,6 +70,7 @@ export async function run(argv: readonly string[], io: RunIo, opts: RunOptions =
   const args: string[] = [];
   let sock: string | undefined;
   let json = false;
+  let tsvsCmd: '--reload' | '--health' | null = null;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--') {
@@ -77,6 +78,7 @@ export async function run(argv: readonly string[], io: RunIo, opts: RunOptions =
       break;
     }
     if (a === '--json') json = true;
+    else if (a === '--reload' || a === '--health') tsvsCmd = a;
     else if (a.startsWith('--socket=')) sock = a.slice('--socket='.length);
     else if (a === '--socket') {
       if (i + 1 >= argv.length) {
@@ -97,6 +99,13 @@ export async function run(argv: readonly string[], io: RunIo, opts: RunOptions =
     json,
   };
   try {
+    if (tsvsCmd) {
+      if (args.length) {
+        io.stderr(`${program}: ${tsvsCmd} takes no other option\n`);
+        return EXIT_USAGE;
+      }
+      return await tsvsCommand(tsvsCmd, ctx);
+    }
     // ipvsadm with no arguments lists the table (with names, as -L).
     return await runParsedLine(args.length === 0 ? ['-L'] : args, ctx, false);
   } catch (e) {
@@ -125,6 +134,58 @@ async function runParsedLine(args: readonly string[], ctx: Ctx, restoring: boole
     return out.code;
   }
   return execute(out.parsed, ctx);
+}
+
+/** tsvs's own commands beyond ipvsadm: --reload (re-read tsvsd's config) and --health (checker states). */
+async function tsvsCommand(cmd: '--reload' | '--health', ctx: Ctx): Promise<number> {
+  const io = ctx.io;
+  try {
+    if (cmd === '--reload') {
+      const r = await ask(ctx, { op: 'reload' });
+      if (ctx.json) io.stdout(JSON.stringify(r, null, 2) + '\n');
+      else {
+        const s = r.summary;
+        io.stdout(
+          `reloaded: services +${s.servicesAdded ?? 0} -${s.servicesRemoved ?? 0} ~${s.servicesChanged ?? 0}, ` +
+            `real servers +${s.serversAdded ?? 0} -${s.serversRemoved ?? 0} ~${s.serversChanged ?? 0}, addresses ${s.addresses ?? 0}\n`,
+        );
+        if (r.restartNeeded.length) io.stdout(`needs a restart to take effect: ${r.restartNeeded.join(', ')}\n`);
+        for (const e of r.errors) io.stderr(`refused: ${e}\n`);
+      }
+      return r.errors.length ? EXIT_KERNEL_ERROR : 0;
+    }
+    const h = (await ask(ctx, { op: 'health' })) as HealthView;
+    if (ctx.json) {
+      io.stdout(JSON.stringify(h, null, 2) + '\n');
+      return 0;
+    }
+    io.stdout('Prot LocalAddress:Port -> RemoteAddress:Port   State  Weight  Checks  Failures  Latency  Last\n');
+    for (const pool of h.pools ?? []) {
+      const svc = pool.service;
+      const name = typeof svc === 'string' ? svc : `${String(svc.type ?? '').toUpperCase()}  ${svc.addr}:${svc.port}`;
+      io.stdout(`${name}${pool.quorumUp === false ? '  (quorum lost)' : ''}${pool.sorryActive ? '  (sorry server active)' : ''}\n`);
+      for (const r of pool.servers ?? []) {
+        const lat = r.lastLatencyMs === undefined || r.lastLatencyMs === null ? '-' : `${Number(r.lastLatencyMs).toFixed(1)}ms`;
+        io.stdout(`  -> ${`${r.addr}:${r.port}`.padEnd(24)} ${String(r.state).padEnd(6)} ${String(r.weight ?? '').padStart(6)}  ${String(r.checks ?? 0).padStart(6)}  ${String(r.failures ?? 0).padStart(8)}  ${lat.padStart(7)}  ${r.lastDetail ?? ''}\n`);
+      }
+    }
+    return 0;
+  } catch (e) {
+    if (e instanceof IpvsError) {
+      io.stderr(`${e.message}\n`);
+      return EXIT_KERNEL_ERROR;
+    }
+    throw e;
+  }
+}
+
+interface HealthView {
+  pools?: Array<{
+    service: string | { type?: string; addr?: string; port?: number };
+    quorumUp?: boolean;
+    sorryActive?: boolean;
+    servers?: Array<{ addr: string; port: number; state: string; weight?: number; checks?: number; failures?: number; lastLatencyMs?: number | null; lastDetail?: string }>;
+  }>;
 }
 
 /** Send a request; a missing director ends the run with one line naming the socket. */

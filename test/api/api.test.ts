@@ -1,0 +1,329 @@
+// Admin HTTP API against a real Dataplane over memory ports: routing, zod errors, errno → status, drain, tokens, listeners.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { request as httpRequest } from 'node:http';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MemoryPort } from '../../src/io/memory.ts';
+import { Dataplane } from '../../src/dp/dataplane.ts';
+import { validateConfig } from '../../src/ctl/config.ts';
+import type { RequestHandler } from '../../src/ctl/server.ts';
+import type { ListResult } from '../../src/ctl/protocol.ts';
+import type { HealthSnapshot } from '../../src/health/index.ts';
+import { createAdminApp, httpStatusFor } from '../../src/api/app.ts';
+import { startAdmin, parseAdminListen, isLoopback, AdminConfigError } from '../../src/api/server.ts';
+import { parseExposition } from './exposition.ts';
+
+const VIP = '198.18.1.100';
+const SVC = { type: 'tcp', addr: VIP, port: 80 } as const;
+
+function director() {
+  const lan = new MemoryPort('lan0', { mac: new Uint8Array([2, 0, 0, 0, 1, 1]) });
+  const config = validateConfig({
+    interfaces: ['lan0'],
+    addresses: [`${VIP}/32@lan0`, '198.18.1.2/24@lan0'],
+    services: [{ protocol: 'tcp', address: VIP, port: 80, scheduler: 'rr', realservers: [{ address: '198.18.1.11', port: 80, method: 'dr', weight: 3 }] }],
+  });
+  const dp = new Dataplane([lan], config, () => {});
+  const handler: RequestHandler = async (req) => dp.handle(req);
+  return { dp, handler };
+}
+
+function app(extra: Partial<Parameters<typeof createAdminApp>[0]> = {}) {
+  const { dp, handler } = director();
+  const logs: string[] = [];
+  const a = createAdminApp({ handler, dashboard: false, log: (_l, m, f) => logs.push(`${m} ${JSON.stringify(f)}`), ...extra });
+  const call = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
+    const init: RequestInit = { method, headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers } };
+    if (body !== undefined) init.body = typeof body === 'string' ? body : JSON.stringify(body);
+    const res = await a.request(path, init);
+    const text = await res.text();
+    let json: any = null;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      // metrics and pages are not JSON
+    }
+    return { status: res.status, json, text, res };
+  };
+  return { a, dp, call, logs };
+}
+
+const weightOf = (list: ListResult, addr: string) => list.services.find((s) => s.key.type === 'tcp' && s.key.port === 80)!.dests.find((d) => d.addr === addr)!.weight;
+
+test('GET /api/v1/services lists the director table', async () => {
+  const { call } = app();
+  const r = await call('GET', '/api/v1/services');
+  assert.equal(r.status, 200);
+  assert.equal(r.json.services.length, 1);
+  assert.deepEqual(r.json.services[0].key, SVC);
+  assert.equal(r.json.services[0].dests[0].addr, '198.18.1.11');
+  assert.equal(r.json.services[0].dests[0].weight, 3);
+});
+
+test('services: add 201, duplicate 409 with ipvsadm text, edit, delete, then 404', async () => {
+  const { call, logs } = app();
+  const key = { type: 'udp', addr: VIP, port: 53 };
+  let r = await call('POST', '/api/v1/services', { service: key, config: { scheduler: 'wrr' } });
+  assert.equal(r.status, 201, r.text);
+  r = await call('POST', '/api/v1/services', { service: key });
+  assert.equal(r.status, 409);
+  assert.deepEqual(r.json.error, { code: 'EEXIST', op: 'add-service', message: 'Service already exists' });
+  r = await call('PUT', '/api/v1/services', { service: key, config: { scheduler: 'sh', persistent: true } });
+  assert.equal(r.status, 200, r.text);
+  const list = (await call('GET', '/api/v1/services')).json as ListResult;
+  const s = list.services.find((x) => x.key.type === 'udp')!;
+  assert.equal(s.scheduler, 'sh');
+  assert.equal(s.persistent, true);
+  assert.equal(s.timeout, 300, 'a persistent service without a timeout gets ipvsadm -p’s 300 s');
+  r = await call('DELETE', '/api/v1/services', { service: key });
+  assert.equal(r.status, 200);
+  r = await call('DELETE', '/api/v1/services', { service: key });
+  assert.equal(r.status, 404);
+  assert.equal(r.json.error.message, 'No such service');
+  assert.ok(logs.some((l) => l.includes('"method":"POST"') && l.includes('"status":201')), 'changes are logged');
+});
+
+test('servers: errno → HTTP status with ipvsadm messages', async () => {
+  const { call } = app();
+  const missing = { type: 'tcp', addr: VIP, port: 81 };
+  let r = await call('POST', '/api/v1/servers', { service: missing, dest: { addr: '198.18.1.12', port: 81 } });
+  assert.equal(r.status, 404);
+  assert.equal(r.json.error.message, 'Service not defined');
+  r = await call('POST', '/api/v1/servers', { service: SVC, dest: { addr: '198.18.1.12', port: 80, weight: 2 } });
+  assert.equal(r.status, 201, r.text);
+  r = await call('POST', '/api/v1/servers', { service: SVC, dest: { addr: '198.18.1.12', port: 80 } });
+  assert.equal(r.status, 409);
+  assert.equal(r.json.error.message, 'Destination already exists');
+  r = await call('PUT', '/api/v1/servers', { service: SVC, dest: { addr: '198.18.1.13', port: 80 } });
+  assert.equal(r.status, 404);
+  assert.equal(r.json.error.message, 'No such destination');
+  r = await call('DELETE', '/api/v1/servers', { service: SVC, dest: { addr: '198.18.1.12', port: 80 } });
+  assert.equal(r.status, 200);
+  r = await call('POST', '/api/v1/services', { service: { type: 'tcp', addr: VIP, port: 443 }, config: { scheduler: 'no-such' } });
+  assert.equal(r.status, 404);
+  assert.equal(r.json.error.code, 'ENOENT');
+  assert.equal(r.json.error.message, 'Scheduler or persistence engine not found');
+});
+
+test('bodies are zod-validated: 400 with the path, 415 without JSON, nothing changes', async () => {
+  const { call } = app();
+  let r = await call('POST', '/api/v1/services', { service: { type: 'tcp', addr: VIP, port: 70000 } });
+  assert.equal(r.status, 400);
+  assert.equal(r.json.error.code, 'EINVAL');
+  assert.match(r.json.error.message, /service\.port/);
+  assert.ok(Array.isArray(r.json.error.issues));
+  r = await call('POST', '/api/v1/servers', { service: SVC, dest: { addr: 'not-an-ip', port: 80 } });
+  assert.equal(r.status, 400);
+  assert.match(r.json.error.message, /dest\.addr/);
+  r = await call('POST', '/api/v1/servers', { service: SVC, dest: { addr: '198.18.1.12', port: 80, bogus: 1 } });
+  assert.equal(r.status, 400, 'unknown fields are refused');
+  r = await call('POST', '/api/v1/services', '{"service":', { 'content-type': 'application/json' });
+  assert.equal(r.status, 400);
+  assert.match(r.json.error.message, /not valid JSON/);
+  r = await call('POST', '/api/v1/services', JSON.stringify({ service: SVC }), { 'content-type': 'text/plain' });
+  assert.equal(r.status, 415);
+  r = await call('PUT', '/api/v1/timeouts', { tcp: -1 });
+  assert.equal(r.status, 400);
+  r = await call('GET', '/api/v1/nothing');
+  assert.equal(r.status, 404);
+  const list = (await call('GET', '/api/v1/services')).json as ListResult;
+  assert.equal(list.services.length, 1);
+  assert.equal(list.services[0]!.dests.length, 1);
+});
+
+test('httpStatusFor maps every errno', () => {
+  assert.equal(httpStatusFor('EEXIST'), 409);
+  assert.equal(httpStatusFor('ESRCH'), 404);
+  assert.equal(httpStatusFor('ENOENT'), 404);
+  assert.equal(httpStatusFor('EINVAL'), 400);
+  assert.equal(httpStatusFor('ERANGE'), 400);
+  assert.equal(httpStatusFor('EPERM'), 403);
+  assert.equal(httpStatusFor('ENOMEM'), 500);
+  assert.equal(httpStatusFor('EOPNOTSUPP'), 500);
+});
+
+test('drain sets weight 0 and undrain restores the last non-zero weight, even after a double drain', async () => {
+  const { call } = app();
+  const target = { service: SVC, dest: { addr: '198.18.1.11', port: 80 } };
+  let r = await call('POST', '/api/v1/servers/drain', target);
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.json, { weight: 0, previous: 3, restoreTo: 3 });
+  assert.equal(weightOf((await call('GET', '/api/v1/services')).json, '198.18.1.11'), 0);
+  r = await call('POST', '/api/v1/servers/drain', target);
+  assert.equal(r.json.restoreTo, 3);
+  r = await call('POST', '/api/v1/servers/undrain', target);
+  assert.deepEqual(r.json, { weight: 3, previous: 0, remembered: true });
+  assert.equal(weightOf((await call('GET', '/api/v1/services')).json, '198.18.1.11'), 3);
+  // Nothing remembered (drained elsewhere, e.g. tsvsadm -e -w 0): weight 1, or what the caller asks.
+  await call('PUT', '/api/v1/servers', { service: SVC, dest: { addr: '198.18.1.11', port: 80, fwd: 'route', weight: 0 } });
+  r = await call('POST', '/api/v1/servers/undrain', target);
+  assert.deepEqual(r.json, { weight: 1, previous: 0, remembered: false });
+  r = await call('POST', '/api/v1/servers/undrain', { ...target, weight: 5 });
+  assert.equal(weightOf((await call('GET', '/api/v1/services')).json, '198.18.1.11'), 5);
+  r = await call('POST', '/api/v1/servers/drain', { service: SVC, dest: { addr: '198.18.1.99', port: 80 } });
+  assert.equal(r.status, 404);
+  r = await call('POST', '/api/v1/servers/drain', { service: { ...SVC, port: 81 }, dest: { addr: '198.18.1.11', port: 80 } });
+  assert.equal(r.status, 404);
+  assert.equal(r.json.error.message, 'No such service');
+});
+
+test('timeouts, zero, connections, counters, addresses, version', async () => {
+  const { call } = app();
+  let r = await call('PUT', '/api/v1/timeouts', { tcp: 100 });
+  assert.equal(r.status, 200, r.text);
+  r = await call('GET', '/api/v1/timeouts');
+  assert.equal(r.json.tcp, 100);
+  assert.ok(r.json.udp > 0, 'omitted timeouts stay unchanged');
+  r = await call('POST', '/api/v1/zero');
+  assert.equal(r.status, 200, r.text);
+  r = await call('POST', '/api/v1/zero', { service: { ...SVC, port: 99 } });
+  assert.equal(r.status, 404);
+  r = await call('GET', '/api/v1/connections');
+  assert.deepEqual(r.json, { conns: [] });
+  r = await call('GET', '/api/v1/counters');
+  assert.equal(r.json.conns.capacity > 0, true);
+  assert.equal(r.json.ports[0].ifname, 'lan0');
+  r = await call('POST', '/api/v1/addresses', { addr: '198.18.1.101', plen: 32, ifname: 'lan0' });
+  assert.equal(r.status, 201, r.text);
+  r = await call('POST', '/api/v1/addresses', { addr: '198.18.1.101', plen: 32, ifname: 'lan0' });
+  assert.equal(r.status, 409);
+  r = await call('GET', '/api/v1/addresses');
+  assert.ok(r.json.addresses.some((a: { addr: string }) => a.addr === '198.18.1.101'));
+  r = await call('GET', '/api/v1/version');
+  assert.equal(r.json.server, 'tsvsd');
+});
+
+test('GET /metrics renders the director state in the text format', async () => {
+  const { call } = app();
+  const r = await call('GET', '/metrics');
+  assert.equal(r.status, 200);
+  assert.match(r.res.headers.get('content-type')!, /^text\/plain; version=0\.0\.4/);
+  const samples = parseExposition(r.text);
+  const w = samples.find((s) => s.name === 'node_ipvs_backend_weight');
+  assert.deepEqual(w, {
+    name: 'node_ipvs_backend_weight',
+    labels: { local_address: VIP, local_mark: '', local_port: '80', proto: 'TCP', remote_address: '198.18.1.11', remote_port: '80' },
+    value: 3,
+  });
+  assert.ok(samples.some((s) => s.name === 'tsvs_conn_table_capacity' && s.value > 0));
+  assert.ok(samples.some((s) => s.name === 'tsvs_port_rx_frames_total' && s.labels.ifname === 'lan0'));
+});
+
+test('health: off without a getter, the snapshot with one (and in /metrics)', async () => {
+  let r = await app().call('GET', '/api/v1/health');
+  assert.deepEqual(r.json, { enabled: false, pools: [], counters: null });
+  const snap: HealthSnapshot = {
+    pools: [{ service: `TCP ${VIP}:80`, quorumUp: true, sorryActive: false, liveWeight: 3, servers: [{ addr: '198.18.1.11', port: 80, state: 'up', lastChange: null, checks: 4, failures: 0, transitions: 0, lastLatencyMs: 1, lastDetail: 'ok', weight: 3 }] }],
+    counters: { checks: 4, failures: 0, transitions: 0, quorumChanges: 0, requestErrors: 0 },
+  };
+  const h = app({ health: () => snap });
+  r = await h.call('GET', '/api/v1/health');
+  assert.equal(r.json.enabled, true);
+  assert.deepEqual(r.json.pools, snap.pools);
+  r = await h.call('GET', '/metrics');
+  assert.ok(parseExposition(r.text).some((s) => s.name === 'tsvs_backend_up' && s.value === 1));
+});
+
+test('token: every data route, /metrics included, needs the bearer token; the dashboard shell does not', async () => {
+  const { call } = app({ token: 's3cret', dashboard: true });
+  for (const [m, p] of [
+    ['GET', '/api/v1/services'],
+    ['GET', '/metrics'],
+    ['GET', '/api/v1/health'],
+    ['POST', '/api/v1/zero'],
+  ] as const) {
+    let r = await call(m, p);
+    assert.equal(r.status, 401, `${m} ${p} without a token`);
+    assert.equal(r.res.headers.get('www-authenticate'), 'Bearer realm="tsvsd"');
+    r = await call(m, p, undefined, { authorization: 'Bearer wrong' });
+    assert.equal(r.status, 401, `${m} ${p} with a wrong token`);
+    r = await call(m, p, undefined, { authorization: 'Bearer s3cret' });
+    assert.equal(r.status, 200, `${m} ${p} with the token`);
+  }
+  // The drain must not have happened without the token.
+  let r = await call('POST', '/api/v1/servers/drain', { service: SVC, dest: { addr: '198.18.1.11', port: 80 } });
+  assert.equal(r.status, 401);
+  r = await call('GET', '/api/v1/services', undefined, { authorization: 'Bearer s3cret' });
+  assert.equal(weightOf(r.json, '198.18.1.11'), 3);
+  for (const p of ['/', '/dashboard.js', '/dashboard.css']) {
+    r = await call('GET', p);
+    assert.equal(r.status, 200, p);
+  }
+  assert.match(r.res.headers.get('content-type')!, /text\/css/);
+  r = await call('GET', '/');
+  assert.match(r.text, /<script src="\/dashboard.js"/);
+  assert.match(r.res.headers.get('content-security-policy')!, /default-src 'self'/);
+});
+
+test('dashboard off: / is 404; Host guard refuses foreign hosts without a token', async () => {
+  const { call } = app({ allowedHosts: new Set(['127.0.0.1', 'localhost']) });
+  let r = await call('GET', '/', undefined, { host: '127.0.0.1:9200' });
+  assert.equal(r.status, 404);
+  r = await call('GET', '/api/v1/services', undefined, { host: 'evil.example:9200' });
+  assert.equal(r.status, 403);
+  r = await call('GET', '/api/v1/services', undefined, { host: 'localhost:9200' });
+  assert.equal(r.status, 200);
+});
+
+test('parseAdminListen and isLoopback', () => {
+  assert.deepEqual(parseAdminListen('127.0.0.1:9200'), { host: '127.0.0.1', port: 9200 });
+  assert.deepEqual(parseAdminListen('[::1]:9200'), { host: '::1', port: 9200 });
+  assert.deepEqual(parseAdminListen('unix:/run/tsvs/admin.sock'), { path: '/run/tsvs/admin.sock' });
+  assert.throws(() => parseAdminListen('9200'), AdminConfigError);
+  assert.throws(() => parseAdminListen('unix:rel.sock'), /absolute/);
+  assert.throws(() => parseAdminListen('host.example:80'), /not an IP address/);
+  assert.throws(() => parseAdminListen('1.2.3.4:99999'), /out of range/);
+  assert.ok(isLoopback('127.0.0.1') && isLoopback('127.1.2.3') && isLoopback('::1') && isLoopback('localhost'));
+  assert.ok(!isLoopback('0.0.0.0') && !isLoopback('198.18.1.2') && !isLoopback('::'));
+});
+
+test('startAdmin: refuses a non-loopback address without a token; serves TCP and a 0600 unix socket', async () => {
+  const { handler } = director();
+  const log = () => {};
+  await assert.rejects(startAdmin({ listen: { host: '0.0.0.0', port: 0 }, handler, dashboard: false, log }), (e: Error) => {
+    assert.ok(e instanceof AdminConfigError);
+    assert.match(e.message, /not a loopback address: give --admin-token/);
+    return true;
+  });
+  const tcp = await startAdmin({ listen: { host: '127.0.0.1', port: 0 }, handler, dashboard: true, log });
+  try {
+    assert.ok(tcp.port > 0);
+    const r = await fetch(`${tcp.address}/api/v1/services`);
+    assert.equal(r.status, 200);
+    assert.equal(((await r.json()) as ListResult).services.length, 1);
+    assert.equal((await fetch(`${tcp.address}/`)).status, 200);
+  } finally {
+    await tcp.close();
+  }
+  const exposed = await startAdmin({ listen: { host: '0.0.0.0', port: 0 }, token: 't', handler, dashboard: false, log });
+  try {
+    assert.equal((await fetch(`http://127.0.0.1:${exposed.port}/metrics`)).status, 401);
+    assert.equal((await fetch(`http://127.0.0.1:${exposed.port}/metrics`, { headers: { authorization: 'Bearer t' } })).status, 200);
+  } finally {
+    await exposed.close();
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'tsvs-admin-'));
+  const path = join(dir, 'admin.sock');
+  const unix = await startAdmin({ listen: { path }, handler, dashboard: false, log });
+  try {
+    assert.equal(unix.address, `unix:${path}`);
+    assert.equal(statSync(path).mode & 0o777, 0o600);
+    const body = await new Promise<string>((resolve, reject) => {
+      const req = httpRequest({ socketPath: path, path: '/metrics', headers: { host: 'whatever' } }, (res) => {
+        let b = '';
+        res.setEncoding('utf8');
+        res.on('data', (c) => (b += c));
+        res.on('end', () => resolve(b));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    assert.match(body, /^node_ipvs_backend_weight\{.*\} 3$/m);
+  } finally {
+    await unix.close();
+    assert.ok(!existsSync(path), 'close removes the socket file');
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
