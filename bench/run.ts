@@ -106,7 +106,7 @@ async function repeat(bed: Bed, what: string, unit: string, fn: () => Promise<Sa
     const extra = s.extra && Object.keys(s.extra).length ? `  ${Object.entries(s.extra).map(([k, v]) => `${k}=${v}`).join(' ')}` : '';
     log(`  ${bed.name} ${what} ${i + 1}/${runs}: ${fmt(s, unit)}${extra}`);
     out.push(s);
-    await sleep(500);
+    await sleep(300);
   }
   return out;
 }
@@ -130,13 +130,21 @@ async function waitQuiet(what: string): Promise<{ cpu0: number; cpu1: number; wa
   return { cpu0: busy[0] ?? 0, cpu1: busy[1] ?? 0, waitedSec: Math.round((Date.now() - start) / 1000), loadavg };
 }
 const QUIET_BUSY = 0.15;
-const QUIET_WAIT_MS = 45_000;
+const QUIET_WAIT_MS = 20_000;
 
 async function benchBed(name: BedName): Promise<BedResult> {
   const res: BedResult = { name, label: BED_LABELS[name], errors: [] };
   res.background = await waitQuiet(name);
   log(`${name}: building the lab (${BED_LABELS[name]})`);
-  const bed = await bedUp(name, log);
+  let bed: Bed;
+  try {
+    bed = await bedUp(name, log);
+  } catch (e) {
+    // A build can fail on a loaded machine (a program slow to start): one more try.
+    if (interrupted) throw e;
+    log(`${name}: build failed (${(e as Error).message.split('\n')[0]!.slice(0, 200)}); trying once more`);
+    bed = await bedUp(name, log);
+  }
   currentBed = bed;
   const step = async (key: string, fn: () => Promise<void>) => {
     if (interrupted) return;
@@ -218,7 +226,7 @@ async function latency(bed: Bed, targetRps: number): Promise<LatencyMetric> {
     const s = await httpRun(bed, SECONDS, { connections: conns, delayMs });
     log(`  ${bed.name} half-load latency ${i + 1}/${RUNS}: p50 ${s.wrk.p50Us} µs, p99 ${s.wrk.p99Us} µs at ${fmt(s, 'req/s')}`);
     samples.push(s);
-    await sleep(500);
+    await sleep(300);
   }
   return {
     ...toMetric('req/s', samples),
@@ -262,9 +270,9 @@ async function main(): Promise<void> {
   }
   const micro: MicroResult[] = [];
   if (wantMicro) {
+    const bg = await waitQuiet('micro-benchmarks');
     for (const m of ['conntable', 'sched', 'packet', 'io'] as const) {
       if (interrupted) break;
-      const bg = await waitQuiet(`micro ${m}`);
       log(`micro: bench/${m}.ts`);
       const r = await runMicro(m, SECONDS);
       r.background = bg;

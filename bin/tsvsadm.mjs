@@ -13,12 +13,15 @@ function distIsFresh() {
   } catch {
     return false;
   }
-  for (const dir of ['src/cli/tsvsadm/', 'src/ctl/']) {
-    for (const name of readdirSync(new URL(dir, root))) {
-      if (name.endsWith('.ts') && statSync(new URL(dir + name, root)).mtimeMs > built) return false;
+  const newer = (dir) => {
+    for (const e of readdirSync(new URL(dir, root), { withFileTypes: true })) {
+      if (e.isDirectory()) {
+        if (newer(`${dir}${e.name}/`)) return true;
+      } else if (e.name.endsWith('.ts') && statSync(new URL(dir + e.name, root)).mtimeMs > built) return true;
     }
-  }
-  return true;
+    return false;
+  };
+  return !newer('src/');
 }
 
 let mod;

@@ -6,6 +6,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   tsvs::InitAfPacket(env, exports);
   tsvs::InitTap(env, exports);
   tsvs::InitIpip(env, exports);
+  tsvs::InitXdp(env, exports);
   return exports;
 }
 

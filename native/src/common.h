@@ -35,5 +35,6 @@ void InitCommon(Napi::Env env, Napi::Object exports);
 void InitAfPacket(Napi::Env env, Napi::Object exports);
 void InitTap(Napi::Env env, Napi::Object exports);
 void InitIpip(Napi::Env env, Napi::Object exports);
+void InitXdp(Napi::Env env, Napi::Object exports);
 
 }  // namespace tsvs

@@ -11,13 +11,11 @@ import {
   protocolSchemas,
   type DestConfig,
   type DestKey,
-  type ListResult,
   type Request,
   type RequestBody,
   type Response as CtlResponse,
   type ResultMap,
   type ServiceKey,
-  type Stats,
   type CountersResult,
 } from '../ctl/protocol.ts';
 import type { HealthSnapshot } from '../health/index.ts';
@@ -29,8 +27,8 @@ export type AdminLog = (level: AdminLogLevel, msg: string, fields?: Record<strin
 export interface AdminAppOptions {
   /** The director's control path (the same one tsvsadm's requests take). */
   handler: RequestHandler;
-  /** Health checking's current state, when it runs. */
-  health?: () => HealthSnapshot;
+  /** Health checking's current state; null (or no getter) while it does not run. */
+  health?: () => HealthSnapshot | null;
   /** When set, every data route needs `Authorization: Bearer TOKEN`. */
   token?: string;
   /** Serve the dashboard at / (default off). */
@@ -193,17 +191,21 @@ export function createAdminApp(o: AdminAppOptions): Hono {
     return res.result as ResultMap[B['op']];
   }
 
-  async function body<T extends z.ZodType>(c: Context, schema: T): Promise<z.output<T>> {
-    const type = c.req.header('content-type') ?? '';
-    // Only JSON bodies: a browser cannot send one cross-site without a CORS preflight, which we never grant.
-    if (!/^application\/json\b/i.test(type)) {
-      throw new HttpError(415, { error: { code: 'EINVAL', message: 'request body must be JSON (Content-Type: application/json)' } });
-    }
-    let raw: unknown;
-    try {
-      raw = await c.req.json();
-    } catch {
-      throw new HttpError(400, { error: { code: 'EINVAL', message: 'request body is not valid JSON' } });
+  /** The request's JSON body, validated; `optional` accepts an empty body as `{}`. */
+  async function body<T extends z.ZodType>(c: Context, schema: T, optional = false): Promise<z.output<T>> {
+    const text = await c.req.text();
+    let raw: unknown = {};
+    if (text.trim() !== '' || !optional) {
+      const type = c.req.header('content-type') ?? '';
+      // Only JSON bodies: a browser cannot send one cross-site without a CORS preflight, which we never grant.
+      if (!/^application\/json\b/i.test(type)) {
+        throw new HttpError(415, { error: { code: 'EINVAL', message: 'request body must be JSON (Content-Type: application/json)' } });
+      }
+      try {
+        raw = JSON.parse(text);
+      } catch {
+        throw new HttpError(400, { error: { code: 'EINVAL', message: 'request body is not valid JSON' } });
+      }
     }
     const r = schema.safeParse(raw);
     if (!r.success) throw zodProblem(r.error);
@@ -243,6 +245,19 @@ export function createAdminApp(o: AdminAppOptions): Hono {
       if (!o.allowedHosts.has(host)) {
         return c.json({ error: { code: 'EPERM', message: `Host ${host || '(none)'} is not allowed: use the address the API listens on` } }, 403);
       }
+    }
+    // Cross-site requests from a browser (CSRF): browsers name the page's origin on every POST/PUT/DELETE.
+    if (c.req.method !== 'GET' && c.req.method !== 'HEAD') {
+      const origin = c.req.header('origin');
+      let sameOrigin = true;
+      if (origin !== undefined) {
+        try {
+          sameOrigin = new URL(origin).host === (c.req.header('host') ?? '');
+        } catch {
+          sameOrigin = false;
+        }
+      }
+      if (!sameOrigin) return c.json({ error: { code: 'EPERM', message: `cross-origin request from ${origin} refused` } }, 403);
     }
     const isAsset = o.dashboard && c.req.method === 'GET' && ASSETS.some(([p]) => p === c.req.path);
     // The dashboard's own files hold no data; the page sends the token with each API call.
@@ -334,8 +349,7 @@ export function createAdminApp(o: AdminAppOptions): Hono {
 
   app.post('/api/v1/zero', async (c) => {
     // An empty body zeroes everything (ipvsadm -Z).
-    const hasBody = (c.req.header('content-length') ?? '0') !== '0' || c.req.header('transfer-encoding') !== undefined;
-    const b = hasBody ? await body(c, optionalService) : {};
+    const b = await body(c, optionalService, true);
     await call(b.service ? { op: 'zero', service: b.service } : { op: 'zero' });
     return c.json({ ok: true });
   });
@@ -359,15 +373,19 @@ export function createAdminApp(o: AdminAppOptions): Hono {
     return c.json({ ok: true });
   });
   app.get('/api/v1/health', (c) => {
-    if (!o.health) return c.json({ enabled: false, pools: [], counters: null });
-    return c.json({ enabled: true, now: Date.now(), ...o.health() });
+    const h = o.health?.() ?? null;
+    if (!h) return c.json({ enabled: false, pools: [], counters: null });
+    return c.json({ enabled: true, now: Date.now(), ...h });
   });
+  // Re-reads tsvsd's configuration file, as SIGHUP and tsvsadm --reload do.
+  app.post('/api/v1/reload', async (c) => c.json(await call({ op: 'reload' })));
   app.get('/api/v1/version', async (c) => c.json(await call({ op: 'hello' })));
 
   app.get('/metrics', async (c) => {
     const [list, counters] = await Promise.all([call({ op: 'list' }), call({ op: 'counters' })]);
-    const totals = (list as ListResult & { totals?: Stats }).totals;
-    const text = renderMetrics({ list, counters: counters as CountersResult, ...(totals ? { totals } : {}), ...(o.health ? { health: o.health() } : {}) });
+    const totals = list.totals;
+    const health = o.health?.() ?? null;
+    const text = renderMetrics({ list, counters: counters as CountersResult, ...(totals ? { totals } : {}), ...(health ? { health } : {}) });
     c.header('Content-Type', METRICS_CONTENT_TYPE);
     return c.body(text);
   });

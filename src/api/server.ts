@@ -15,7 +15,8 @@ export interface AdminOptions {
   /** Bearer token; required when `listen` is a non-loopback address. */
   token?: string;
   handler: RequestHandler;
-  health?: () => HealthSnapshot;
+  /** Health checking's current state; null while it does not run. */
+  health?: () => HealthSnapshot | null;
   dashboard: boolean;
   log: AdminLog;
 }

@@ -19,6 +19,10 @@ The tsvs director: owns interfaces and forwards traffic for virtual services (NA
   --pcap FILE               write every frame received and sent to FILE (pcap)
   --promiscuous             put the interfaces in promiscuous mode
   --conn-table-size N       connection table capacity (default 1048576)
+  --admin ADDR:PORT|unix:PATH  admin HTTP API, metrics (/metrics) and dashboard; loopback or a unix socket
+                            unless --admin-token is given
+  --admin-token TOKEN       bearer token the admin API requires (or env TSVS_ADMIN_TOKEN)
+  --dashboard               serve the web dashboard at / of the admin API
   --log-level LEVEL         trace, debug, info (default), warn, error
   -h, --help                this text
   -v, --version             the version
@@ -28,6 +32,8 @@ export interface TsvsdOptions {
   config: Config;
   socket: string;
   logLevel: string;
+  /** Bearer token of the admin API (--admin-token or TSVS_ADMIN_TOKEN). */
+  adminToken?: string;
   help: boolean;
   version: boolean;
 }
@@ -51,6 +57,9 @@ export function parseTsvsdArgs(argv: string[], env: NodeJS.ProcessEnv = process.
         pcap: { type: 'string' },
         promiscuous: { type: 'boolean' },
         'conn-table-size': { type: 'string' },
+        admin: { type: 'string' },
+        'admin-token': { type: 'string' },
+        dashboard: { type: 'boolean' },
         'log-level': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
@@ -74,6 +83,8 @@ export function parseTsvsdArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   if (values.gateway) merged.gateway = values.gateway;
   if (values.pcap) merged.pcap = values.pcap;
   if (values.promiscuous) merged.promiscuous = true;
+  if (values.admin) merged.admin = values.admin;
+  if (values.dashboard) merged.dashboard = true;
   if (values['conn-table-size'] !== undefined) {
     const n = Number(values['conn-table-size']);
     if (!Number.isInteger(n)) throw new ConfigError(`--conn-table-size: not an integer: ${values['conn-table-size']}`);
@@ -89,7 +100,9 @@ export function parseTsvsdArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   const socket = values.socket ?? config.socket ?? env.TSVS_SOCKET ?? DEFAULT_SOCKET;
   const logLevel = values['log-level'] ?? 'info';
   if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal'].includes(logLevel)) throw new ConfigError(`--log-level: unknown level ${logLevel}`);
-  return { config, socket, logLevel, help: false, version: false };
+  const adminToken = values['admin-token'] ?? (env.TSVS_ADMIN_TOKEN || undefined);
+  if (config.dashboard && !config.admin) throw new ConfigError('--dashboard needs --admin ADDR:PORT (the dashboard is served by the admin API)');
+  return { config, socket, logLevel, ...(adminToken ? { adminToken } : {}), help: false, version: false };
 }
 
 /**

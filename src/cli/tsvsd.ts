@@ -181,6 +181,33 @@ export async function main(argv: string[]): Promise<number> {
   });
 
   // --- admin HTTP API, metrics and dashboard (src/api) start here ---
+  // Loaded only when asked for, so a director without --admin never loads hono.
+  if (opts.config.admin) {
+    const api = await import('../api/server.ts');
+    let admin;
+    try {
+      admin = await api.startAdmin({
+        listen: api.parseAdminListen(opts.config.admin),
+        ...(opts.adminToken ? { token: opts.adminToken } : {}),
+        // The same handler as the control socket: tsvsadm's requests, reload and health included.
+        handler: handle,
+        health: () => health?.snapshot() ?? null,
+        dashboard: opts.config.dashboard,
+        log: (level, msg, fields) => log[level](fields ?? {}, msg),
+      });
+    } catch (e) {
+      process.stderr.write(`tsvsd: ${(e as Error).message}\n`);
+      if (health) await health.stop({ removeServers: false });
+      await stopControlServer(server, opts.socket);
+      send({ type: 'stop' });
+      await worker.terminate();
+      return 1;
+    }
+    log.info({ admin: admin.address, dashboard: opts.config.dashboard, token: !!opts.adminToken }, 'admin API listening');
+    const closeAdmin = () => void admin.close();
+    process.once('SIGINT', closeAdmin);
+    process.once('SIGTERM', closeAdmin);
+  }
   // --- end of admin HTTP API ---
 
   const code = await new Promise<number>((resolve) => {

@@ -170,6 +170,13 @@ export const configSchema = z
     expire_nodest_conn: z.boolean().default(false),
     expire_quiescent_template: z.boolean().default(false),
     pcap: z.string().optional(),
+    /** Admin HTTP API (src/api): ADDR:PORT, [IPV6]:PORT or unix:PATH; off when absent. Restart-only. */
+    admin: z
+      .string()
+      .regex(/^(?:unix:\/\S+|\[[0-9A-Fa-f:.]+\]:\d{1,5}|[^:\s\[\]]+:\d{1,5})$/, { message: 'must be ADDR:PORT, [IPV6]:PORT or unix:/PATH' })
+      .optional(),
+    /** Serve the web dashboard at / of the admin API. Restart-only. */
+    dashboard: z.boolean().default(false),
     /** Where health checks come from: a network namespace that reaches the real servers and a source address. */
     health: z
       .object({ namespace: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, { message: 'must be a namespace name' }).optional(), source: ipv4.optional() })

@@ -116,6 +116,8 @@ export interface ListResult {
   size: number;
   /** Services in the director's own order; clients sort. */
   services: ServiceEntry[];
+  /** The director's own totals (the kernel's /proc/net/ip_vs_stats): they survive deleted services. */
+  totals?: Stats;
 }
 
 /** One entry of the connection table, as /proc/net/ip_vs_conn shows it. */

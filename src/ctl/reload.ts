@@ -14,7 +14,7 @@ import { IpvsError } from './errors.ts';
  * reported and needs a restart. Everything else (addresses, timeouts, services, real servers, checks)
  * is applied by difference; established connections stay where they are.
  */
-export const RESTART_ONLY: ReadonlyArray<keyof Config> = [
+export const RESTART_ONLY = [
   'interfaces',
   'io',
   'socket',
@@ -25,7 +25,9 @@ export const RESTART_ONLY: ReadonlyArray<keyof Config> = [
   'pcap',
   'expire_nodest_conn',
   'expire_quiescent_template',
-];
+  'admin',
+  'dashboard',
+] as ReadonlyArray<keyof Config>;
 
 /** Reads a config file, YAML or keepalived.conf (recognised by name or content). */
 export function readConfigFile(file: string): Config {

@@ -222,7 +222,7 @@ export class Dataplane {
       }
       case 'list': {
         const services = req.service ? [this.ipvs.listService(toKey(req.service, req.op))] : this.ipvs.listServices();
-        const result: ListResult = { version: '1.2.1', size: 4096, services: services.map(serviceEntry) };
+        const result: ListResult = { version: '1.2.1', size: 4096, services: services.map(serviceEntry), totals: { ...this.ipvs.totals().stats } };
         return okResponse(req.id, result);
       }
       case 'zero':

@@ -9,6 +9,7 @@ import { AfPacketPort } from './afpacket.ts';
 import { IoError } from './errors.ts';
 import { MacvtapPort } from './macvtap.ts';
 import { TapPort } from './tap.ts';
+import { XdpPort } from './xdp.ts';
 import { MemoryPort } from './memory.ts';
 import type { Port, PortKind } from './port.ts';
 
@@ -37,6 +38,8 @@ export function openPort(kind: PortKind, ifname: string, opts: OpenOptions = {})
       return TapPort.open(ifname);
     case 'macvtap':
       return MacvtapPort.open(ifname);
+    case 'xdp':
+      return new XdpPort(ifname);
     case 'memory':
       return new MemoryPort(ifname);
     default:

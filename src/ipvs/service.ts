@@ -6,6 +6,7 @@ import { Estimator, type Rates } from './est.ts';
 import { makeTcp, TCP_S } from './proto/tcp.ts';
 import { makeUdp } from './proto/udp.ts';
 import type { Protocol } from './proto/proto.ts';
+import { TrackedDest } from './sched/loadindex.ts';
 import { getScheduler } from './sched/registry.ts';
 import { ST_CONNS, ST_FIELDS, ST_TOTAL, StatsTable, type StatsSnapshot } from './stats.ts';
 import { DEST_F, Fwd, IPPROTO_TCP, IPPROTO_UDP, SVC_F, type Dest, type Proto, type Scheduler, type Service } from './types.ts';
@@ -27,6 +28,25 @@ export interface IpvsDest extends Dest {
   /** Service key it belongs to, kept for reviving from the trash after the service was re-created. */
   readonly svcKey: string;
   inTrash: boolean;
+}
+
+/**
+ * The director's dest object. A TrackedDest, so that every change of weight, flags or conn counters
+ * (here, in core.ts, in the TCP state machine) reaches the scheduler's LoadIndex as it happens.
+ */
+class DirectorDest extends TrackedDest implements IpvsDest {
+  declare svc: IpvsService;
+  readonly statsSlot: number;
+  refs = 0;
+  idleStart = 0;
+  readonly svcKey: string;
+  inTrash = false;
+
+  constructor(id: number, addr: number, port: number, fwd: Fwd, svc: IpvsService, statsSlot: number, svcKey: string) {
+    super({ id, addr, port, fwd, weight: 0, lastWeight: 0, flags: 0, svc });
+    this.statsSlot = statsSlot;
+    this.svcKey = svcKey;
+  }
 }
 
 /** What addService/editService take (ipvsadm's -A/-E). */
@@ -389,26 +409,7 @@ export class Ipvs {
       const slot = this.stats.alloc();
       if (slot < 0) throw new IpvsError('ENOMEM', op);
       const id = this.freeDestIds.length > 0 ? this.freeDestIds.pop()! : this.destById.length;
-      d = {
-        id,
-        addr,
-        port: spec.port,
-        fwd: spec.fwd,
-        weight: 0,
-        lastWeight: 0,
-        uThreshold: 0,
-        lThreshold: 0,
-        flags: 0,
-        activeConns: 0,
-        inactConns: 0,
-        persistConns: 0,
-        svc,
-        statsSlot: slot,
-        refs: 0,
-        idleStart: 0,
-        svcKey: key,
-        inTrash: false,
-      };
+      d = new DirectorDest(id, addr, spec.port, spec.fwd, svc, slot, key);
       this.destById[id] = d;
     }
     this.updateDest(svc, d, spec, true);

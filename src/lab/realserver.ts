@@ -158,6 +158,16 @@ export async function kernelHasIpip(host: RsHost): Promise<boolean> {
   return r.code === 0;
 }
 
+/** True while `pid` exists and is not a zombie (whatever it runs: it may not have exec'd its program yet). */
+function pidRunning(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
 function pidAlive(pid: number, mustContain: string): boolean {
   try {
     return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(mustContain);
@@ -277,7 +287,8 @@ export async function realServerSetup(host: RsHost, opts: RealServerOptions): Pr
             () => {
               const log = existsSync(paths.log) ? readFileSync(paths.log, 'utf8') : '';
               if (/^ready /m.test(log)) return true;
-              if (!pidAlive(started, 'decap-main')) throw new Error(`the IPIP decapsulator exited: ${log.trim().split('\n').slice(-5).join('\n')}`);
+              // Right after the fork the child still shows our own command line: only its exit counts.
+              if (!pidRunning(started)) throw new Error(`the IPIP decapsulator exited: ${log.trim().split('\n').slice(-5).join('\n')}`);
               return false;
             },
             20_000,

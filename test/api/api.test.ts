@@ -265,6 +265,13 @@ test('dashboard off: / is 404; Host guard refuses foreign hosts without a token'
   assert.equal(r.status, 403);
   r = await call('GET', '/api/v1/services', undefined, { host: 'localhost:9200' });
   assert.equal(r.status, 200);
+  // A page elsewhere posting to the API (CSRF) is refused; the dashboard's own origin is fine.
+  r = await call('POST', '/api/v1/zero', undefined, { host: '127.0.0.1:9200', origin: 'http://evil.example' });
+  assert.equal(r.status, 403);
+  r = await call('POST', '/api/v1/zero', undefined, { host: '127.0.0.1:9200', origin: 'null' });
+  assert.equal(r.status, 403);
+  r = await call('POST', '/api/v1/zero', undefined, { host: '127.0.0.1:9200', origin: 'http://127.0.0.1:9200' });
+  assert.equal(r.status, 200);
 });
 
 test('parseAdminListen and isLoopback', () => {

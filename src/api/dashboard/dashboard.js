@@ -201,7 +201,7 @@ function serviceCard(svc) {
         el(
           'tr',
           {},
-          ...['real server', 'forward', 'weight', 'health', 'active', 'inactive', 'conns', 'conn/s', 'pkt/s', 'in', 'out', 'traffic', ''].map((h, i) =>
+          ...['real server', 'forward', 'weight', 'health', 'active', 'inactive', 'conns', 'conn/s', 'pkt/s', 'in', 'out', 'last 60 s', ''].map((h, i) =>
             el('th', i === 0 || i === 1 ? { class: 'l' } : {}, h),
           ),
         ),
@@ -265,7 +265,9 @@ function render(list, health, now) {
   const hidx = healthIndex(health);
   let dests = 0;
   let active = 0;
-  const rates = { cps: 0, inpps: 0, outpps: 0 };
+  let inactive = 0;
+  // Header rates are per-second counter deltas like the rows', not the 2-second estimator.
+  const rates = { cps: 0, pps: 0 };
   for (const v of serviceViews.values()) v.seen = false;
   for (const svc of list.services) {
     const v = serviceCard(svc);
@@ -278,15 +280,15 @@ function render(list, health, now) {
     v.card.querySelector('.pps').textContent = fmtRate(h.pps.at(-1) || 0) + ' pkt/s';
     sparkline(v.cpsSpark, h.cps, 120, 26);
     sparkline(v.ppsSpark, h.pps, 120, 26);
-    rates.cps += svc.rates.cps;
-    rates.inpps += svc.rates.inpps;
-    rates.outpps += svc.rates.outpps;
+    rates.cps += h.cps.at(-1) || 0;
+    rates.pps += h.pps.at(-1) || 0;
     for (const r of v.rows.values()) r.seen = false;
     // Stable order: by address then port, whatever order the director lists them in.
     const sorted = [...svc.dests].sort((a, b) => (a.addr === b.addr ? a.port - b.port : a.addr < b.addr ? -1 : 1));
     for (const d of sorted) {
       dests++;
       active += d.activeConns;
+      inactive += d.inactConns;
       const r = destRow(v, svc, d);
       r.seen = true;
       v.tbody.append(r.tr);
@@ -334,9 +336,9 @@ function render(list, health, now) {
   $('t-services').textContent = String(list.services.length);
   $('t-dests').textContent = String(dests);
   $('t-active').textContent = fmtInt(active);
+  $('t-inactive').textContent = fmtInt(inactive);
   $('t-cps').textContent = fmtRate(rates.cps);
-  $('t-inpps').textContent = fmtRate(rates.inpps);
-  $('t-outpps').textContent = fmtRate(rates.outpps);
+  $('t-pps').textContent = fmtRate(rates.pps);
 }
 
 function setStatus(text, error) {

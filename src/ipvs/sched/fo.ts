@@ -1,22 +1,32 @@
 // Weighted failover scheduler (ip_vs_fo.c): the non-overloaded dest with the highest weight.
 
-import { DEST_F, type Dest, type Scheduler } from '../types.ts';
+import { DEST_F, type Dest, type Scheduler, type Service } from '../types.ts';
+import { IX, indexHooks, usableIndex } from './loadindex.ts';
 
 const OVERLOAD = DEST_F.OVERLOAD;
 
+/** The kernel's list walk: used when the list holds plain Dest objects (the index answers the same otherwise). */
+export function foWalk(svc: Service): Dest | null {
+  let best: Dest | null = null;
+  let hw = 0;
+  for (let i = 0, n = svc.dests.length; i < n; i++) {
+    const d = svc.dests[i]!;
+    // Strictly greater: equal weights keep the earlier dest; weight 0 never beats hw = 0.
+    if ((d.flags & OVERLOAD) === 0 && d.weight > hw) {
+      best = d;
+      hw = d.weight;
+    }
+  }
+  return best;
+}
+
 export const fo: Scheduler = {
   name: 'fo',
+  ...indexHooks(IX.FO),
   schedule(svc) {
-    let best: Dest | null = null;
-    let hw = 0;
-    for (let i = 0, n = svc.dests.length; i < n; i++) {
-      const d = svc.dests[i]!;
-      // Strictly greater: equal weights keep the earlier dest; weight 0 never beats hw = 0.
-      if ((d.flags & OVERLOAD) === 0 && d.weight > hw) {
-        best = d;
-        hw = d.weight;
-      }
-    }
-    return best;
+    const ix = usableIndex(svc);
+    if (ix === null) return foWalk(svc);
+    const p = ix.best();
+    return p < 0 ? null : ix.list[p]!;
   },
 };

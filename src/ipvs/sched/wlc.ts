@@ -1,6 +1,7 @@
 // Weighted least-connection scheduler (ip_vs_wlc.c), the default: smallest overhead/weight, compared by cross-multiplication.
 
 import { DEST_F, type Dest, type Scheduler, type Service } from '../types.ts';
+import { IX, indexHooks, usableIndex } from './loadindex.ts';
 
 const OVERLOAD = DEST_F.OVERLOAD;
 
@@ -9,7 +10,8 @@ const OVERLOAD = DEST_F.OVERLOAD;
  * non-overloaded dest with weight > 0 seeds `least`; a later dest replaces it only when
  * loh * w(dest) > doh * w(least), so ties keep the earlier dest and weight 0 can never win.
  * Overhead is active*256 + inactive. (sed has its own copy with its overhead: a shared loop taking
- * the overhead as a callback measured several times slower.)
+ * the overhead as a callback measured several times slower.) wlc itself answers from its LoadIndex
+ * when it can; lblc/lblcr walk, since they keep their own scheduler data.
  */
 export function weightedLeast(svc: Service): Dest | null {
   const dests = svc.dests;
@@ -42,7 +44,11 @@ export function weightedLeast(svc: Service): Dest | null {
 
 export const wlc: Scheduler = {
   name: 'wlc',
+  ...indexHooks(IX.WLC),
   schedule(svc) {
-    return weightedLeast(svc);
+    const ix = usableIndex(svc);
+    if (ix === null) return weightedLeast(svc);
+    const p = ix.best();
+    return p < 0 ? null : ix.list[p]!;
   },
 };

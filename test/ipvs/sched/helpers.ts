@@ -2,6 +2,7 @@
 
 import { DEST_F, type Dest, type Fwd, type SchedPacket, type Service } from '../../../src/ipvs/types.ts';
 import { getScheduler } from '../../../src/ipvs/sched/registry.ts';
+import { TrackedDest } from '../../../src/ipvs/sched/loadindex.ts';
 
 export const VIP = 0xc6120164; // 198.18.1.100
 let nextId = 1;
@@ -38,24 +39,25 @@ export function makeService(sched: string, flags = 0): Service {
   return svc;
 }
 
+/**
+ * A dest as the director makes it: a TrackedDest, so the schedulers answer from their index and every
+ * direct field write in a test reaches it (plain objects would take the list-walk path instead).
+ */
 export function makeDest(svc: Service, spec: DestSpec, index: number): NamedDest {
   const id = nextId++;
-  return {
-    name: spec.name,
+  const d = new TrackedDest({
     id,
     addr: spec.addr ?? (0xc6120100 + 11 + index) >>> 0, // 198.18.1.11+
     port: spec.port ?? 80,
     fwd: 3 as Fwd,
     weight: spec.weight,
     lastWeight: spec.weight,
-    uThreshold: 0,
-    lThreshold: 0,
     flags: DEST_F.AVAILABLE | (spec.overloaded ? DEST_F.OVERLOAD : 0),
     activeConns: spec.active ?? 0,
     inactConns: spec.inact ?? 0,
-    persistConns: 0,
     svc,
-  };
+  });
+  return Object.assign(d, { name: spec.name });
 }
 
 /** Adds a dest as the kernel does: at the list head, then the scheduler's add_dest. */
