@@ -167,7 +167,11 @@ async function benchBed(name: BedName): Promise<BedResult> {
         if (name === 'tsvs-nat' && !values['no-sweep']) {
           await step('udpSweep', async () => {
             res.udpSweep = [];
-            for (const rate of [100_000, 200_000, 300_000, 400_000]) {
+            // Paced at fractions of what the generator offered unlimited: a director that collapses
+            // under overload delivers more at a lower offered rate than at the unlimited one.
+            const offered = spread((res.udp?.extras ?? []).map((x) => Number(x.offeredPps ?? 0)))?.median ?? 0;
+            if (!offered) throw new Error('no unlimited UDP figure to pace from');
+            for (const rate of [0.25, 0.5, 0.75].map((f) => Math.round((offered * f) / 1000) * 1000)) {
               const s = await udpRun(bed, Math.max(2, Math.round(SECONDS * 0.6)), rate);
               log(`  ${name} UDP paced @${rate / 1000}k: ${fmt(s, 'pps')}`);
               res.udpSweep.push({ offeredRate: rate, offeredPps: Number(s.extra?.offeredPps ?? 0), deliveredPps: s.value, cpu1: s.cpu.busy[DIRECTOR_CPU] ?? 0 });

@@ -16,6 +16,8 @@ import {
 import { ipToU32 } from '../lib/inet.ts';
 import { startDirector, defineLabServices } from '../lab/director.ts';
 import { runTrace } from './trace.ts';
+import { requestOnce } from '../ctl/client.ts';
+import { socketPath } from '../ctl/protocol.ts';
 
 function intArg(min: number, max: number) {
   return (v: string): number => {
@@ -174,6 +176,28 @@ function buildProgram(): Command {
     const did = await realServerTeardown(localHost(), rsOpts(o));
     process.stdout.write(did.length ? did.map((l) => `${l}\n`).join('') : 'nothing to undo\n');
   });
+  const addr = program.command('address').description("the director's own addresses (VIPs, DIPs) at run time");
+  const sockOpt = (c: Command) => c.option('--socket <path>', 'tsvsd control socket (default /run/tsvs/tsvsd.sock or TSVS_SOCKET)');
+  const addrArg = (v: string) => {
+    const m = /^(\d{1,3}(?:\.\d{1,3}){3})\/(\d{1,2})@([^\s@/]{1,15})$/.exec(v);
+    if (!m || Number.isNaN(ipToU32(m[1]!)) || Number(m[2]) > 32) throw new InvalidArgumentError('must look like ADDR/PREFIX@IFNAME, e.g. 198.18.1.101/32@eth1');
+    return { addr: m[1]!, plen: Number(m[2]), ifname: m[3]! };
+  };
+  sockOpt(addr.command('list').description('list the addresses tsvsd owns')).action(async (o: { socket?: string }) => {
+    const r = await requestOnce(socketPath(o.socket), { op: 'address-list' });
+    for (const a of r.addresses) process.stdout.write(`${a.addr}/${a.plen}@${a.ifname}\n`);
+  });
+  sockOpt(addr.command('add').description('add an address (a gratuitous ARP announces it)').argument('<ADDR/PREFIX@IFNAME>', 'the address', addrArg)).action(
+    async (a: { addr: string; plen: number; ifname: string }, o: { socket?: string }) => {
+      await requestOnce(socketPath(o.socket), { op: 'address-add', address: a });
+    },
+  );
+  sockOpt(addr.command('del').description('remove an address').argument('<ADDR/PREFIX@IFNAME>', 'the address', addrArg)).action(
+    async (a: { addr: string; plen: number; ifname: string }, o: { socket?: string }) => {
+      await requestOnce(socketPath(o.socket), { op: 'address-del', address: a });
+    },
+  );
+
   program
     .command('trace')
     .description("follow packets through a running tsvsd's hooks (PREROUTING, INPUT, FORWARD, POSTROUTING)")

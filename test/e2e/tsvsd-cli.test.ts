@@ -1,0 +1,55 @@
+// tsvsd's command-line contract: one clear line on refusal, clean exit on SIGTERM, socket mode 0600.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync, statSync, existsSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { canUseNetns, withNetns, waitFor } from '../../src/lab/netns.ts';
+import { ROOT } from './director-harness.ts';
+
+const TSVSD = [process.execPath, `${ROOT}bin/tsvsd.mjs`];
+
+test('tsvsd refuses bad starts with one clear line and stops cleanly on SIGTERM', { skip: !canUseNetns() && 'needs root', timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tsvsd-cli-'));
+  try {
+    await withNetns('cli', async (n) => {
+      await n.add('d');
+      await n.add('p');
+      await n.veth('d', 'up0', 'p', 'peer0');
+      await n.veth('d', 'down0', 'p', 'peer1');
+      await n.ip('d', 'link', 'set', 'down0', 'down');
+      const sock = join(dir, 's.sock');
+      const missing = await n.exec('d', [...TSVSD, '--interface', 'nope0', '--socket', sock]);
+      assert.equal(missing.code, 1);
+      assert.equal(missing.stderr, 'tsvsd: interface nope0 does not exist in this network namespace\n');
+      const down = await n.exec('d', [...TSVSD, '--interface', 'down0', '--socket', sock]);
+      assert.equal(down.code, 1);
+      assert.equal(down.stderr, 'tsvsd: interface down0 is down (ip link set down0 up)\n');
+      const noroot = await n.exec('d', ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', ...TSVSD, '--interface', 'up0', '--socket', sock]);
+      assert.equal(noroot.code, 1);
+      assert.match(noroot.stderr, /^tsvsd: tsvsd needs root \(CAP_NET_RAW and CAP_NET_ADMIN\) to own interfaces\n$/);
+      const cfg = join(dir, 'bad.yaml');
+      writeFileSync(cfg, 'interfaces: [up0]\nservices:\n  - protocol: tcp\n    address: 198.18.1.100\n    port: 99999\n');
+      const bad = await n.exec('d', [...TSVSD, '--config', cfg, '--socket', sock]);
+      assert.equal(bad.code, 2);
+      assert.match(bad.stderr, /bad\.yaml:5: services\[0\]\.port/);
+      assert.ok(!existsSync(sock), 'nothing started');
+
+      const child = spawn('ip', ['netns', 'exec', n.ns('d'), ...TSVSD, '--interface', 'up0', '--address', '198.18.0.1/24@up0', '--socket', sock], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let log = '';
+      child.stderr!.on('data', (b) => (log += b));
+      await waitFor('tsvsd ready', () => log.includes('control socket listening'), 30_000);
+      assert.equal(statSync(sock).mode & 0o777, 0o600, 'control socket is mode 0600');
+      const ping = await n.exec('p', ['sh', '-c', 'ip addr add 198.18.0.2/24 dev peer0 && ping -c 1 -W 2 198.18.0.1']);
+      assert.equal(ping.code, 0, 'tsvsd answers ARP and ICMP echo for its address');
+      const exited = new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+      child.kill('SIGTERM');
+      assert.equal(await exited, 0);
+      assert.ok(!existsSync(sock), 'the socket is removed on exit');
+      for (const line of log.trim().split('\n')) assert.doesNotThrow(() => JSON.parse(line), `JSON log line: ${line}`);
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
