@@ -54,6 +54,16 @@ export class XmitResult {
   port = -1;
   /** The frame is on the FORWARD path: decrement TTL. */
   forwarded = false;
+
+  /** Fills every field; returns XMIT_SEND so transmitters can `return out.set(...)`. */
+  set(frame: number, end: number, nextHop: number, forwarded: boolean): number {
+    this.frame = frame;
+    this.end = end;
+    this.nextHop = nextHop;
+    this.port = -1;
+    this.forwarded = forwarded;
+    return XMIT_SEND;
+  }
 }
 
 /** Kinds of ICMP error `Director.sendIcmpError` builds. */

@@ -2,7 +2,7 @@
 import { PF, type ParsedFrame } from '../packet/parse.ts';
 import { IcmpInner, parseIcmpInner, icmpInnerSetSaddr, icmpInnerSetSport } from '../packet/icmp.ts';
 import { setSaddr, setDaddr } from '../packet/rewrite.ts';
-import { Director, XmitResult, XMIT_NOT_MINE, XMIT_SEND, ICMP_PORT_UNREACH, XMIT_CONSUMED, type IpvsHook } from '../dp/director.ts';
+import { Director, XmitResult, XMIT_NOT_MINE, ICMP_PORT_UNREACH, XMIT_CONSUMED, type IpvsHook } from '../dp/director.ts';
 import { Drop } from '../dp/drops.ts';
 import { CONN_F } from './conn.ts';
 import { inPacket, outPacket, newTuple, R, V_FORWARD, V_PASS, V_UNREACH, findService } from './core.ts';
@@ -131,12 +131,7 @@ export class IpvsPath implements IpvsHook {
       icmpInnerSetSport(buf, inner, ct.vport[c]!);
       setSaddr(buf, p.l3, -1, 1, vip, false);
       p.saddr = vip;
-      out.frame = p.frame;
-      out.end = p.ipEnd;
-      out.nextHop = 0;
-      out.port = -1;
-      out.forwarded = true;
-      return XMIT_SEND;
+      return out.set(p.frame, p.ipEnd, 0, true);
     }
     // Embedded: VIP:vport → CIP:cport, a reply that went out from the VIP.
     const c = ct.lookupIn(inner.proto, inner.daddr, inner.dport, inner.saddr, inner.sport);
@@ -148,12 +143,7 @@ export class IpvsPath implements IpvsHook {
       icmpInnerSetSport(buf, inner, ct.dport[c]!);
       setDaddr(buf, p.l3, -1, 1, rip, false);
       p.daddr = rip;
-      out.frame = p.frame;
-      out.end = p.ipEnd;
-      out.nextHop = 0;
-      out.port = -1;
-      out.forwarded = false;
-      return XMIT_SEND;
+      return out.set(p.frame, p.ipEnd, 0, false);
     }
     if (fwd === Fwd.Route) return drXmit(p, rip, out);
     if (fwd === Fwd.Tunnel) return tunXmit(this.dir, buf, p, this.inPortOf(), rip, out);

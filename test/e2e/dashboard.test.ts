@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, writeFileSync, chmodSync, rmSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { canUseNetns, waitFor } from '../../src/lab/netns.ts';
-import { withDirectorLab, VIP, type DirectorLab } from './director-harness.ts';
+import { withDirectorLab, VIP, type DirectorLab, listedWeights } from './director-harness.ts';
 
 // Functions handed to page.waitForFunction run in the browser; this project's tsconfig has no DOM types.
 declare const document: any;
@@ -22,19 +22,7 @@ const ADMIN = '127.0.0.1:9200';
 const skip = !canUseNetns() ? 'needs root' : !existsSync(CHROMIUM) ? `needs Debian's chromium at ${CHROMIUM} (apt-get install -y chromium)` : false;
 
 /** Weight of each real server of TCP VIP:80 in `tsvsadm -L -n`. */
-async function weights(d: DirectorLab): Promise<Record<string, number>> {
-  const out = await d.admOk('-L', '-n');
-  const r: Record<string, number> = {};
-  let inSvc = false;
-  for (const line of out.split('\n')) {
-    if (/^(TCP|UDP)\s/.test(line)) inSvc = line.startsWith(`TCP  ${VIP}:80 `);
-    else if (inSvc && line.startsWith('  -> ') && !line.includes('RemoteAddress')) {
-      const f = line.slice(5).trim().split(/\s+/);
-      r[f[0]!.split(':')[0]!] = Number(f[2]);
-    }
-  }
-  return r;
-}
+const weights = (d: DirectorLab) => listedWeights(d, 80);
 
 test('dashboard: Chromium loads the page, numbers move under traffic, health events show, drain/undrain change the weight', { skip, timeout: 240_000 }, async () => {
   const { chromium } = await import('playwright-core');

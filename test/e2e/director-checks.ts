@@ -1,6 +1,6 @@
 // The checks every forwarding method's e2e test runs against a lab with tsvsd configured.
 import assert from 'node:assert/strict';
-import { VIP, type DirectorLab } from './director-harness.ts';
+import { VIP, serviceRows, type DirectorLab } from './director-harness.ts';
 
 export interface ForwardingCase {
   tcpPort: number;
@@ -18,17 +18,8 @@ function shares(r: { byServer: Record<string, number> }): Record<string, number>
 }
 
 /** Conns column of each real-server line under the service `proto vip:port` in `-L -n --stats`. */
-function statsConns(text: string, proto: string, svc: string): Record<string, number> {
-  const out: Record<string, number> = {};
-  let inSvc = false;
-  for (const line of text.split('\n')) {
-    if (/^(TCP|UDP)\s/.test(line)) inSvc = line.startsWith(`${proto}  ${svc} `);
-    else if (inSvc && line.startsWith('  -> ') && !line.startsWith('  -> RemoteAddress')) {
-      const [addr, conns] = line.slice(5).trim().split(/\s+/);
-      out[addr!] = Number(conns);
-    }
-  }
-  return out;
+function statsConns(text: string, proto: 'TCP' | 'UDP', svc: string): Record<string, number> {
+  return Object.fromEntries(serviceRows(text, proto, svc).map((f) => [f[0]!, Number(f[1])]));
 }
 
 /**

@@ -91,3 +91,23 @@ export async function withDirectorLab(mode: LabMode, fn: (d: DirectorLab) => Pro
     await lab.down();
   }
 }
+
+/**
+ * The real-server rows listed under the service `PROTO VIP:PORT` in a tsvsadm listing (-L -n, with or
+ * without --stats), each split into fields: [address:port, ...columns].
+ */
+export function serviceRows(listing: string, proto: 'TCP' | 'UDP', svc: string): string[][] {
+  const rows: string[][] = [];
+  let inSvc = false;
+  for (const line of listing.split('\n')) {
+    if (/^(TCP|UDP)\s/.test(line)) inSvc = line.startsWith(`${proto}  ${svc} `);
+    else if (inSvc && line.startsWith('  -> ') && !line.startsWith('  -> RemoteAddress')) rows.push(line.slice(5).trim().split(/\s+/));
+  }
+  return rows;
+}
+
+/** Weight of each real server (by address) of the TCP service VIP:port, from `tsvsadm -L -n`. */
+export async function listedWeights(d: DirectorLab, port = 80): Promise<Record<string, number>> {
+  const rows = serviceRows(await d.admOk('-L', '-n'), 'TCP', `${VIP}:${port}`);
+  return Object.fromEntries(rows.map((f) => [f[0]!.split(':')[0]!, Number(f[2])]));
+}

@@ -5,25 +5,12 @@ import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { canUseNetns, waitFor } from '../../src/lab/netns.ts';
-import { withDirectorLab, VIP, type DirectorLab } from './director-harness.ts';
+import { withDirectorLab, VIP, listedWeights, type DirectorLab } from './director-harness.ts';
 import { bundledEntryCommand, realServerProgramArgs } from '../../src/lab/servers.ts';
 
 const RIPS = ['198.18.2.11', '198.18.2.12', '198.18.2.13'];
 
-/** Real-server addresses listed under the TCP VIP:80 service by `tsvsadm -L -n`, with their weights. */
-async function listed(d: DirectorLab): Promise<Record<string, number>> {
-  const out = await d.admOk('-L', '-n');
-  const r: Record<string, number> = {};
-  let inSvc = false;
-  for (const line of out.split('\n')) {
-    if (/^(TCP|UDP)\s/.test(line)) inSvc = line.startsWith(`TCP  ${VIP}:80 `);
-    else if (inSvc && line.startsWith('  -> ') && !line.includes('RemoteAddress')) {
-      const f = line.slice(5).trim().split(/\s+/);
-      r[f[0]!.split(':')[0]!] = Number(f[2]);
-    }
-  }
-  return r;
-}
+const listed = (d: DirectorLab) => listedWeights(d, 80);
 
 /** Kills rs's HTTP/UDP programs (the process the lab started for it). */
 async function killPrograms(d: DirectorLab, role: string): Promise<void> {

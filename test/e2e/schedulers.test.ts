@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { canUseNetns } from '../../src/lab/netns.ts';
-import { withDirectorLab, VIP } from './director-harness.ts';
+import { withDirectorLab, VIP, serviceRows } from './director-harness.ts';
 
 /**
  * Expected shares for sequential new connections (each closed before the next starts, so at every
@@ -24,16 +24,6 @@ const CASES: Array<{ sched: string; port: number; count: number; expect: 'weight
   { sched: 'lblc', port: 87, count: 12, expect: 'one' },
   { sched: 'twos', port: 88, count: 12, expect: 'any' },
 ];
-
-function statsConns(text: string, svc: string): number[] {
-  const out: number[] = [];
-  let inSvc = false;
-  for (const line of text.split('\n')) {
-    if (/^(TCP|UDP)\s/.test(line)) inSvc = line.startsWith(`TCP  ${svc} `);
-    else if (inSvc && line.startsWith('  -> ') && !line.startsWith('  -> RemoteAddress')) out.push(Number(line.slice(5).trim().split(/\s+/)[1]));
-  }
-  return out;
-}
 
 test('schedulers e2e: wrr, wlc, fo, sh, mh, dh, lblc, twos with real traffic', { skip: !canUseNetns() && 'needs root', timeout: 240_000 }, async () => {
   await withDirectorLab('nat', async (d) => {
@@ -57,7 +47,7 @@ test('schedulers e2e: wrr, wlc, fo, sh, mh, dh, lblc, twos with real traffic', {
     }
     const stats = await d.admOk('-L', '-n', '--stats');
     for (const c of CASES) {
-      const listed = statsConns(stats, `${VIP}:${c.port}`);
+      const listed = serviceRows(stats, 'TCP', `${VIP}:${c.port}`).map((f) => Number(f[1]));
       // The listing sorts real servers by address: rs1, rs2, rs3.
       const counted = rs.map((x) => results.get(c.sched)![x.role] ?? 0);
       assert.deepEqual(listed, counted, `${c.sched}: --stats conns per real server match the client's tally\n${stats}`);

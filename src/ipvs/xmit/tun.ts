@@ -3,7 +3,7 @@ import { PF, type ParsedFrame } from '../../packet/parse.ts';
 import { ipipEncap, IPIP_HLEN } from '../../packet/ipip.ts';
 import { completePartialChecksum } from '../../packet/rewrite.ts';
 import { gsoSegment } from '../../packet/gso.ts';
-import { Director, ICMP_FRAG_NEEDED, XMIT_CONSUMED, XMIT_SEND, type XmitResult } from '../../dp/director.ts';
+import { Director, ICMP_FRAG_NEEDED, XMIT_CONSUMED, type XmitResult } from '../../dp/director.ts';
 import { Drop } from '../../dp/drops.ts';
 
 const MAX_SEGS = 64;
@@ -51,11 +51,6 @@ export function tunXmit(dir: Director, buf: Uint8Array, p: ParsedFrame, inPort: 
   if (!completePartialChecksum(buf, p.frame, p.ipEnd - p.frame)) return -Drop.MALFORMED - 1;
   const o = ipipEncap(buf, p.frame, p.ipEnd - p.frame, dip, rip, ttl, ipId++ & 0xffff);
   if (o < 0) return -Drop.MALFORMED - 1;
-  out.frame = o;
-  out.end = p.ipEnd;
-  out.nextHop = rip;
-  out.port = -1;
-  out.forwarded = false;
   // The frame grew at the front: `end` is unchanged, `frame` moved 20 bytes left.
-  return XMIT_SEND;
+  return out.set(o, p.ipEnd, rip, false);
 }
