@@ -48,4 +48,4 @@ export function openPort(kind: PortKind, ifname: string, opts: OpenOptions = {})
 }
 
 /** Kinds openPort can open on a real interface in this build (memory excluded), best first. */
-export const OPENABLE_KINDS: readonly PortKind[] = ['afpacket', 'macvtap', 'tap'];
+export const OPENABLE_KINDS: readonly PortKind[] = ['afpacket', 'xdp', 'macvtap', 'tap'];

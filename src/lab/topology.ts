@@ -236,6 +236,7 @@ export class Lab {
     this.save();
     if (opts.ready) {
       const re = opts.ready;
+      const tail = () => readFileSync(log, 'utf8').trim().split('\n').slice(-5).join('\n');
       await waitFor(
         `${what} in ${role}`,
         () => {
@@ -247,7 +248,9 @@ export class Lab {
           return false;
         },
         opts.timeoutMs ?? 20_000,
-      );
+      ).catch((e: Error) => {
+        throw e.message.startsWith('timed out') ? new Error(`${e.message}; its log ends:\n${tail()}`) : e;
+      });
     }
     return proc;
   }

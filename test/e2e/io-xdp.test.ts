@@ -134,13 +134,18 @@ test('xdp open errors are typed: ENODEV, ENETDOWN, EINVAL, ESETUP for a queue th
       const out = {};
       const tries = { nosuch0: ['nosuch0', {}], down: ['xd', {}], long: ['this-name-is-far-too-long', {}], queue: ['xe', { queue: 5 }], ring: ['xe', { ringSize: 100 }], ok: ['xe', {}] };
       for (const [k, [name, o]] of Object.entries(tries)) {
-        try { const p = new XdpPort(name, o); out[k] = { ok: true, mode: p.mode, maxFrame: p.maxFrame, mtu: p.mtu }; p.close(); }
+        try {
+          const p = new XdpPort(name, o); out[k] = { ok: true, mode: p.mode, maxFrame: p.maxFrame, mtu: p.mtu };
+          // A second port on an interface that already carries our program: refused, typed.
+          try { new XdpPort(name, o).close(); out.second = { ok: true }; } catch (e) { out.second = { code: e.code, errno: e.errno, message: e.message }; }
+          p.close();
+        }
         catch (e) { out[k] = { code: e.code, name: e.name, errno: e.errno, message: e.message }; }
       }
       console.log(JSON.stringify(out));`;
     const r = await n.exec('x', [process.execPath, '--import', 'tsx', '--input-type=module', '-e', script]);
     assert.equal(r.code, 0, r.stderr);
-    const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, { ok?: boolean; code?: string; name?: string; mode?: string; maxFrame?: number; message?: string }>;
+    const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, { ok?: boolean; code?: string; name?: string; mode?: string; maxFrame?: number; mtu?: number; message?: string }>;
     assert.equal(out.nosuch0.code, 'ENODEV');
     assert.equal(out.nosuch0.name, 'IoError');
     assert.equal(out.down.code, 'ENETDOWN');
@@ -151,6 +156,7 @@ test('xdp open errors are typed: ENODEV, ENETDOWN, EINVAL, ESETUP for a queue th
       assert.equal(out.ok.maxFrame, 4096 - 256 + 10);
       assert.equal(out.queue.code, 'ESETUP', JSON.stringify(out.queue)); // veth has one queue
       assert.match(out.queue.message!, /bind/);
+      assert.equal(out.second.code, 'ESETUP', JSON.stringify(out.second));
       // The program is gone after close: a second port on the same interface attaches again.
       assert.equal(out.ok.mtu, 1500);
     } else {
