@@ -279,7 +279,7 @@ test('a director service keeps its index current through binds, TCP state change
   for (let step = 0; step < 600; step++) {
     const i = step % names.length;
     const svc = ipvs.getService(keys[i]!)!;
-    assert.ok(usableIndex(svc) !== null);
+    assert.ok(usableIndex(svc) !== null, 'director dests are TrackedDests');
     const want = REFS[names[i]!]!(svc.dests, () => 0);
     assert.equal(svc.sched.schedule(svc, t) === want, true, `${names[i]} at step ${step}`);
     // A SYN opens a conn (inactive), an ACK establishes it (active), an RST closes it (inactive).
@@ -292,5 +292,5 @@ test('a director service keeps its index current through binds, TCP state change
   }
   // The walk above must have seen counters move both ways, or it proved nothing.
   const all = keys.flatMap((k) => ipvs.getService(k)!.dests);
-  assert.ok(all.some((d) => d.activeConns > 0) && all.some((d) => d.inactConns > 0));
+  assert.ok(all.some((d) => d.activeConns > 0) && all.some((d) => d.inactConns > 0), 'counters moved both ways');
 });
