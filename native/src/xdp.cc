@@ -154,14 +154,23 @@ class Xdp : public Napi::ObjectWrap<Xdp> {
     sxdp.sxdp_ifindex = ifindex_;
     sxdp.sxdp_queue_id = queue_;
     sxdp.sxdp_flags = XDP_USE_NEED_WAKEUP;  // the kernel picks zero-copy when the driver has it
-    if (bind(fd_, reinterpret_cast<struct sockaddr*>(&sxdp), sizeof sxdp) < 0) {
+    // A socket closed a moment ago still holds the queue: the kernel releases its buffer pool from a
+    // workqueue. EBUSY is retried for up to a second; past that the queue really is taken.
+    int br;
+    for (int tries = 0; (br = bind(fd_, reinterpret_cast<struct sockaddr*>(&sxdp), sizeof sxdp)) < 0 &&
+                        errno == EBUSY && tries < 50;
+         tries++)
+      usleep(20000);
+    if (br < 0) {
       int e = errno;
       if (e == ENETDOWN) {
         Release();
         ThrowIoError(env, "ENETDOWN", "interface '" + ifname + "' is down", e);
         return;
       }
-      Fail(env, "bind of the XDP socket (queue id beyond the device's queues?)");
+      Fail(env, e == EBUSY ? "bind of the XDP socket (another XDP socket owns this queue)"
+                : e == EINVAL ? "bind of the XDP socket (queue id beyond the device's queues?)"
+                              : "bind of the XDP socket");
       return;
     }
     struct xdp_options xo;

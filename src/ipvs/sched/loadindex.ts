@@ -205,6 +205,8 @@ export class LoadIndex {
         // ovf takes a dest only while its active conns do not exceed its weight.
         if (a > w) ok = false;
         break;
+      case IX.FO:
+        break;
       case IX.TWOS: {
         this.oh[pos] = a * 256 + d.inactConns;
         this.bw[pos] = ok ? w : 0;
@@ -249,7 +251,14 @@ export class LoadIndex {
     }
     const win = this.win;
     let k = this.size + pos;
-    win[k] = this.load(pos) ? pos : -1;
+    const was = win[k]!;
+    const w0 = this.w[pos]!;
+    const oh0 = this.oh[pos]!;
+    const idle0 = this.idle[pos]!;
+    const leaf = this.load(pos) ? pos : -1;
+    // A write this scheduler does not rank by (fo and an inactive count, say): nothing moves.
+    if (leaf === was && this.w[pos] === w0 && this.oh[pos] === oh0 && this.idle[pos] === idle0) return;
+    win[k] = leaf;
     for (k >>= 1; k >= 1; k >>= 1) {
       const old = win[k]!;
       const now = this.combine(win[2 * k]!, win[2 * k + 1]!);
