@@ -134,7 +134,7 @@ export class XdpPort implements Port {
    */
   rxBurst(buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, max: number): number {
     const n = this.sock.rxBurst(buf, offsets, lengths, max);
-    // MUTATION
+    for (let i = 0; i < n; i++) if (markPartial(buf, offsets[i]!, lengths[i]!)) this.rxPartial++;
     return n;
   }
 

@@ -28,10 +28,17 @@ const CASES: Array<{ sched: string; port: number; count: number; expect: 'weight
 test('schedulers e2e: wrr, wlc, fo, sh, mh, dh, lblc, twos with real traffic', { skip: !canUseNetns() && 'needs root', timeout: 240_000 }, async () => {
   await withDirectorLab('nat', async (d) => {
     const rs = d.lab.realServers;
+    // Each service gets its own real-server port: services sharing RIP:port would share the real
+    // server's side of the 4-tuple, which neither the kernel nor tsvs can tell apart for replies.
+    const ports = CASES.map((c) => c.port);
+    const serve = `for (const p of ${JSON.stringify(ports)}) require('http').createServer((q, s) => { q.resume(); q.on('end', () => s.end(process.argv[1] + '\\n')); }).listen(p, () => console.log('listening ' + p));`;
+    for (const r of rs) {
+      await d.lab.startProcess(r.role, 'sched-http', [process.execPath, '-e', serve, r.role], { ready: new RegExp(`listening ${ports.at(-1)}`) });
+    }
     const lines: string[] = [];
     for (const c of CASES) {
       lines.push(`-A -t ${VIP}:${c.port} -s ${c.sched}`);
-      rs.forEach((r, i) => lines.push(`-a -t ${VIP}:${c.port} -r ${r.ip}:80 -m -w ${i + 1}`));
+      rs.forEach((r, i) => lines.push(`-a -t ${VIP}:${c.port} -r ${r.ip}:${c.port} -m -w ${i + 1}`));
     }
     await d.restore(lines.join('\n') + '\n');
     const results = new Map<string, Record<string, number>>();
