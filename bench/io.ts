@@ -16,7 +16,7 @@ import { Netns, canUseNetns, run, withNetns } from '../src/lab/netns.ts';
 import { OPENABLE_KINDS } from '../src/io/open.ts';
 import type { PortKind } from '../src/io/port.ts';
 import type { L2fwdStats } from '../src/io/l2fwd.ts';
-import { ROOT, withL2fwdLab } from '../test/e2e/l2fwd.ts';
+import { ROOT, withL2fwdLab } from '../src/lab/l2fwd-lab.ts';
 
 const { values } = parseArgs({
   options: {

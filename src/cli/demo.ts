@@ -8,7 +8,7 @@ import { canUseNetns } from '../lab/netns.ts';
 import { IoError } from '../io/errors.ts';
 import { native } from '../io/native.ts';
 import type { DirStats } from '../io/l2fwd.ts';
-import { ADDR, withL2fwdLab, type L2fwdLab } from '../../test/e2e/l2fwd.ts';
+import { ADDR, withL2fwdLab, type L2fwdLab } from '../lab/l2fwd-lab.ts';
 
 const MB = 1 << 20;
 const BYTES = 20 * MB;

@@ -4,7 +4,7 @@
 //        [--no-promisc] [--tx-ring] [--json]
 // Prints a "ready" line once both ports are open, stats on SIGUSR1 and at exit (SIGTERM/SIGINT).
 // With --json every line is one JSON object: {"event":"ready"|"stats"|"exit"|"error", ...}; the e2e
-// harness (test/e2e/l2fwd.ts) and bench/io.ts read those. Exit codes: 0 stopped, 2 bad usage/open error.
+// harness (src/lab/l2fwd-lab.ts) and bench/io.ts read those. Exit codes: 0 stopped, 2 bad usage/open error.
 import { parseArgs } from 'node:util';
 import { IoError } from '../io/errors.ts';
 import { L2Forwarder, type L2fwdStats } from '../io/l2fwd.ts';
@@ -61,8 +61,6 @@ function main(): void {
   const [a, b] = ports as [Port, Port];
   const fwd = new L2Forwarder(a, b, { burst });
   const info = (p: Port) => ({ ifname: p.ifname, kind: p.kind, mac: macStr(p.mac), mtu: p.mtu, maxFrame: p.maxFrame });
-  out('ready', { pid: process.pid, burst, a: info(a), b: info(b) }, `l2fwd ${values.io}: ${a.ifname} <-> ${b.ifname}, burst ${burst} (pid ${process.pid})`);
-
   process.on('SIGUSR1', () => {
     const s = fwd.stats();
     out('stats', { stats: s }, describe(s));
@@ -78,6 +76,8 @@ function main(): void {
   };
   process.once('SIGTERM', finish);
   process.once('SIGINT', finish);
+  // Only now say ready: a SIGUSR1 that arrived before its handler would start Node's debugger instead.
+  out('ready', { pid: process.pid, burst, a: info(a), b: info(b) }, `l2fwd ${values.io}: ${a.ifname} <-> ${b.ifname}, burst ${burst} (pid ${process.pid})`);
   void fwd.run();
 }
 

@@ -4,7 +4,7 @@
 // kind to OPENABLE_KINDS (bench/io.ts and the demo iterate over it); read
 // your options from `opts` (add fields to OpenOptions, all optional); throw IoError (errors.ts) when
 // opening fails. `openPort` and `OpenOptions` are used by the forwarder (l2fwd.ts, src/cli/l2fwd.ts),
-// the e2e harness (test/e2e/l2fwd.ts) and bench/io.ts: keep their shapes stable.
+// the e2e harness (src/lab/l2fwd-lab.ts) and bench/io.ts: keep their shapes stable.
 import { AfPacketPort } from './afpacket.ts';
 import { IoError } from './errors.ts';
 import { MacvtapPort } from './macvtap.ts';

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { canUseNetns, withNetns } from '../../src/lab/netns.ts';
 import { AfPacketPort } from '../../src/io/afpacket.ts';
 import { IoError } from '../../src/io/errors.ts';
-import { withL2fwdLab, type L2fwdLab } from './l2fwd.ts';
+import { withL2fwdLab, type L2fwdLab } from '../../src/lab/l2fwd-lab.ts';
 
 const skip = !canUseNetns() && 'needs root (network namespaces, AF_PACKET)';
 const MB = 1 << 20;

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { canUseNetns, withNetns } from '../../src/lab/netns.ts';
-import { withL2fwdLab, type L2fwdLab } from './l2fwd.ts';
+import { withL2fwdLab, type L2fwdLab } from '../../src/lab/l2fwd-lab.ts';
 
 const skip = !canUseNetns() && 'needs root (network namespaces, macvtap)';
 const MB = 1 << 20;

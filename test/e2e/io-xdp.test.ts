@@ -9,7 +9,7 @@ import { completePartialChecksum } from '../../src/packet/rewrite.ts';
 import { l4ChecksumOk } from '../../src/packet/checksum.ts';
 import { VNET } from '../../src/io/port.ts';
 import { PacketBuilder } from '../packet/builder.ts';
-import { withL2fwdLab, type L2fwdLab } from './l2fwd.ts';
+import { withL2fwdLab, type L2fwdLab } from '../../src/lab/l2fwd-lab.ts';
 
 const skipRoot = !canUseNetns() && 'needs root (network namespaces, bpf(), AF_XDP)';
 const MB = 1 << 20;

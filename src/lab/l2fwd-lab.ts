@@ -17,9 +17,9 @@
 // forwarder opens instead of fa/fb, e.g. macvtaps on fa/fb), extraArgs (more l2fwd CLI flags).
 import { type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { Netns, waitFor, withNetns } from '../../src/lab/netns.ts';
-import type { L2fwdStats } from '../../src/io/l2fwd.ts';
-import type { PortKind } from '../../src/io/port.ts';
+import { Netns, waitFor, withNetns } from './netns.ts';
+import type { L2fwdStats } from '../io/l2fwd.ts';
+import type { PortKind } from '../io/port.ts';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const ADDR = { a: '198.18.0.1', b: '198.18.0.2' } as const;
