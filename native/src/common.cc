@@ -106,4 +106,32 @@ void InitCommon(Napi::Env env, Napi::Object exports) {
   exports.Set("pollFds", Napi::Function::New(env, PollFdsJs, "pollFds"));
 }
 
+bool UnpackBurst(const Napi::CallbackInfo& info, Burst* b, size_t minStats) {
+  if (info.Length() < 7 || !info[0].IsNumber() || !info[1].IsTypedArray() || !info[2].IsTypedArray() ||
+      !info[3].IsTypedArray() || !info[4].IsNumber() || !info[5].IsNumber() || !info[6].IsTypedArray()) {
+    return false;
+  }
+  auto buf = info[1].As<Napi::TypedArray>();
+  auto off = info[2].As<Napi::TypedArray>();
+  auto len = info[3].As<Napi::TypedArray>();
+  auto st = info[6].As<Napi::TypedArray>();
+  if (buf.TypedArrayType() != napi_uint8_array || off.TypedArrayType() != napi_uint32_array ||
+      len.TypedArrayType() != napi_uint32_array || st.TypedArrayType() != napi_float64_array ||
+      st.ElementLength() < minStats) {
+    return false;
+  }
+  auto u8 = buf.As<Napi::Uint8Array>();
+  b->fd = info[0].As<Napi::Number>().Int32Value();
+  b->buf = u8.Data();
+  b->bufLen = u8.ElementLength();
+  b->offsets = off.As<Napi::Uint32Array>().Data();
+  b->lengths = len.As<Napi::Uint32Array>().Data();
+  uint32_t n = info[4].As<Napi::Number>().Uint32Value();
+  size_t cap = off.ElementLength() < len.ElementLength() ? off.ElementLength() : len.ElementLength();
+  b->n = n < cap ? n : static_cast<uint32_t>(cap);
+  b->slot = info[5].As<Napi::Number>().Uint32Value();
+  b->stats = st.As<Napi::Float64Array>().Data();
+  return true;
+}
+
 }  // namespace tsvs

@@ -32,6 +32,22 @@ bool GetIfInfo(Napi::Env env, const std::string& ifname, IfInfo* out);
 
 // Registers pollFd(fd, timeoutMs) and pollFds(fds: Int32Array, timeoutMs) -> readiness bitmask.
 void InitCommon(Napi::Env env, Napi::Object exports);
+// The arguments of a fd-based burst call, (fd, buf: Uint8Array, offsets: Uint32Array,
+// lengths: Uint32Array, n, slot, stats: Float64Array), unpacked and checked (n is capped to the arrays).
+struct Burst {
+  int fd;
+  uint8_t* buf;
+  size_t bufLen;
+  uint32_t* offsets;
+  uint32_t* lengths;
+  uint32_t n;
+  uint32_t slot;
+  double* stats;
+};
+
+// False when an argument is missing, of the wrong type, or stats holds fewer than `minStats` counters.
+bool UnpackBurst(const Napi::CallbackInfo& info, Burst* b, size_t minStats);
+
 void InitAfPacket(Napi::Env env, Napi::Object exports);
 void InitTap(Napi::Env env, Napi::Object exports);
 void InitIpip(Napi::Env env, Napi::Object exports);

@@ -87,47 +87,13 @@ Napi::Value TunOpen(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, fd);
 }
 
-struct Burst {
-  int fd;
-  uint8_t* buf;
-  size_t bufLen;
-  uint32_t* offsets;
-  uint32_t* lengths;
-  uint32_t n;
-  uint32_t slot;
-  double* stats;
-};
-
-// (fd, buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, n, slot, stats: Float64Array)
-bool Unpack(const Napi::CallbackInfo& info, Burst* b) {
-  if (info.Length() < 7 || !info[0].IsNumber() || !info[4].IsNumber() || !info[5].IsNumber()) return false;
-  void* p;
-  size_t len;
-  size_t offLen, lenLen, stLen;
-  if (!TypedArrayData(info.Env(), info[1], napi_uint8_array, &p, &len)) return false;
-  b->buf = static_cast<uint8_t*>(p);
-  b->bufLen = len;
-  if (!TypedArrayData(info.Env(), info[2], napi_uint32_array, &p, &offLen)) return false;
-  b->offsets = static_cast<uint32_t*>(p);
-  if (!TypedArrayData(info.Env(), info[3], napi_uint32_array, &p, &lenLen)) return false;
-  b->lengths = static_cast<uint32_t*>(p);
-  if (!TypedArrayData(info.Env(), info[6], napi_float64_array, &p, &stLen) || stLen < kStatCount) return false;
-  b->stats = static_cast<double*>(p);
-  b->fd = info[0].As<Napi::Number>().Int32Value();
-  uint32_t n = info[4].As<Napi::Number>().Uint32Value();
-  size_t cap = offLen < lenLen ? offLen : lenLen;
-  b->n = n < cap ? n : static_cast<uint32_t>(cap);
-  b->slot = info[5].As<Napi::Number>().Uint32Value();
-  return true;
-}
-
 // ipipRecvBurst(fd, buf, offsets, lengths, max, slot, stats) -> count. One recvmmsg per up to 256
 // packets; each lands at offsets[i] (whole IPv4 packet, outer header first). A packet longer than its
 // slot is truncated by the kernel (MSG_TRUNC) and reported with length 0 so the caller drops it.
 Napi::Value IpipRecvBurst(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Burst b;
-  if (!Unpack(info, &b)) return ThrowIoError(env, "EINVAL", "ipipRecvBurst(fd, buf, offsets, lengths, max, slot, stats)", 0);
+  if (!UnpackBurst(info, &b, kStatCount)) return ThrowIoError(env, "EINVAL", "ipipRecvBurst(fd, buf, offsets, lengths, max, slot, stats)", 0);
   if (b.n > kMaxBatch) b.n = kMaxBatch;
   struct mmsghdr msgs[kMaxBatch];
   struct iovec iov[kMaxBatch];
@@ -171,7 +137,7 @@ Napi::Value IpipRecvBurst(const Napi::CallbackInfo& info) {
 Napi::Value TunWriteBurst(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Burst b;
-  if (!Unpack(info, &b)) return ThrowIoError(env, "EINVAL", "tunWriteBurst(fd, buf, offsets, lengths, count, 0, stats)", 0);
+  if (!UnpackBurst(info, &b, kStatCount)) return ThrowIoError(env, "EINVAL", "tunWriteBurst(fd, buf, offsets, lengths, count, 0, stats)", 0);
   uint32_t sent = 0;
   double bytes = 0;
   for (uint32_t i = 0; i < b.n; i++) {

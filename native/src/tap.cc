@@ -232,53 +232,13 @@ Napi::Value MacvtapOpen(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, fd);
 }
 
-// Shared argument unpacking of the burst calls: (fd, buf, offsets, lengths, n, slot, stats).
-struct Burst {
-  int fd;
-  uint8_t* buf;
-  size_t bufLen;
-  uint32_t* offsets;
-  uint32_t* lengths;
-  uint32_t n;
-  uint32_t slot;
-  double* stats;
-};
-
-bool Unpack(const Napi::CallbackInfo& info, Burst* b) {
-  if (info.Length() < 7 || !info[0].IsNumber() || !info[1].IsTypedArray() || !info[2].IsTypedArray() ||
-      !info[3].IsTypedArray() || !info[4].IsNumber() || !info[5].IsNumber() || !info[6].IsTypedArray()) {
-    return false;
-  }
-  auto buf = info[1].As<Napi::TypedArray>();
-  auto off = info[2].As<Napi::TypedArray>();
-  auto len = info[3].As<Napi::TypedArray>();
-  auto st = info[6].As<Napi::TypedArray>();
-  if (buf.TypedArrayType() != napi_uint8_array || off.TypedArrayType() != napi_uint32_array ||
-      len.TypedArrayType() != napi_uint32_array || st.TypedArrayType() != napi_float64_array ||
-      st.ElementLength() < kStatCount) {
-    return false;
-  }
-  auto u8 = buf.As<Napi::Uint8Array>();
-  b->fd = info[0].As<Napi::Number>().Int32Value();
-  b->buf = u8.Data();
-  b->bufLen = u8.ElementLength();
-  b->offsets = off.As<Napi::Uint32Array>().Data();
-  b->lengths = len.As<Napi::Uint32Array>().Data();
-  uint32_t n = info[4].As<Napi::Number>().Uint32Value();
-  size_t cap = off.ElementLength() < len.ElementLength() ? off.ElementLength() : len.ElementLength();
-  b->n = n < cap ? n : static_cast<uint32_t>(cap);
-  b->slot = info[5].As<Napi::Number>().Uint32Value();
-  b->stats = st.As<Napi::Float64Array>().Data();
-  return true;
-}
-
 // tapRxBurst(fd, buf, offsets, lengths, max, slot, stats) -> count. One read() per frame (a TAP fd
 // hands out one frame per read); stops at the first EAGAIN. A slot that would run past the buffer is
 // shortened to the buffer's end, never overrun.
 Napi::Value TapRxBurst(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Burst b;
-  if (!Unpack(info, &b)) return ThrowIoError(env, "EINVAL", "tapRxBurst(fd, buf, offsets, lengths, max, slot, stats)", 0);
+  if (!UnpackBurst(info, &b, kStatCount)) return ThrowIoError(env, "EINVAL", "tapRxBurst(fd, buf, offsets, lengths, max, slot, stats)", 0);
   uint32_t got = 0;
   double bytes = 0;
   while (got < b.n) {
@@ -307,7 +267,7 @@ Napi::Value TapRxBurst(const Napi::CallbackInfo& info) {
 Napi::Value TapTxBurst(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Burst b;
-  if (!Unpack(info, &b)) return ThrowIoError(env, "EINVAL", "tapTxBurst(fd, buf, offsets, lengths, count, 0, stats)", 0);
+  if (!UnpackBurst(info, &b, kStatCount)) return ThrowIoError(env, "EINVAL", "tapTxBurst(fd, buf, offsets, lengths, count, 0, stats)", 0);
   uint32_t sent = 0;
   double bytes = 0;
   bool waited = false;
