@@ -5,8 +5,8 @@ import pino from 'pino';
 import pretty from 'pino-pretty';
 import { ConfigError } from '../ctl/config.ts';
 import { startControlServer, stopControlServer } from '../ctl/server.ts';
-import { errorResponse, okResponse, type Request, type Response, type ReloadResult } from '../ctl/protocol.ts';
-import { checkServices, planReload, RESTART_ONLY } from '../ctl/reload.ts';
+import { errorResponse, okResponse, type Request, type RequestBody, type Response, type ReloadResult, type Timeouts } from '../ctl/protocol.ts';
+import { checkServices, planReload, benignReloadError, RESTART_ONLY } from '../ctl/reload.ts';
 import { startHealth, type HealthHandle } from '../health/index.ts';
 import type { Config } from '../ctl/config.ts';
 import { parseTsvsdArgs, preflight, TSVSD_USAGE } from './tsvsd-args.ts';
@@ -114,6 +114,11 @@ export async function main(argv: string[]): Promise<number> {
         resolve(r);
       });
       if (req.op === 'trace' && stream) {
+        if (signal?.aborted) {
+          pending.delete(s);
+          resolve(errorResponse(req.id, req.op, 'EINVAL', 'the client went away'));
+          return;
+        }
         streams.set(s, (event) => stream({ v: 1, id: req.id, event }));
         signal?.addEventListener('abort', () => send({ type: 'trace-stop', seq: s }), { once: true });
       }
@@ -128,19 +133,33 @@ export async function main(argv: string[]): Promise<number> {
   const reload = async (): Promise<ReloadResult> => {
     const next = parseTsvsdArgs(argv).config;
     checkServices(next);
-    const plan = planReload(current, next);
-    const errors: string[] = [];
     let id = 0;
-    for (const body of plan.requests) {
-      const r = await toWorker({ v: 1, id: ++id, ...body } as Request);
-      if (!r.ok) errors.push(`${body.op}: ${r.error.message}`);
+    const ask = (body: RequestBody) => toWorker({ v: 1, id: ++id, ...body } as Request);
+    const live = await ask({ op: 'get-timeout' });
+    const plan = planReload(current, next, live.ok ? (live.result as Timeouts) : undefined);
+    // All or nothing: on the first real refusal, undo what was applied, newest first.
+    const applied: RequestBody[][] = [];
+    for (let i = 0; i < plan.requests.length; i++) {
+      const body = plan.requests[i]!;
+      const r = await ask(body);
+      if (!r.ok && !benignReloadError(body, r.error.code)) {
+        for (const u of applied.reverse()) for (const b of u) await ask(b);
+        throw new Error(`${body.op}: ${r.error.message}`);
+      }
+      applied.push(plan.undo[i]!);
     }
     // Restart-only fields keep their running values.
-    const applied = { ...next } as Config;
-    for (const k of RESTART_ONLY) (applied as Record<string, unknown>)[k] = current[k];
-    current = applied;
+    const next2 = { ...next } as Config;
+    for (const k of RESTART_ONLY) (next2 as Record<string, unknown>)[k] = current[k];
+    current = next2;
+    const errors: string[] = [];
     if (health) await health.stop({ removeServers: false });
-    health = await startHealth(current, toWorker, healthLog);
+    health = null;
+    try {
+      health = await startHealth(current, toWorker, healthLog);
+    } catch (e) {
+      errors.push(`health checks did not restart: ${(e as Error).message}`);
+    }
     const result: ReloadResult = { summary: plan.summary, restartNeeded: plan.restartNeeded, errors };
     log.info({ ...plan.summary, restartNeeded: plan.restartNeeded, errors }, 'configuration reloaded');
     return result;

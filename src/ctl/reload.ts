@@ -114,14 +114,21 @@ export function checkServices(config: Config): void {
 
 export interface ReloadPlan {
   requests: RequestBody[];
+  /** For each request, the requests that undo it (applied in reverse order when a later one fails). */
+  undo: RequestBody[][];
   /** Restart-only fields whose value changed (not applied). */
   restartNeeded: string[];
   summary: { servicesAdded: number; servicesRemoved: number; servicesChanged: number; serversAdded: number; serversRemoved: number; serversChanged: number; addresses: number };
 }
 
 /** The requests that turn a director configured by `old` into one configured by `next`. */
-export function planReload(old: Config, next: Config): ReloadPlan {
+export function planReload(old: Config, next: Config, liveTimeouts?: { tcp: number; tcpfin: number; udp: number }): ReloadPlan {
   const requests: RequestBody[] = [];
+  const undo: RequestBody[][] = [];
+  const step = (r: RequestBody, ...u: RequestBody[]) => {
+    requests.push(r);
+    undo.push(u);
+  };
   const summary = { servicesAdded: 0, servicesRemoved: 0, servicesChanged: 0, serversAdded: 0, serversRemoved: 0, serversChanged: 0, addresses: 0 };
   const restartNeeded = RESTART_ONLY.filter((k) => JSON.stringify(old[k]) !== JSON.stringify(next[k])).map(String);
 
@@ -131,53 +138,67 @@ export function planReload(old: Config, next: Config): ReloadPlan {
     return { addr: ip!, plen: Number(plen), ifname: ifname! };
   };
   for (const a of old.addresses) if (!next.addresses.includes(a)) {
-    requests.push({ op: 'address-del', address: addr(a) });
+    step({ op: 'address-del', address: addr(a) }, { op: 'address-add', address: addr(a) });
     summary.addresses++;
   }
   for (const a of next.addresses) if (!old.addresses.includes(a)) {
-    requests.push({ op: 'address-add', address: addr(a) });
+    step({ op: 'address-add', address: addr(a) }, { op: 'address-del', address: addr(a) });
     summary.addresses++;
   }
   if (JSON.stringify(old.timeouts) !== JSON.stringify(next.timeouts)) {
-    requests.push({ op: 'set-timeout', timeouts: { tcp: next.timeouts.tcp ?? 0, tcpfin: next.timeouts.tcpfin ?? 0, udp: next.timeouts.udp ?? 0 } });
+    const was = liveTimeouts ?? { tcp: old.timeouts.tcp ?? 0, tcpfin: old.timeouts.tcpfin ?? 0, udp: old.timeouts.udp ?? 0 };
+    step({ op: 'set-timeout', timeouts: { tcp: next.timeouts.tcp ?? 0, tcpfin: next.timeouts.tcpfin ?? 0, udp: next.timeouts.udp ?? 0 } }, { op: 'set-timeout', timeouts: was });
   }
 
   const before = new Map(old.services.map((s) => [svcId(s), s]));
   const after = new Map(next.services.map((s) => [svcId(s), s]));
   for (const [id, s] of before) if (!after.has(id)) {
-    requests.push({ op: 'delete-service', service: serviceKey(s) });
+    const key = serviceKey(s);
+    step(
+      { op: 'delete-service', service: key },
+      { op: 'add-service', service: key, config: serviceSettings(s) },
+      ...initialDests(s).map((r): RequestBody => ({ op: 'add-server', service: key, dest: destSettings(s, r) })),
+    );
     summary.servicesRemoved++;
   }
   for (const [id, s] of after) {
     const prev = before.get(id);
     const key = serviceKey(s);
     if (!prev) {
-      requests.push({ op: 'add-service', service: key, config: serviceSettings(s) });
-      for (const r of initialDests(s)) requests.push({ op: 'add-server', service: key, dest: destSettings(s, r) });
+      step({ op: 'add-service', service: key, config: serviceSettings(s) }, { op: 'delete-service', service: key });
+      for (const r of initialDests(s)) step({ op: 'add-server', service: key, dest: destSettings(s, r) });
       summary.servicesAdded++;
       continue;
     }
     if (JSON.stringify(serviceSettings(prev)) !== JSON.stringify(serviceSettings(s))) {
-      requests.push({ op: 'edit-service', service: key, config: serviceSettings(s) });
+      step({ op: 'edit-service', service: key, config: serviceSettings(s) }, { op: 'edit-service', service: key, config: serviceSettings(prev) });
       summary.servicesChanged++;
     }
     const destId = (d: DestConfig) => `${d.addr}:${d.port}`;
     const was = new Map(prev.realservers.map((r) => [destId(destSettings(prev, r)), destSettings(prev, r)]));
     const now = new Map(s.realservers.map((r) => [destId(destSettings(s, r)), destSettings(s, r)]));
     for (const [did, d] of was) if (!now.has(did)) {
-      requests.push({ op: 'delete-server', service: key, dest: { addr: d.addr, port: d.port } });
+      step({ op: 'delete-server', service: key, dest: { addr: d.addr, port: d.port } }, { op: 'add-server', service: key, dest: d });
       summary.serversRemoved++;
     }
     for (const [did, d] of now) {
       const p = was.get(did);
       if (!p) {
-        requests.push({ op: 'add-server', service: key, dest: d });
+        step({ op: 'add-server', service: key, dest: d }, { op: 'delete-server', service: key, dest: { addr: d.addr, port: d.port } });
         summary.serversAdded++;
       } else if (JSON.stringify(p) !== JSON.stringify(d)) {
-        requests.push({ op: 'edit-server', service: key, dest: d });
+        step({ op: 'edit-server', service: key, dest: d }, { op: 'edit-server', service: key, dest: p });
         summary.serversChanged++;
       }
     }
   }
-  return { requests, restartNeeded, summary };
+  return { requests, undo, restartNeeded, summary };
+}
+
+/**
+ * Refusals that do not mean the new configuration is wrong: a real server the health checker took
+ * out is already gone (delete) or not there to edit (its new settings apply when it comes back).
+ */
+export function benignReloadError(req: RequestBody, code: string): boolean {
+  return code === 'ENOENT' && (req.op === 'delete-server' || req.op === 'edit-server');
 }

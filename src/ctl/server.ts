@@ -37,7 +37,13 @@ export async function startControlServer(path: string, handle: RequestHandler): 
     if (await socketAlive(path)) throw new Error(`another tsvsd already answers on ${path}`);
     unlinkSync(path);
   }
-  const server = createServer((sock) => serve(sock, handle));
+  const clients = new Set<Socket>();
+  const server = createServer((sock) => {
+    clients.add(sock);
+    sock.once('close', () => clients.delete(sock));
+    serve(sock, handle);
+  });
+  openClients.set(server, clients);
   const oldMask = process.umask(0o177);
   try {
     await new Promise<void>((resolve, reject) => {
@@ -54,14 +60,18 @@ export async function startControlServer(path: string, handle: RequestHandler): 
   return server;
 }
 
-/** Stops listening and removes the socket file. */
+const openClients = new WeakMap<Server, Set<Socket>>();
+
+/** Removes the socket file, closes every client connection (traces included) and stops listening. */
 export async function stopControlServer(server: Server, path: string): Promise<void> {
-  await new Promise<void>((resolve) => server.close(() => resolve()));
   try {
     unlinkSync(path);
   } catch {
     // already gone
   }
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  for (const c of openClients.get(server) ?? []) c.destroy();
+  await closed;
 }
 
 function serve(sock: Socket, handle: RequestHandler): void {
@@ -83,6 +93,8 @@ function serve(sock: Socket, handle: RequestHandler): void {
       buf = buf.slice(nl + 1);
       if (!line) continue;
       chain = chain.then(async () => {
+        // A client that has gone gets no more work done for it (a queued trace would run for nobody).
+        if (gone.signal.aborted) return;
         const parsed = parseRequestLine(line);
         let res: Response;
         if (!parsed.ok) res = parsed.response;

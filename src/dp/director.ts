@@ -18,6 +18,9 @@ export const DEFAULT_BURST = 64;
 const SCRATCH_SLOTS = 64;
 const ARP_FRAME = 42;
 const ZERO_MAC = new Uint8Array(6);
+/** ICMP errors the director sends: at most this many per second, in bursts of at most ICMP_BURST (the kernel's defaults). */
+const ICMP_PER_SEC = 1000;
+const ICMP_BURST = 50;
 
 /** One of the director's own addresses. */
 export interface LocalAddress {
@@ -85,6 +88,7 @@ export class PathCounters {
   readonly drops = new Float64Array(DROP_COUNT);
   readonly arpReplies = new Float64Array(1);
   readonly icmpEchoReplies = new Float64Array(1);
+  readonly icmpRateLimited = new Float64Array(1);
 }
 
 /**
@@ -112,6 +116,8 @@ export class Director {
   private readonly burst: number;
   private now = 0;
   private icmpId = 1;
+  private icmpTokens = ICMP_BURST;
+  private icmpRefill = 0;
   ipvs: IpvsHook | null = null;
   /** Capture of every frame received and sent, when --pcap is on. */
   pcap: FrameSink | null = null;
@@ -266,6 +272,12 @@ export class Director {
       this.drop(port, Drop.OTHER_HOST, Hook.PREROUTING);
       return;
     }
+    // 802.1Q frames are not served: the director's addresses live on untagged interfaces (own a
+    // kernel VLAN device to serve a VLAN), and replies would otherwise leave untagged.
+    if ((p.flags & PF.VLAN) !== 0) {
+      this.drop(port, Drop.VLAN, Hook.PREROUTING);
+      return;
+    }
     switch (v) {
       case Verdict.OK:
         break;
@@ -397,11 +409,14 @@ export class Director {
     this.txCount[port] = n + 1;
   }
 
-  /** A free scratch slot's frame offset for a generated frame, or -1 when all are used this burst. */
+  /**
+   * A free scratch slot's frame offset for a generated frame, or -1 (counted) when all are used this
+   * burst. Never flushes: a caller may hold a slot it has not queued yet, which a flush would recycle.
+   */
   private scratch(): number {
     if (this.scratchNext >= SCRATCH_SLOTS) {
-      this.flush();
-      if (this.scratchNext >= SCRATCH_SLOTS) return -1;
+      this.counters.drops[Drop.TX_FULL]!++;
+      return -1;
     }
     return this.scratchBase + this.scratchNext++ * this.slot + HEADROOM;
   }
@@ -495,6 +510,14 @@ export class Director {
    */
   sendIcmpError(port: number, p: ParsedFrame, kind: number, mtu = 0): void {
     if (!icmpErrorAllowed(this.arena, p)) return;
+    // A token bucket as the kernel's icmp_msgs_per_sec/burst: floods must not be reflected 1:1.
+    this.icmpTokens = Math.min(ICMP_BURST, this.icmpTokens + ((this.now - this.icmpRefill) * ICMP_PER_SEC) / 1000);
+    this.icmpRefill = this.now;
+    if (this.icmpTokens < 1) {
+      this.counters.icmpRateLimited[0]!++;
+      return;
+    }
+    this.icmpTokens -= 1;
     const s = this.scratch();
     if (s < 0) return;
     const src = this.sourceFor(port) || p.daddr;

@@ -38,6 +38,8 @@ export const enum Drop {
   ICMP_IGNORED = 16,
   /** Frames not addressed to our MAC (or broadcast) seen in promiscuous mode. */
   OTHER_HOST = 17,
+  /** 802.1Q-tagged frames (own a kernel VLAN device instead). */
+  VLAN = 18,
 }
 
 export const DROP_NAMES = [
@@ -59,6 +61,7 @@ export const DROP_NAMES = [
   'gso_unsupported',
   'icmp_ignored',
   'other_host',
+  'vlan',
 ] as const;
 
 export const DROP_COUNT = DROP_NAMES.length;

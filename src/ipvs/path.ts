@@ -1,6 +1,6 @@
 // Glue between the director's hooks and ipvs: fills the tuple, asks core.ts, runs the conn's transmitter.
 import { PF, type ParsedFrame } from '../packet/parse.ts';
-import { IcmpInner, parseIcmpInner, icmpInnerSetSaddr, icmpInnerSetSport } from '../packet/icmp.ts';
+import { IcmpInner, parseIcmpInner, icmpInnerSetSaddr, icmpInnerSetSport, icmpInnerSetDaddr, icmpInnerSetDport } from '../packet/icmp.ts';
 import { setSaddr, setDaddr } from '../packet/rewrite.ts';
 import { Director, XmitResult, XMIT_NOT_MINE, ICMP_PORT_UNREACH, XMIT_CONSUMED, type IpvsHook } from '../dp/director.ts';
 import { Drop } from '../dp/drops.ts';
@@ -113,8 +113,8 @@ export class IpvsPath implements IpvsHook {
 
   /**
    * ICMP errors about tracked conns (ip_vs_in_icmp / ip_vs_out_icmp). From a real server (FORWARD):
-   * about a NAT reply it sent to the client, so the outer source and the embedded source become the
-   * VIP:vport. To the VIP (INPUT): about a reply the client side could not take, so it goes to the
+   * about a packet of the client's it received, so the outer source and the embedded destination
+   * become the VIP:vport. To the VIP (INPUT): about a reply the client side could not take, so it goes to the
    * conn's real server the way the conn's packets go (NAT: embedded source and outer destination
    * become RIP:rport).
    */
@@ -123,12 +123,14 @@ export class IpvsPath implements IpvsHook {
     if (!parseIcmpInner(buf, p, inner) || !inner.hasPorts) return local ? -Drop.ICMP_IGNORED - 1 : XMIT_NOT_MINE;
     const ct = this.ipvs.conns;
     if (!local) {
-      // Embedded: RIP:rport → CIP:cport, the reply the real server sent.
-      const c = ct.lookupOut(inner.proto, inner.saddr, inner.sport, inner.daddr, inner.dport);
+      // From a real server to the client, about a packet the real server received: the quoted header
+      // is CIP:cport → RIP:rport (ip_vs_out_icmp reads it in reverse). Its destination and the outer
+      // source become VIP:vport, so the client recognises its own packet.
+      const c = ct.lookupOut(inner.proto, inner.daddr, inner.dport, inner.saddr, inner.sport);
       if (c < 0) return XMIT_NOT_MINE;
       const vip = ct.vaddr[c]!;
-      icmpInnerSetSaddr(buf, inner, vip);
-      icmpInnerSetSport(buf, inner, ct.vport[c]!);
+      icmpInnerSetDaddr(buf, inner, vip);
+      icmpInnerSetDport(buf, inner, ct.vport[c]!);
       setSaddr(buf, p.l3, -1, 1, vip, false);
       p.saddr = vip;
       return out.set(p.frame, p.ipEnd, 0, true);

@@ -2,6 +2,12 @@
 import { VNET, VNET_HDR_LEN } from '../io/port.ts';
 import { ipv4SetChecksum, l4SetChecksum } from './checksum.ts';
 
+/** Copies [from, to) of `src` to `dst` at `at` without creating a view when both are one buffer. */
+function copy(src: Uint8Array, from: number, to: number, dst: Uint8Array, at: number): void {
+  if (src === dst) dst.copyWithin(at, from, to);
+  else dst.set(src.subarray(from, to), at);
+}
+
 /**
  * Cuts the GSO frame at `off` (vnet header first) into wire-sized frames, each written with a zeroed
  * vnet header at `dstOffs[k]` of `dst` (slots of at least `slotSize` bytes) and each with complete IPv4 and
@@ -45,8 +51,8 @@ export function gsoSegment(
   for (let k = 0; k < n; k++) {
     const o = dstOffs[k]!;
     const chunk = k === n - 1 ? payload - k * mss : mss;
-    dst.set(buf.subarray(off, hdrEnd), o);
-    dst.set(buf.subarray(hdrEnd + k * mss, hdrEnd + k * mss + chunk), o + hdrBytes);
+    copy(buf, off, hdrEnd, dst, o);
+    copy(buf, hdrEnd + k * mss, hdrEnd + k * mss + chunk, dst, o + hdrBytes);
     dst.fill(0, o, o + VNET_HDR_LEN);
     const sl3 = o + (l3 - off);
     const sl4 = o + (l4 - off);
