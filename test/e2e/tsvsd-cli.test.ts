@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { connect } from 'node:net';
 import { mkdtempSync, writeFileSync, statSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -43,9 +44,16 @@ test('tsvsd refuses bad starts with one clear line and stops cleanly on SIGTERM'
       assert.equal(statSync(sock).mode & 0o777, 0o600, 'control socket is mode 0600');
       const ping = await n.exec('p', ['sh', '-c', 'ip addr add 198.18.0.2/24 dev peer0 && ping -c 1 -W 2 198.18.0.1']);
       assert.equal(ping.code, 0, 'tsvsd answers ARP and ICMP echo for its address');
+      // An idle client (or a running trace) must not hold up the shutdown.
+      const idle = connect(sock);
+      await new Promise<void>((r) => idle.once('connect', () => r()));
+      idle.on('error', () => {});
       const exited = new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+      const t0 = Date.now();
       child.kill('SIGTERM');
       assert.equal(await exited, 0);
+      assert.ok(Date.now() - t0 < 5000, 'stopped promptly with a client connected');
+      idle.destroy();
       assert.ok(!existsSync(sock), 'the socket is removed on exit');
       for (const line of log.trim().split('\n')) assert.doesNotThrow(() => JSON.parse(line), `JSON log line: ${line}`);
     });
