@@ -1,7 +1,7 @@
 // Weighted failover scheduler (ip_vs_fo.c): the non-overloaded dest with the highest weight.
 
 import { DEST_F, type Dest, type Scheduler, type Service } from '../types.ts';
-import { IX, indexHooks, usableIndex } from './loadindex.ts';
+import { IX, indexedScheduler } from './loadindex.ts';
 
 const OVERLOAD = DEST_F.OVERLOAD;
 
@@ -20,13 +20,4 @@ export function foWalk(svc: Service): Dest | null {
   return best;
 }
 
-export const fo: Scheduler = {
-  name: 'fo',
-  ...indexHooks(IX.FO),
-  schedule(svc) {
-    const ix = usableIndex(svc);
-    if (ix === null) return foWalk(svc);
-    const p = ix.best();
-    return p < 0 ? null : ix.list[p]!;
-  },
-};
+export const fo: Scheduler = indexedScheduler('fo', IX.FO, foWalk);

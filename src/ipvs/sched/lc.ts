@@ -1,7 +1,7 @@
 // Least-connection scheduler (ip_vs_lc.c): the dest with the smallest active*256 + inactive.
 
 import { DEST_F, type Dest, type Scheduler, type Service } from '../types.ts';
-import { IX, indexHooks, usableIndex } from './loadindex.ts';
+import { IX, indexedScheduler } from './loadindex.ts';
 
 const OVERLOAD = DEST_F.OVERLOAD;
 
@@ -24,13 +24,4 @@ export function lcWalk(svc: Service): Dest | null {
   return least;
 }
 
-export const lc: Scheduler = {
-  name: 'lc',
-  ...indexHooks(IX.LC),
-  schedule(svc) {
-    const ix = usableIndex(svc);
-    if (ix === null) return lcWalk(svc);
-    const p = ix.best();
-    return p < 0 ? null : ix.list[p]!;
-  },
-};
+export const lc: Scheduler = indexedScheduler('lc', IX.LC, lcWalk);

@@ -1,6 +1,6 @@
 // Per-service index of the dest fields the least-load schedulers read, kept current as counters change, so a decision is O(1) or O(log n) instead of a list walk.
 
-import { DEST_F, type Dest, type Fwd, type Service } from '../types.ts';
+import { DEST_F, type Dest, type Fwd, type Scheduler, type Service } from '../types.ts';
 
 const OVERLOAD = DEST_F.OVERLOAD;
 
@@ -331,4 +331,21 @@ export function indexHooks(kind: number): {
 export function usableIndex(svc: Service): LoadIndex | null {
   const ix = svc.schedData;
   return ix instanceof LoadIndex && ix.valid(svc.dests) ? ix : null;
+}
+
+/**
+ * A least-load scheduler answered from the load index: the index's best when it matches the list,
+ * else the kernel's list walk `walk` (plain Dest objects, or a list the index has not seen yet).
+ */
+export function indexedScheduler(name: string, kind: number, walk: (svc: Service) => Dest | null): Scheduler {
+  return {
+    name,
+    ...indexHooks(kind),
+    schedule(svc) {
+      const ix = usableIndex(svc);
+      if (ix === null) return walk(svc);
+      const p = ix.best();
+      return p < 0 ? null : ix.list[p]!;
+    },
+  };
 }

@@ -1,7 +1,7 @@
 // Never-queue scheduler (ip_vs_nq.c): the first idle dest if any, else the shortest expected delay.
 
 import { DEST_F, type Dest, type Scheduler, type Service } from '../types.ts';
-import { IX, indexHooks, usableIndex } from './loadindex.ts';
+import { IX, indexedScheduler } from './loadindex.ts';
 
 const OVERLOAD = DEST_F.OVERLOAD;
 
@@ -23,13 +23,4 @@ export function nqWalk(svc: Service): Dest | null {
   return least;
 }
 
-export const nq: Scheduler = {
-  name: 'nq',
-  ...indexHooks(IX.NQ),
-  schedule(svc) {
-    const ix = usableIndex(svc);
-    if (ix === null) return nqWalk(svc);
-    const p = ix.best();
-    return p < 0 ? null : ix.list[p]!;
-  },
-};
+export const nq: Scheduler = indexedScheduler('nq', IX.NQ, nqWalk);

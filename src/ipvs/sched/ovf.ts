@@ -1,7 +1,7 @@
 // Weighted overflow scheduler (ip_vs_ovf.c): the highest-weight dest whose active conns do not exceed its weight.
 
 import { DEST_F, type Dest, type Scheduler, type Service } from '../types.ts';
-import { IX, indexHooks, usableIndex } from './loadindex.ts';
+import { IX, indexedScheduler } from './loadindex.ts';
 
 const OVERLOAD = DEST_F.OVERLOAD;
 
@@ -23,13 +23,4 @@ export function ovfWalk(svc: Service): Dest | null {
   return best;
 }
 
-export const ovf: Scheduler = {
-  name: 'ovf',
-  ...indexHooks(IX.OVF),
-  schedule(svc) {
-    const ix = usableIndex(svc);
-    if (ix === null) return ovfWalk(svc);
-    const p = ix.best();
-    return p < 0 ? null : ix.list[p]!;
-  },
-};
+export const ovf: Scheduler = indexedScheduler('ovf', IX.OVF, ovfWalk);

@@ -1,7 +1,7 @@
 // Shortest-expected-delay scheduler (ip_vs_sed.c): wlc's search with overhead = active conns + 1.
 
 import { DEST_F, type Dest, type Scheduler, type Service } from '../types.ts';
-import { IX, indexHooks, usableIndex } from './loadindex.ts';
+import { IX, indexedScheduler } from './loadindex.ts';
 
 const OVERLOAD = DEST_F.OVERLOAD;
 
@@ -36,13 +36,4 @@ export function sedWalk(svc: Service): Dest | null {
   return least;
 }
 
-export const sed: Scheduler = {
-  name: 'sed',
-  ...indexHooks(IX.SED),
-  schedule(svc) {
-    const ix = usableIndex(svc);
-    if (ix === null) return sedWalk(svc);
-    const p = ix.best();
-    return p < 0 ? null : ix.list[p]!;
-  },
-};
+export const sed: Scheduler = indexedScheduler('sed', IX.SED, sedWalk);

@@ -1,7 +1,7 @@
 // Weighted least-connection scheduler (ip_vs_wlc.c), the default: smallest overhead/weight, compared by cross-multiplication.
 
 import { DEST_F, type Dest, type Scheduler, type Service } from '../types.ts';
-import { IX, indexHooks, usableIndex } from './loadindex.ts';
+import { IX, indexedScheduler } from './loadindex.ts';
 
 const OVERLOAD = DEST_F.OVERLOAD;
 
@@ -42,13 +42,4 @@ export function weightedLeast(svc: Service): Dest | null {
   return least;
 }
 
-export const wlc: Scheduler = {
-  name: 'wlc',
-  ...indexHooks(IX.WLC),
-  schedule(svc) {
-    const ix = usableIndex(svc);
-    if (ix === null) return weightedLeast(svc);
-    const p = ix.best();
-    return p < 0 ? null : ix.list[p]!;
-  },
-};
+export const wlc: Scheduler = indexedScheduler('wlc', IX.WLC, weightedLeast);
