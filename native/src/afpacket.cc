@@ -60,14 +60,8 @@ class AfPacket : public Napi::ObjectWrap<AfPacket> {
     }
     std::string ifname = info[0].As<Napi::String>().Utf8Value();
     Napi::Object opts = info.Length() > 1 && info[1].IsObject() ? info[1].As<Napi::Object>() : Napi::Object::New(env);
-    auto num = [&](const char* k, double d) {
-      Napi::Value v = opts.Get(k);
-      return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : d;
-    };
-    auto flag = [&](const char* k, bool d) {
-      Napi::Value v = opts.Get(k);
-      return v.IsBoolean() ? v.As<Napi::Boolean>().Value() : d;
-    };
+    auto num = [&](const char* k, double d) { return OptNumber(opts, k, d); };
+    auto flag = [&](const char* k, bool d) { return OptBool(opts, k, d); };
     unsigned wantFrames = static_cast<unsigned>(num("ringFrames", 256));
     frameSize_ = static_cast<unsigned>(num("frameSize", kDefaultFrameSize));
     maxBurst_ = static_cast<unsigned>(num("maxBurst", 1024));

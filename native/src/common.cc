@@ -106,6 +106,16 @@ void InitCommon(Napi::Env env, Napi::Object exports) {
   exports.Set("pollFds", Napi::Function::New(env, PollFdsJs, "pollFds"));
 }
 
+double OptNumber(const Napi::Object& opts, const char* key, double dflt) {
+  Napi::Value v = opts.Get(key);
+  return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : dflt;
+}
+
+bool OptBool(const Napi::Object& opts, const char* key, bool dflt) {
+  Napi::Value v = opts.Get(key);
+  return v.IsBoolean() ? v.As<Napi::Boolean>().Value() : dflt;
+}
+
 bool UnpackBurst(const Napi::CallbackInfo& info, Burst* b, size_t minStats) {
   if (info.Length() < 7 || !info[0].IsNumber() || !info[1].IsTypedArray() || !info[2].IsTypedArray() ||
       !info[3].IsTypedArray() || !info[4].IsNumber() || !info[5].IsNumber() || !info[6].IsTypedArray()) {

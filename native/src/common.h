@@ -32,6 +32,10 @@ bool GetIfInfo(Napi::Env env, const std::string& ifname, IfInfo* out);
 
 // Registers pollFd(fd, timeoutMs) and pollFds(fds: Int32Array, timeoutMs) -> readiness bitmask.
 void InitCommon(Napi::Env env, Napi::Object exports);
+// An option of a port's constructor: `opts[key]` when it is a number (boolean), else `dflt`.
+double OptNumber(const Napi::Object& opts, const char* key, double dflt);
+bool OptBool(const Napi::Object& opts, const char* key, bool dflt);
+
 // The arguments of a fd-based burst call, (fd, buf: Uint8Array, offsets: Uint32Array,
 // lengths: Uint32Array, n, slot, stats: Float64Array), unpacked and checked (n is capped to the arrays).
 struct Burst {

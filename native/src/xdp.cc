@@ -72,10 +72,7 @@ class Xdp : public Napi::ObjectWrap<Xdp> {
     }
     std::string ifname = info[0].As<Napi::String>().Utf8Value();
     Napi::Object opts = info.Length() > 1 && info[1].IsObject() ? info[1].As<Napi::Object>() : Napi::Object::New(env);
-    auto num = [&](const char* k, double d) {
-      Napi::Value v = opts.Get(k);
-      return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : d;
-    };
+    auto num = [&](const char* k, double d) { return OptNumber(opts, k, d); };
     std::string mode = "auto";
     if (opts.Get("mode").IsString()) mode = opts.Get("mode").As<Napi::String>().Utf8Value();
     queue_ = static_cast<unsigned>(num("queue", 0));
