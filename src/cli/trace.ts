@@ -41,7 +41,7 @@ function changes(prev: TraceStep, s: TraceStep): string[] {
   if (prev.daddr !== s.daddr && !(s.inner && !prev.inner)) out.push(`destination ${prev.daddr} → ${s.daddr}`);
   if (prev.sport !== s.sport && s.sport !== undefined && prev.sport !== undefined) out.push(`source port ${prev.sport} → ${s.sport}`);
   if (prev.dport !== s.dport && s.dport !== undefined && prev.dport !== undefined) out.push(`destination port ${prev.dport} → ${s.dport}`);
-  if (prev.dstMac !== s.dstMac) out.push(`MAC ${prev.srcMac} → ${prev.dstMac} becomes ${s.srcMac} → ${s.dstMac}`);
+  if (prev.dstMac !== s.dstMac && s.verdict !== 'QUEUED') out.push(`MAC ${prev.srcMac} → ${prev.dstMac} becomes ${s.srcMac} → ${s.dstMac}`);
   if (prev.ttl !== undefined && s.ttl !== undefined && prev.ttl !== s.ttl && !(s.inner && !prev.inner)) out.push(`ttl ${prev.ttl} → ${s.ttl}`);
   return out;
 }

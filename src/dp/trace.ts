@@ -1,5 +1,5 @@
 // The packet-path trace: collects each matching packet's hooks with addresses, ports and MACs per step.
-import { Hook, HOOK_NAMES, TRACE_VERDICT_NAMES, type TraceSink, type TraceVerdict, type Tracer } from '../stack/hooks.ts';
+import { Hook, HOOK_NAMES, TRACE_VERDICT_NAMES, TraceVerdict, type TraceSink, type Tracer } from '../stack/hooks.ts';
 import { ParsedFrame, parseFrame, Verdict } from '../packet/parse.ts';
 import { DROP_NAMES } from './drops.ts';
 import { u32ToIp, ipToU32 } from '../lib/inet.ts';
@@ -125,12 +125,13 @@ export class TraceCollector implements TraceSink {
       hook: HOOK_NAMES[hook]!,
       ifname: this.ifnames[port] ?? `port${port}`,
       verdict: TRACE_VERDICT_NAMES[verdict]!,
-      srcMac: mac(buf, eth + 6),
-      dstMac: mac(buf, eth),
+      // A queued frame waits for ARP: its Ethernet addresses are not written yet.
+      srcMac: verdict === TraceVerdict.QUEUED ? '(pending)' : mac(buf, eth + 6),
+      dstMac: verdict === TraceVerdict.QUEUED ? '(resolving next hop)' : mac(buf, eth),
       type: v === Verdict.ARP ? 'ARP' : v === Verdict.IPV6 ? 'IPv6' : p.ethertype === 0x0800 ? 'IPv4' : `0x${p.ethertype.toString(16)}`,
       len: end - eth,
     };
-    if (verdict === 5) step.reason = DROP_NAMES[reason] ?? String(reason);
+    if (verdict === TraceVerdict.DROP) step.reason = DROP_NAMES[reason] ?? String(reason);
     if (v === Verdict.ARP && p.l3 + 28 <= end) {
       const op = buf[p.l3 + 7];
       const spa = u32ToIp(readU32(buf, p.l3 + 14));
