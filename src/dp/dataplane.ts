@@ -306,7 +306,6 @@ export class Dataplane {
   }
 
   close(): void {
-    this.path.close();
     this.director.pcap?.close();
   }
 }

@@ -172,5 +172,4 @@ export class IpvsPath implements IpvsHook {
     this.suppressed = 0;
   }
 
-  close(): void {}
 }

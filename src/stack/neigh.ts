@@ -86,10 +86,6 @@ export class NeighbourCache {
     return this.map.get(ip >>> 0);
   }
 
-  entries(): IterableIterator<Neighbour> {
-    return this.map.values();
-  }
-
   /** Adds or refreshes a permanent-until-expired mapping learned from ARP (request or reply). */
   learn(ip: number, port: number, mac: Uint8Array, macOff: number, now: number, create: boolean): void {
     const key = ip >>> 0;

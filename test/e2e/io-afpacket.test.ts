@@ -5,23 +5,11 @@ import assert from 'node:assert/strict';
 import { canUseNetns, withNetns } from '../../src/lab/netns.ts';
 import { AfPacketPort } from '../../src/io/afpacket.ts';
 import { IoError } from '../../src/io/errors.ts';
-import { withL2fwdLab, type L2fwdLab } from '../../src/lab/l2fwd-lab.ts';
+import { withL2fwdLab } from '../../src/lab/l2fwd-lab.ts';
+import { bothWays } from './l2fwd-checks.ts';
 
 const skip = !canUseNetns() && 'needs root (network namespaces, AF_PACKET)';
 const MB = 1 << 20;
-
-async function bothWays(lab: L2fwdLab, bytes: number): Promise<void> {
-  for (const side of ['a', 'b'] as const) {
-    const p = await lab.ping(side, 3);
-    assert.equal(p.received, p.sent, `ping from ${side}: ${p.output}`);
-    assert.ok(p.sent > 0);
-  }
-  for (const side of ['a', 'b'] as const) {
-    const r = await lab.tcpTransfer(side, bytes);
-    assert.equal(r.recvBytes, bytes, `TCP from ${side}: byte count`);
-    assert.equal(r.recvSha, r.sentSha, `TCP from ${side}: sha256`);
-  }
-}
 
 test('afpacket l2fwd: ping and TCP A<->B with default offloads (GSO frames cross whole)', { skip, timeout: 120_000 }, async () => {
   await withL2fwdLab({ io: 'afpacket', tag: 'afd' }, async (lab) => {

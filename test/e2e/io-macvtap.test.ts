@@ -4,25 +4,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { canUseNetns, withNetns } from '../../src/lab/netns.ts';
 import { withL2fwdLab, type L2fwdLab } from '../../src/lab/l2fwd-lab.ts';
+import { bothWays } from './l2fwd-checks.ts';
 
 const skip = !canUseNetns() && 'needs root (network namespaces, macvtap)';
 const MB = 1 << 20;
-
-async function bothWays(lab: L2fwdLab, bytes: number): Promise<void> {
-  for (const side of ['a', 'b'] as const) {
-    const p = await lab.ping(side, 3);
-    assert.ok(p.sent > 0);
-    assert.equal(p.received, p.sent, `ping from ${side}: ${p.output}`);
-  }
-  for (const side of ['a', 'b'] as const) {
-    const r = await lab.tcpTransfer(side, bytes).catch(async (e: Error) => {
-      // Say where the bytes stopped: the forwarder's and the ports' counters at the time of failure.
-      throw new Error(`${e.message}; forwarder: ${JSON.stringify(await lab.fwdStats().catch(() => null))} ${lab.fwdStderr()}`);
-    });
-    assert.equal(r.recvBytes, bytes, `TCP from ${side}: byte count`);
-    assert.equal(r.recvSha, r.sentSha, `TCP from ${side}: sha256`);
-  }
-}
 
 async function macvtapsIn(lab: L2fwdLab): Promise<string> {
   return lab.n.ip('f', '-o', 'link', 'show', 'type', 'macvtap');

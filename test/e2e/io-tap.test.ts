@@ -3,7 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { canUseNetns, withNetns, type Netns } from '../../src/lab/netns.ts';
-import { withL2fwdLab, type L2fwdLab } from '../../src/lab/l2fwd-lab.ts';
+import { withL2fwdLab } from '../../src/lab/l2fwd-lab.ts';
+import { bothWays } from './l2fwd-checks.ts';
 
 const skip = !canUseNetns() && 'needs root (network namespaces, TUN/TAP)';
 const MB = 1 << 20;
@@ -18,22 +19,6 @@ async function bridgedTaps(n: Netns): Promise<{ a: string; b: string }> {
     await n.ip('f', 'link', 'set', br, 'up');
   }
   return { a: 'ta', b: 'tb' };
-}
-
-async function bothWays(lab: L2fwdLab, bytes: number): Promise<void> {
-  for (const side of ['a', 'b'] as const) {
-    const p = await lab.ping(side, 3);
-    assert.ok(p.sent > 0);
-    assert.equal(p.received, p.sent, `ping from ${side}: ${p.output}`);
-  }
-  for (const side of ['a', 'b'] as const) {
-    const r = await lab.tcpTransfer(side, bytes).catch(async (e: Error) => {
-      // Say where the bytes stopped: the forwarder's and the ports' counters at the time of failure.
-      throw new Error(`${e.message}; forwarder: ${JSON.stringify(await lab.fwdStats().catch(() => null))} ${lab.fwdStderr()}`);
-    });
-    assert.equal(r.recvBytes, bytes, `TCP from ${side}: byte count`);
-    assert.equal(r.recvSha, r.sentSha, `TCP from ${side}: sha256`);
-  }
 }
 
 test('tap l2fwd (bridged TAPs): ping and TCP A<->B with default offloads, GSO frames cross whole', { skip, timeout: 120_000 }, async () => {

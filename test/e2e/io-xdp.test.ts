@@ -10,6 +10,7 @@ import { l4ChecksumOk } from '../../src/packet/checksum.ts';
 import { VNET } from '../../src/io/port.ts';
 import { PacketBuilder } from '../packet/builder.ts';
 import { withL2fwdLab, type L2fwdLab } from '../../src/lab/l2fwd-lab.ts';
+import { bothWays } from './l2fwd-checks.ts';
 
 const skipRoot = !canUseNetns() && 'needs root (network namespaces, bpf(), AF_XDP)';
 const MB = 1 << 20;
@@ -40,19 +41,6 @@ async function nativeRefused(): Promise<string | null> {
   if (!p.ok && p.code !== 'ESETUP') assert.fail(`XdpPort probe: ${JSON.stringify(p)}`);
   drvRefusal = p.ok ? null : `the kernel refuses native XDP/AF_XDP here: ${p.message} (errno ${p.errno})`;
   return drvRefusal;
-}
-
-async function bothWays(lab: L2fwdLab, bytes: number): Promise<void> {
-  for (const side of ['a', 'b'] as const) {
-    const p = await lab.ping(side, 3);
-    assert.equal(p.received, p.sent, `ping from ${side}: ${p.output}`);
-    assert.ok(p.sent > 0);
-  }
-  for (const side of ['a', 'b'] as const) {
-    const r = await lab.tcpTransfer(side, bytes);
-    assert.equal(r.recvBytes, bytes, `TCP from ${side}: byte count`);
-    assert.equal(r.recvSha, r.sentSha, `TCP from ${side}: sha256`);
-  }
 }
 
 async function xdpAttach(lab: L2fwdLab, ifn: string): Promise<string> {
