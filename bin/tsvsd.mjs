@@ -1,7 +1,6 @@
 #!/usr/bin/env node
-// tsvsd launcher: runs the TypeScript sources through tsx (the data-plane worker gets the same loader).
-import { register } from 'tsx/esm/api';
+// tsvsd launcher: the director (its data-plane worker runs from the same tree, dist/ or the sources).
+import { load } from './launch.mjs';
 
-register();
-const { main } = await import('../src/cli/tsvsd.ts');
+const { main } = await load('cli/tsvsd');
 process.exit(await main(process.argv.slice(2)));

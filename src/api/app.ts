@@ -1,6 +1,6 @@
 // The admin HTTP API as a hono app: JSON routes mapped onto control requests, /metrics, the dashboard's files, bearer-token auth.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { Hono, type Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { z } from 'zod';
@@ -20,6 +20,7 @@ import {
 } from '../ctl/protocol.ts';
 import type { HealthSnapshot } from '../health/index.ts';
 import { METRICS_CONTENT_TYPE, renderMetrics } from './metrics.ts';
+import { ROOT } from '../root.ts';
 
 export type AdminLogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type AdminLog = (level: AdminLogLevel, msg: string, fields?: Record<string, unknown>) => void;
@@ -155,10 +156,8 @@ function sha256(s: string): Buffer {
 
 /** Where the dashboard's files live (next to this file in the sources). */
 function dashboardDir(): string {
-  const here = new URL('./dashboard/', import.meta.url);
-  if (existsSync(here)) return here.pathname;
-  // Built into dist/: the assets stay in the sources.
-  return new URL('../../../src/api/dashboard/', import.meta.url).pathname;
+  // Also when running from dist/: the assets stay in the sources.
+  return `${ROOT}src/api/dashboard/`;
 }
 
 const ASSETS: ReadonlyArray<readonly [string, string, string]> = [

@@ -1,5 +1,5 @@
 // tsvsd: the director daemon — parses its configuration, starts the data-plane worker and the control socket.
-import { Worker, MessageChannel } from 'node:worker_threads';
+import { MessageChannel } from 'node:worker_threads';
 import { readFileSync } from 'node:fs';
 import pino from 'pino';
 import pretty from 'pino-pretty';
@@ -11,9 +11,10 @@ import { startHealth, type HealthHandle } from '../health/index.ts';
 import type { Config } from '../ctl/config.ts';
 import { parseTsvsdArgs, preflight, TSVSD_USAGE } from './tsvsd-args.ts';
 import type { WorkerEvent, WorkerInit, WorkerCommand } from '../dp/worker.ts';
+import { ROOT, moduleWorker } from '../root.ts';
 
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  const pkg = JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as { version: string };
   return pkg.version;
 }
 
@@ -51,8 +52,7 @@ export async function main(argv: string[]): Promise<number> {
   const flags = new Int32Array(mailbox);
   const { port1, port2 } = new MessageChannel();
   const init: WorkerInit = { config: opts.config, mailbox, control: port2 };
-  // The worker runs TypeScript too: its bootstrap registers the tsx loader however tsvsd was started.
-  const worker = new Worker(new URL('../dp/worker-boot.mjs', import.meta.url), { workerData: init, transferList: [port2] });
+  const worker = moduleWorker(import.meta.url, '../dp/worker', { workerData: init, transferList: [port2] });
 
   let seq = 0;
   const pending = new Map<number, (r: Response) => void>();

@@ -1,8 +1,8 @@
 // Where probes run: in this process, or — for socket checks in another network namespace — in a helper process started with `ip netns exec`.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { runCheck, type CheckResult, type CheckSpec } from './checks.ts';
+import { moduleCommand } from '../root.ts';
 
 /** Runs one probe; never throws. */
 export type Probe = (spec: CheckSpec) => Promise<CheckResult>;
@@ -45,8 +45,7 @@ class Helper {
   private readonly child: ChildProcess;
 
   constructor(readonly netns: string, private readonly slackMs: number) {
-    const boot = fileURLToPath(new URL('./probe-boot.mjs', import.meta.url));
-    this.child = spawn('ip', ['netns', 'exec', netns, process.execPath, boot], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child = spawn('ip', ['netns', 'exec', netns, ...moduleCommand(import.meta.url, './probe-main')], { stdio: ['pipe', 'pipe', 'pipe'] });
     let err = '';
     this.child.stderr!.on('data', (d: Buffer) => {
       if (err.length < 2000) err += d.toString();

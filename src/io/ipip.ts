@@ -11,6 +11,7 @@ import { isMainThread, parentPort, Worker, workerData } from 'node:worker_thread
 import { IoError, nativeCall } from './errors.ts';
 import { native } from './native.ts';
 import { tapNative } from './tap.ts';
+import { moduleWorker } from '../root.ts';
 
 /** The addon functions of native/src/ipip.cc. */
 export interface IpipNative {
@@ -221,11 +222,7 @@ if (!isMainThread && (workerData as WorkerInit | undefined)?.tsvsIpipDecap === t
  * hooks, so a tiny bootstrap registers tsx in the worker before importing this file.
  */
 function startWorker(init: WorkerInit): Worker {
-  const self = import.meta.url;
-  if (!self.endsWith('.ts')) return new Worker(new URL(self), { workerData: init });
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const boot = `import(${JSON.stringify(tsx)}).then((m) => m.register()).then(() => import(${JSON.stringify(self)}))`;
-  return new Worker(boot, { eval: true, workerData: init });
+  return moduleWorker(import.meta.url, './ipip', { workerData: init });
 }
 
 function setSysctl(path: string, value: string): void {

@@ -4,8 +4,8 @@
 // `native<T>()`; this file types the shared ones (poll) and the AF_PACKET class. A missing build is an
 // IoError ESETUP telling how to build it, so importing a port module never crashes without the addon.
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import { IoError } from './errors.ts';
+import { ROOT } from '../root.ts';
 
 /** The AF_PACKET socket class exported by native/src/afpacket.cc. */
 export interface NativeAfPacket {
@@ -59,7 +59,7 @@ let cached: unknown;
 /** The loaded addon, typed as `T` (defaults to the shared functions and the AF_PACKET class). */
 export function native<T extends object = CoreNative>(): T & CoreNative {
   if (cached === undefined) {
-    const root = fileURLToPath(new URL('../..', import.meta.url));
+    const root = ROOT;
     const require = createRequire(import.meta.url);
     try {
       const load = require('node-gyp-build') as (dir: string) => unknown;

@@ -1,12 +1,11 @@
 // The README's main command: NAT, DR and TUN each built in a namespace lab, loaded, listed and traced.
 import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { labUp, LAB, type Lab, type LabMode } from './topology.ts';
 import { startDirector, defineLabServices, labClient } from './director.ts';
 import { runTrace, formatTracePacket } from '../cli/trace.ts';
 import type { TracePacket } from '../dp/trace.ts';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+import { ROOT } from '../root.ts';
 const REQUESTS = 300;
 
 const STORY: Record<LabMode, { title: string; how: string[] }> = {

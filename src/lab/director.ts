@@ -1,11 +1,10 @@
 // Starts tsvsd in a lab's director namespace and defines the lab's virtual services through its socket.
-import { fileURLToPath } from 'node:url';
 import { tsvsdArgs, LAB, type Lab } from './topology.ts';
 import { ControlClient } from '../ctl/client.ts';
 import type { FwdMethod, ServiceKey } from '../ctl/protocol.ts';
 import type { ClientRun } from './client.ts';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+import { ROOT, moduleCommand } from '../root.ts';
 
 export interface LabServiceOptions {
   /** Scheduler of both services (default rr, so a demo's shares are easy to read). */
@@ -57,7 +56,7 @@ export async function defineLabServices(lab: Lab, o: LabServiceOptions = {}): Pr
 export async function labClient(lab: Lab, mode: 'http' | 'udp' | 'xfer', port: number, count: number, concurrency = 1): Promise<ClientRun> {
   const r = await lab.exec(
     'client',
-    [process.execPath, '--import', 'tsx', `${ROOT}src/lab/client.ts`, '--mode', mode, '--vip', LAB.vip, '--port', String(port), '--count', String(count), '--concurrency', String(concurrency)],
+    [...moduleCommand(import.meta.url, './client'), '--mode', mode, '--vip', LAB.vip, '--port', String(port), '--count', String(count), '--concurrency', String(concurrency)],
     120_000,
   );
   const line = r.stdout.trim().split('\n').pop() ?? '';

@@ -16,12 +16,13 @@
 // forwarder's egress), prepareF (hook to build kind-specific devices in F, returning the names the
 // forwarder opens instead of fa/fb, e.g. macvtaps on fa/fb), extraArgs (more l2fwd CLI flags).
 import { type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { Netns, waitFor, withNetns } from './netns.ts';
 import type { L2fwdStats } from '../io/l2fwd.ts';
 import type { PortKind } from '../io/port.ts';
 
-export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+import { ROOT, moduleCommand } from '../root.ts';
+
+export { ROOT };
 export const ADDR = { a: '198.18.0.1', b: '198.18.0.2' } as const;
 export type Side = 'a' | 'b';
 
@@ -165,7 +166,7 @@ export async function withL2fwdLab<T>(opts: L2fwdLabOptions, fn: (lab: L2fwdLab)
     }
     const fwdIfs = opts.prepareF ? await opts.prepareF(n) : { a: 'fa', b: 'fb' };
     const args = ['--io', opts.io, '--a', fwdIfs.a, '--b', fwdIfs.b, '--burst', String(opts.burst ?? 64), '--json', ...(opts.extraArgs ?? [])];
-    const node = [process.execPath, '--import', 'tsx', `${ROOT}src/cli/l2fwd.ts`, ...args];
+    const node = [...moduleCommand(import.meta.url, '../cli/l2fwd'), ...args];
     const cmd = opts.cpu === undefined ? node : ['taskset', '-c', String(opts.cpu), ...node];
     const forwarder = n.spawn('f', cmd, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';

@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { moduleCommand } from '../root.ts';
 
 /** Default ports of the lab's real-server programs (what the lab's virtual services point at). */
 export const RS_HTTP_PORT = 80;
@@ -160,13 +161,7 @@ export async function startRealServerPrograms(opts: RealServerProgramOptions): P
  * sources, or plain node when running from the compiled dist/ tree.
  */
 export function labEntryCommand(entry: string): string[] {
-  const here = fileURLToPath(new URL('.', import.meta.url));
-  const ts = `${here}${entry}.ts`;
-  if (existsSync(ts)) {
-    const tsx = createRequire(import.meta.url).resolve('tsx');
-    return [process.execPath, '--import', pathToFileURL(tsx).href, ts];
-  }
-  return [process.execPath, `${here}${entry}.js`];
+  return moduleCommand(import.meta.url, `./${entry}`);
 }
 
 /**

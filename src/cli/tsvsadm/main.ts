@@ -9,6 +9,7 @@ import { formatConnections, formatDaemons, formatList, formatOneService, formatT
 import { restoreLines } from './restore.ts';
 import { formatSave } from './save.ts';
 import { systemNames, systemResolver, type Names, type Resolver } from './resolve.ts';
+import { ROOT } from '../../root.ts';
 
 /** What tsvsadm talks to: tsvsd's control socket in production, anything with `request` in tests. */
 export interface Director {
@@ -37,14 +38,11 @@ let cachedVersion: string | null = null;
 /** tsvs's version from package.json. */
 export function tsvsVersion(): string {
   if (cachedVersion) return cachedVersion;
-  // From src/cli/tsvsadm/ or, once built, dist/src/cli/tsvsadm/.
-  for (const rel of ['../../../package.json', '../../../../package.json']) {
-    try {
-      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'tsvs' && pkg.version) return (cachedVersion = pkg.version);
-    } catch {
-      // try the next location
-    }
+  try {
+    const pkg = JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as { name?: string; version?: string };
+    if (pkg.name === 'tsvs' && pkg.version) return (cachedVersion = pkg.version);
+  } catch {
+    // unreadable: fall through
   }
   return (cachedVersion = '0.0.0');
 }
