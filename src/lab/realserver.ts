@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { run, waitFor, type ExecResult } from './netns.ts';
-import { labEntryCommand } from './servers.ts';
+import { labEntryCommand } from './entry.ts';
 import { ipToU32, prefixToMask } from '../lib/inet.ts';
 
 export type RsMode = 'nat' | 'dr' | 'tun';

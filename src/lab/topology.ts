@@ -22,7 +22,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { must, run, waitFor, type ExecResult } from './netns.ts';
 import { realServerSetup, netnsHost, spawnDetachedChild, DEFAULT_STATE_DIR, type RsHost, type RsMode } from './realserver.ts';
-import { bundledEntryCommand, realServerProgramArgs, RS_HTTP_PORT, RS_UDP_PORT } from './servers.ts';
+import { realServerProgramArgs, RS_HTTP_PORT, RS_UDP_PORT } from './servers.ts';
+import { bundledEntryCommand } from './entry.ts';
 import { ipToU32, u32ToIp } from '../lib/inet.ts';
 
 export type LabMode = RsMode;

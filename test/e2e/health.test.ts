@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { canUseNetns, waitFor } from '../../src/lab/netns.ts';
 import { withDirectorLab, VIP, listedWeights, type DirectorLab } from './director-harness.ts';
-import { bundledEntryCommand, realServerProgramArgs } from '../../src/lab/servers.ts';
+import { realServerProgramArgs } from '../../src/lab/servers.ts';
+import { bundledEntryCommand } from '../../src/lab/entry.ts';
 
 const RIPS = ['198.18.2.11', '198.18.2.12', '198.18.2.13'];
 
