@@ -158,11 +158,16 @@ backend iperf
   return p.pid;
 }
 
+/** Extra tsvsd options for A/B runs (env TSVS_BENCH_TSVSD_ARGS, split on blanks), e.g. `--io xdp`. */
+function extraTsvsdArgs(): string[] {
+  return (process.env.TSVS_BENCH_TSVSD_ARGS ?? '').split(/\s+/).filter(Boolean);
+}
+
 async function startTsvsd(lab: Lab, mode: LabMode, rips: string[]): Promise<number> {
   const p = await lab.startProcess(
     'director',
     'tsvsd',
-    ['taskset', '-c', String(DIRECTOR_CPU), process.execPath, '--import', 'tsx', `${ROOT}src/cli/tsvsd.ts`, ...tsvsdArgs(lab.director)],
+    ['taskset', '-c', String(DIRECTOR_CPU), process.execPath, '--import', 'tsx', `${ROOT}src/cli/tsvsd.ts`, ...tsvsdArgs(lab.director), ...extraTsvsdArgs()],
     { ready: /control socket listening/, timeoutMs: 30_000 },
   );
   const flag = mode === 'nat' ? '-m' : mode === 'dr' ? '-g' : '-i';
