@@ -12,7 +12,7 @@ const { values } = parseArgs({
     bed: { type: 'string', default: 'tsvs-nat' },
     seconds: { type: 'string', default: '4' },
     out: { type: 'string', default: '/tmp/tsvs-perf.data' },
-    perf: { type: 'boolean', default: true },
+    'no-perf': { type: 'boolean', default: false },
     tsvsd: { type: 'string', default: '' },
     'tc-drop': { type: 'boolean', default: false },
   },
@@ -23,14 +23,18 @@ const bed = await bedUp(values.bed as BedName, (s) => console.error(s));
 try {
   await sinkUp(bed);
   if (values['tc-drop']) {
-    for (const i of bed.lab.director.interfaces) await bed.lab.sh('director', `tc qdisc add dev ${i} clsact && tc filter add dev ${i} ingress pref 1 matchall action drop`);
+    console.error('drop rules');
+    for (const i of bed.lab.director.interfaces) await bed.lab.sh('director', `nft add table netdev tsvsdrop && nft add chain netdev tsvsdrop in_${i} '{ type filter hook ingress device ${i} priority -500; policy drop; }'`);
   }
+  console.error('warm-up');
   await udpRun(bed, 1); // warm-up
-  const perf = values.perf
+  console.error('flood');
+  const perf = !values['no-perf']
     ? spawn('perf', ['record', '-q', '-C', String(DIRECTOR_CPU), '-g', '-o', values.out, '--', 'sleep', String(seconds - 1)], { stdio: 'inherit' })
     : null;
+  const perfDone = perf ? new Promise((res) => perf.on('exit', res)) : null;
   const r = await udpRun(bed, seconds);
-  if (perf) await new Promise((res) => perf.on('exit', res));
+  await perfDone;
   console.log(JSON.stringify({ bed: bed.name, deliveredPps: r.value, ...r.extra, cpu: r.cpu }));
   const n = await runCmd('ip', ['netns', 'exec', bed.lab.ns('director'), 'nstat', '-az'], 5000);
   console.log(n.stdout.split('\n').filter((l) => /Ip(InNoRoutes|InAddrErrors|InReceives|OutNoRoutes)|IcmpOut/.test(l) && !/\s0\s/.test(l)).join('\n'));
@@ -38,7 +42,7 @@ try {
 } finally {
   await bed.lab.down();
 }
-if (values.perf) {
+if (!values['no-perf']) {
   const rep = await runCmd('perf', ['report', '-i', values.out, '--no-children', '--sort', 'sym', '--stdio', '-g', 'none', '--percent-limit', '1.2'], 60_000);
   console.log(rep.stdout.split('\n').filter((l) => l && !l.startsWith('#')).slice(0, 45).join('\n'));
 }

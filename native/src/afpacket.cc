@@ -1,7 +1,7 @@
 // AF_PACKET port family of the tsvs packet-I/O addon: TPACKET_V2 RX ring + vnet headers, sendmmsg TX.
 //
 // JS API (src/io/afpacket.ts wraps it):
-//   new AfPacket(ifname, { ringFrames?, frameSize?, promisc?, qdiscBypass?, sndbuf?, fanout?, maxBurst?, txRing? })
+//   new AfPacket(ifname, { ringFrames?, frameSize?, promisc?, qdiscBypass?, sndbuf?, fanout?, maxBurst?, txRing?, kernelDrop? })
 //   .rxBurst(buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, max) -> count
 //   .txBurst(buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count) -> accepted
 //   .wait(timeoutMs) -> bool, .stats() -> object, .close(), and fd/ifindex/mac/mtu/maxFrame/frameSize/ringFrames.
@@ -13,6 +13,8 @@
 #include <arpa/inet.h>
 #include <cerrno>
 #include <cstring>
+#include <linux/bpf.h>
+#include <sys/syscall.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
 #include <net/if.h>
@@ -182,6 +184,14 @@ class AfPacket : public Napi::ObjectWrap<AfPacket> {
       if (bind(tfd_, reinterpret_cast<struct sockaddr*>(&sll), sizeof sll) < 0) { Fail(env, "bind of the TX ring socket"); return; }
     }
 
+    // kernelDrop: a tcx ingress program that drops every frame, so the kernel's own stack never handles
+    // what arrives on an interface the director owns (no ip_rcv work, no kernel forwarding of a frame
+    // the director forwards too). Packet sockets are taps, served before tc ingress, so this ring still
+    // sees every frame. Held by a BPF link fd: it goes away with the port, also when the process dies.
+    // Not fatal when the kernel lacks tcx: kernelDrop reads false and kernelDropErrno says why.
+    int dropErr = 0;
+    if (flag("kernelDrop", false)) dropErr = AttachKernelDrop();
+
     msgs_.resize(maxBurst_);
     iovs_.resize(maxBurst_);
     std::memset(msgs_.data(), 0, sizeof(struct mmsghdr) * maxBurst_);
@@ -196,6 +206,8 @@ class AfPacket : public Napi::ObjectWrap<AfPacket> {
     self.Set("mtu", Napi::Number::New(env, mtu_));
     self.Set("mac", Napi::Buffer<uint8_t>::Copy(env, mac_, 6));
     self.Set("frameSize", Napi::Number::New(env, frameSize_));
+    self.Set("kernelDrop", Napi::Boolean::New(env, dropLinkFd_ >= 0));
+    self.Set("kernelDropErrno", Napi::Number::New(env, dropErr));
     self.Set("ringFrames", Napi::Number::New(env, frameNr_));
     // Largest vnet header + frame the ring can hold whole; bigger ones arrive truncated and are dropped.
     self.Set("maxFrame", Napi::Number::New(env, frameSize_ - (kNetOff - 14) + kVnetLen));
@@ -210,7 +222,40 @@ class AfPacket : public Napi::ObjectWrap<AfPacket> {
     ThrowIoError(env, (e == EPERM || e == EACCES) ? "EPERM" : "ESETUP", std::string("AF_PACKET set-up: ") + what, e);
   }
 
+  // Loads `r0 = TCX_DROP; exit` and links it to the interface's tcx ingress; returns 0 or an errno.
+  int AttachKernelDrop() {
+    static constexpr uint32_t kTcxIngress = 46;  // BPF_TCX_INGRESS (Linux 6.6), newer than some uapi headers
+    static constexpr int32_t kTcxDrop = 2;
+    struct bpf_insn prog[2];
+    std::memset(prog, 0, sizeof prog);
+    prog[0].code = BPF_ALU64 | BPF_MOV | BPF_K;  // r0 = TCX_DROP
+    prog[0].dst_reg = BPF_REG_0;
+    prog[0].imm = kTcxDrop;
+    prog[1].code = BPF_JMP | BPF_EXIT;
+    static const char license[] = "GPL";
+    union bpf_attr a;
+    std::memset(&a, 0, sizeof a);
+    a.prog_type = BPF_PROG_TYPE_SCHED_CLS;
+    a.insn_cnt = 2;
+    a.insns = reinterpret_cast<uint64_t>(prog);
+    a.license = reinterpret_cast<uint64_t>(license);
+    int pfd = static_cast<int>(syscall(__NR_bpf, BPF_PROG_LOAD, &a, sizeof a));
+    if (pfd < 0) return errno;
+    std::memset(&a, 0, sizeof a);
+    a.link_create.prog_fd = static_cast<uint32_t>(pfd);
+    a.link_create.target_ifindex = static_cast<uint32_t>(ifindex_);
+    a.link_create.attach_type = kTcxIngress;
+    int lfd = static_cast<int>(syscall(__NR_bpf, BPF_LINK_CREATE, &a, sizeof a));
+    int e = errno;
+    close(pfd);  // the link holds the program
+    if (lfd < 0) return e;
+    dropLinkFd_ = lfd;
+    return 0;
+  }
+
   void Release() {
+    if (dropLinkFd_ >= 0) close(dropLinkFd_);
+    dropLinkFd_ = -1;
     if (ring_) munmap(ring_, ringBytes_);
     ring_ = nullptr;
     if (fd_ >= 0) close(fd_);
@@ -426,6 +471,7 @@ class AfPacket : public Napi::ObjectWrap<AfPacket> {
   int fd_ = -1;
   int qfd_ = -1;
   int tfd_ = -1;
+  int dropLinkFd_ = -1;  // tcx link of the kernelDrop program
   uint8_t* txRing_ = nullptr;
   unsigned txSlots_ = 0, txHead_ = 0, txSlotData_ = 0;
   bool gsoViaQdisc_ = false;

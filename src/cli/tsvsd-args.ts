@@ -18,6 +18,8 @@ The tsvs director: owns interfaces and forwards traffic for virtual services (NA
                             (flags given here are added to it; SIGHUP or tsvsadm --reload re-reads it)
   --pcap FILE               write every frame received and sent to FILE (pcap)
   --promiscuous             put the interfaces in promiscuous mode
+  --kernel-rx drop|pass     the kernel's own stack and frames arriving on the interfaces: drop
+                            (default; after tsvsd has seen them) or pass (interfaces with kernel addresses)
   --conn-table-size N       connection table capacity (default 1048576)
   --admin ADDR:PORT|unix:PATH  admin HTTP API, metrics (/metrics) and dashboard; loopback or a unix socket
                             unless --admin-token is given
@@ -56,6 +58,7 @@ export function parseTsvsdArgs(argv: string[], env: NodeJS.ProcessEnv = process.
         config: { type: 'string' },
         pcap: { type: 'string' },
         promiscuous: { type: 'boolean' },
+        'kernel-rx': { type: 'string' },
         'conn-table-size': { type: 'string' },
         admin: { type: 'string' },
         'admin-token': { type: 'string' },
@@ -83,6 +86,7 @@ export function parseTsvsdArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   if (values.gateway) merged.gateway = values.gateway;
   if (values.pcap) merged.pcap = values.pcap;
   if (values.promiscuous) merged.promiscuous = true;
+  if (values['kernel-rx'] !== undefined) merged.kernel_rx = values['kernel-rx'];
   if (values.admin) merged.admin = values.admin;
   if (values.dashboard) merged.dashboard = true;
   if (values['conn-table-size'] !== undefined) {

@@ -162,6 +162,12 @@ export const configSchema = z
     gateway: ipv4.optional(),
     socket: z.string().min(1).optional(),
     promiscuous: z.boolean().default(false),
+    /**
+     * What the kernel's own stack does with frames arriving on owned interfaces: `drop` (default; a tcx
+     * ingress program, after tsvsd's packet socket has seen them) or `pass` (the kernel processes them
+     * too: only for an interface that also carries kernel addresses). AF_PACKET ports; restart-only.
+     */
+    kernel_rx: z.enum(['drop', 'pass']).default('drop'),
     conn_table_size: z.number().int().min(1024).max(1 << 26).default(1 << 20),
     timeouts: z
       .object({ tcp: z.number().int().min(1).optional(), tcpfin: z.number().int().min(1).optional(), udp: z.number().int().min(1).optional() })

@@ -19,6 +19,7 @@ export const RESTART_ONLY = [
   'io',
   'socket',
   'promiscuous',
+  'kernel_rx',
   'conn_table_size',
   'routes',
   'gateway',

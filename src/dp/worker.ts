@@ -1,6 +1,7 @@
 // The data-plane worker thread: opens the ports, runs the burst loop, applies control requests between bursts.
 import { workerData, parentPort, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { openPort } from '../io/open.ts';
+import { AfPacketPort } from '../io/afpacket.ts';
 import { native } from '../io/native.ts';
 import { toIoError } from '../io/errors.ts';
 import type { Port, PortKind } from '../io/port.ts';
@@ -20,7 +21,7 @@ export interface WorkerInit {
 
 /** Messages the worker posts on the control port. */
 export type WorkerEvent =
-  | { type: 'ready'; ports: Array<{ ifname: string; kind: string; mac: string; mtu: number }> }
+  | { type: 'ready'; ports: Array<{ ifname: string; kind: string; mac: string; mtu: number; kernelRx?: 'drop' | 'pass' }> }
   | { type: 'fatal'; message: string; code?: string }
   | { type: 'reply'; seq: number; response: unknown }
   | { type: 'trace'; seq: number; event: unknown }
@@ -45,7 +46,7 @@ function main(): void {
   const kind: PortKind = init.config.io ?? 'afpacket';
   try {
     for (const ifname of init.config.interfaces) {
-      ports.push(openPort(kind, ifname, { promisc: init.config.promiscuous }));
+      ports.push(openPort(kind, ifname, { promisc: init.config.promiscuous, kernelDrop: init.config.kernel_rx === 'drop' }));
     }
   } catch (e) {
     for (const p of ports) p.close();
@@ -61,9 +62,20 @@ function main(): void {
     post({ type: 'fatal', message: (e as Error).message });
     return;
   }
+  for (const p of ports) {
+    if (p instanceof AfPacketPort && p.kernelDropError) {
+      post({ type: 'log', level: 'warn', msg: `the kernel still processes frames arriving on ${p.ifname} (${p.kernelDropError}); keep kernel forwarding off there`, fields: { ifname: p.ifname } });
+    }
+  }
   post({
     type: 'ready',
-    ports: ports.map((p) => ({ ifname: p.ifname, kind: p.kind, mac: [...p.mac].map((b) => b.toString(16).padStart(2, '0')).join(':'), mtu: p.mtu })),
+    ports: ports.map((p) => ({
+      ifname: p.ifname,
+      kind: p.kind,
+      mac: [...p.mac].map((b) => b.toString(16).padStart(2, '0')).join(':'),
+      mtu: p.mtu,
+      ...(p instanceof AfPacketPort ? { kernelRx: p.kernelDrop ? 'drop' : 'pass' } : {}),
+    })),
   });
 
   const traces = new TraceSessions(dp.director.tracer, ports.map((p) => p.ifname));

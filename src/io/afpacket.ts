@@ -1,4 +1,5 @@
 // The AF_PACKET port: a TPACKET_V2 RX ring and sendmmsg TX on one interface, frames with vnet headers.
+import { constants } from 'node:os';
 import { nativeCall } from './errors.ts';
 import { native, type NativeAfPacket } from './native.ts';
 import type { Port, PortStats } from './port.ts';
@@ -19,6 +20,13 @@ export interface AfPacketOptions {
   fanout?: number;
   /** Send small frames through a mmapped TX ring (one send() per run) instead of sendmmsg. Default false. */
   txRing?: boolean;
+  /**
+   * Keep the kernel's own stack off the interface: a tcx ingress program drops every frame after packet
+   * sockets (this port included) have seen it. What a director owning the interface wants: no IP
+   * processing of frames it forwards itself, no kernel forwarding of them. Default false. If the kernel
+   * cannot attach it (no tcx before Linux 6.6), the port opens anyway: see `kernelDrop`.
+   */
+  kernelDrop?: boolean;
 }
 
 /** Extra counters an AF_PACKET port keeps beyond PortStats. */
@@ -31,6 +39,11 @@ export interface AfPacketStats extends PortStats {
   txGsoViaQdisc: number;
 }
 
+function errnoName(n: number): string {
+  const name = Object.entries(constants.errno).find(([, v]) => v === n)?.[0];
+  return name ? `${name} (${n})` : `errno ${n}`;
+}
+
 /** An AF_PACKET port bound to `ifname`. Opening throws IoError (EPERM/ENODEV/ENETDOWN/ESETUP/EINVAL). */
 export class AfPacketPort implements Port {
   readonly kind = 'afpacket' as const;
@@ -40,6 +53,9 @@ export class AfPacketPort implements Port {
   readonly fd: number;
   /** Ring slots actually set up. */
   readonly ringFrames: number;
+  /** The kernelDrop program is attached; `kernelDropError` says why not when it was asked for. */
+  readonly kernelDrop: boolean;
+  readonly kernelDropError: string | null;
   private readonly sock: NativeAfPacket;
   private closed = false;
 
@@ -54,6 +70,8 @@ export class AfPacketPort implements Port {
     this.maxFrame = this.sock.maxFrame;
     this.fd = this.sock.fd;
     this.ringFrames = this.sock.ringFrames;
+    this.kernelDrop = this.sock.kernelDrop;
+    this.kernelDropError = opts.kernelDrop && !this.kernelDrop ? `tcx ingress attach failed: ${errnoName(this.sock.kernelDropErrno)}` : null;
   }
 
   rxBurst(buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, max: number): number {

@@ -16,6 +16,8 @@ export interface NativeAfPacket {
   readonly frameSize: number;
   readonly ringFrames: number;
   readonly maxFrame: number;
+  readonly kernelDrop: boolean;
+  readonly kernelDropErrno: number;
   rxBurst(buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, max: number): number;
   txBurst(buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number): number;
   wait(timeoutMs: number): boolean;
@@ -43,6 +45,7 @@ export interface NativeAfPacketOptions {
   fanout?: number;
   maxBurst?: number;
   txRing?: boolean;
+  kernelDrop?: boolean;
 }
 
 /** Functions every build of the addon has (native/src/common.cc, afpacket.cc). */

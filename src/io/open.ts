@@ -27,6 +27,8 @@ export interface OpenOptions {
   sndbuf?: number;
   /** TX ring instead of sendmmsg for small frames (AF_PACKET). */
   txRing?: boolean;
+  /** Drop frames for the kernel's own stack after the port has seen them (AF_PACKET; see AfPacketOptions). */
+  kernelDrop?: boolean;
 }
 
 /** Opens a port of `kind` on `ifname`. Throws IoError; EINVAL for a kind this build cannot open. */

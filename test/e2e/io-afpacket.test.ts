@@ -2,7 +2,10 @@
 // with checksum completion forced on its egress; opening errors are typed.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { canUseNetns, withNetns } from '../../src/lab/netns.ts';
+import { mkdtempSync, existsSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { canUseNetns, withNetns, waitFor } from '../../src/lab/netns.ts';
 import { AfPacketPort } from '../../src/io/afpacket.ts';
 import { IoError } from '../../src/io/errors.ts';
 import { withL2fwdLab } from '../../src/lab/l2fwd-lab.ts';
@@ -74,6 +77,62 @@ test('afpacket open errors are typed: ENODEV missing, ENETDOWN down, EINVAL bad 
       assert.equal(o.nosuch0.code, 'ENODEV', 'the interface check needs no privilege and comes first');
     } else {
       assert.match(noRaw.stderr, /setpriv|not found|ENOENT/, noRaw.stderr); // no setpriv on this machine
+    }
+  });
+});
+
+test('afpacket kernelDrop: the port sees every frame, the kernel stack none; closing the port gives the interface back', { skip, timeout: 60_000 }, async () => {
+  await withNetns('afk', async (n) => {
+    await n.add('x');
+    await n.add('y');
+    await n.veth('x', 'xk', 'y', 'yk');
+    await n.ip('x', 'addr', 'add', '198.18.77.1/24', 'dev', 'xk');
+    await n.ip('y', 'addr', 'add', '198.18.77.2/24', 'dev', 'yk');
+    const ping = () => n.exec('x', ['ping', '-n', '-q', '-c', '3', '-i', '0.2', '-W', '1', '198.18.77.2'], 15_000);
+    assert.equal((await ping()).code, 0, 'the kernel answers before any port is open');
+
+    const dir = mkdtempSync(join(tmpdir(), 'tsvs-afk-'));
+    try {
+      // In y: a port with kernelDrop counts ICMP echo requests until the stop file appears.
+      const script = `
+        import { existsSync, writeFileSync } from 'node:fs';
+        import { AfPacketPort } from '${new URL('../../src/io/afpacket.ts', import.meta.url).pathname}';
+        const port = new AfPacketPort('yk', { kernelDrop: ${'$'}{DROP} });
+        const buf = new Uint8Array(1 << 20), offs = new Uint32Array(64), lens = new Uint32Array(64);
+        for (let i = 0; i < 64; i++) offs[i] = i * 16384;
+        let echo = 0;
+        writeFileSync('${dir}/ready-${'$'}{DROP}', '');
+        const until = Date.now() + 20000;
+        while (!existsSync('${dir}/stop-${'$'}{DROP}') && Date.now() < until) {
+          const got = port.rxBurst(buf, offs, lens, 64);
+          for (let i = 0; i < got; i++) {
+            const f = offs[i] + 10; // after the vnet header
+            if (buf[f + 12] === 0x08 && buf[f + 13] === 0x00 && buf[f + 23] === 1 && buf[f + 34] === 8) echo++;
+          }
+          if (got === 0) port.wait(20);
+        }
+        console.log(JSON.stringify({ kernelDrop: port.kernelDrop, error: port.kernelDropError, echo }));
+        port.close();`;
+      const run = async (drop: boolean) => {
+        const child = n.exec('y', [process.execPath, '--import', 'tsx', '--input-type=module', '-e', script.replaceAll('${DROP}', String(drop))], 40_000);
+        await waitFor('port open', () => existsSync(`${dir}/ready-${drop}`), 20_000);
+        const p = await ping();
+        writeFileSync(`${dir}/stop-${drop}`, '');
+        const r = await child;
+        assert.equal(r.code, 0, r.stderr);
+        return { ping: p.code, ...(JSON.parse(r.stdout.trim().split('\n').pop()!) as { kernelDrop: boolean; error: string | null; echo: number }) };
+      };
+      const dropped = await run(true);
+      assert.deepEqual({ kernelDrop: dropped.kernelDrop, error: dropped.error }, { kernelDrop: true, error: null });
+      assert.notEqual(dropped.ping, 0, 'the kernel must not answer while the port drops for it');
+      assert.ok(dropped.echo >= 3, `the port saw ${dropped.echo} echo requests`);
+      assert.equal((await ping()).code, 0, 'closing the port detaches the program');
+      const passed = await run(false);
+      assert.equal(passed.kernelDrop, false);
+      assert.equal(passed.ping, 0, 'kernelDrop off: the kernel answers as before');
+      assert.ok(passed.echo >= 3);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
