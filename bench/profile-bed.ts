@@ -1,6 +1,7 @@
 // Profiles one bed under the UDP flood: builds it as the suite does, floods for --seconds while `perf
 // record` samples the director's core, and prints delivered pps, the director namespace's drop
-// counters and the top of perf's report. A developer tool (docs/benchmarks.md), not part of the suite.
+// counters and the top of perf's report. A developer tool (docs/benchmarks.md), not part of the suite:
+//   node --import tsx bench/profile-bed.ts --bed tsvs-nat --seconds 6 [--no-perf] [--tsvsd='--kernel-rx pass']
 import { parseArgs } from 'node:util';
 import { spawn } from 'node:child_process';
 import { bedUp, sinkDown, sinkUp, DIRECTOR_CPU, type BedName } from './suite/beds.ts';
@@ -14,21 +15,16 @@ const { values } = parseArgs({
     out: { type: 'string', default: '/tmp/tsvs-perf.data' },
     'no-perf': { type: 'boolean', default: false },
     tsvsd: { type: 'string', default: '' },
-    'tc-drop': { type: 'boolean', default: false },
   },
 });
+// A reader that goes away early (`| head`) must not skip the teardown.
+process.stdout.on('error', () => {});
 if (values.tsvsd) process.env.TSVS_BENCH_TSVSD_ARGS = values.tsvsd;
 const seconds = Number(values.seconds);
 const bed = await bedUp(values.bed as BedName, (s) => console.error(s));
 try {
   await sinkUp(bed);
-  if (values['tc-drop']) {
-    console.error('drop rules');
-    for (const i of bed.lab.director.interfaces) await bed.lab.sh('director', `nft add table netdev tsvsdrop && nft add chain netdev tsvsdrop in_${i} '{ type filter hook ingress device ${i} priority -500; policy drop; }'`);
-  }
-  console.error('warm-up');
   await udpRun(bed, 1); // warm-up
-  console.error('flood');
   const perf = !values['no-perf']
     ? spawn('perf', ['record', '-q', '-C', String(DIRECTOR_CPU), '-g', '-o', values.out, '--', 'sleep', String(seconds - 1)], { stdio: 'inherit' })
     : null;
