@@ -27,6 +27,34 @@ function run(n: number): { conns: number; insertNs: number; lookupNs: number; mi
   return { conns: n, insertNs: +insertNs.toFixed(1), lookupNs: +lookupNs.toFixed(1), missNs: +missNs.toFixed(1), bytesPerConn: +t.bytesPerConn().toFixed(1) };
 }
 
+/**
+ * The floor a big table's lookup stands on: one dependent random read from memory far larger than the
+ * caches (a pointer chase around a random cycle over 128 MiB), in the same JavaScript.
+ */
+function memoryLatencyNs(): number {
+  const n = 1 << 25;
+  const next = new Int32Array(n);
+  for (let i = 0; i < n; i++) next[i] = i;
+  // Sattolo's shuffle: one cycle through every slot, so the chase never settles in a short loop.
+  let x = 0x9e3779b9;
+  for (let i = n - 1; i > 0; i--) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    const j = (x >>> 0) % i;
+    const t = next[i]!;
+    next[i] = next[j]!;
+    next[j] = t;
+  }
+  const steps = 2_000_000;
+  let p = 0;
+  const t0 = process.hrtime.bigint();
+  for (let k = 0; k < steps; k++) p = next[p]!;
+  const ns = Number(process.hrtime.bigint() - t0) / steps;
+  if (p === -1) console.error('');
+  return +ns.toFixed(1);
+}
+
 run(100_000); // JIT warm-up, not reported
 const results = [1_000, 10_000, 100_000, 1_000_000].map(run);
-console.log(JSON.stringify({ bench: 'conntable', node: process.version, results }, null, 2));
+console.log(JSON.stringify({ bench: 'conntable', node: process.version, results, memoryLatencyNs: memoryLatencyNs() }, null, 2));

@@ -5,7 +5,7 @@
 import { parseArgs } from 'node:util';
 import { spawn } from 'node:child_process';
 import { bedUp, sinkDown, sinkUp, DIRECTOR_CPU, type BedName } from './suite/beds.ts';
-import { udpRun } from './suite/loads.ts';
+import { tcpRun, udpRun } from './suite/loads.ts';
 import { runCmd } from './suite/measure.ts';
 
 const { values } = parseArgs({
@@ -14,6 +14,8 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '4' },
     out: { type: 'string', default: '/tmp/tsvs-perf.data' },
     'no-perf': { type: 'boolean', default: false },
+    load: { type: 'string', default: 'udp' },
+    cpu: { type: 'string', default: String(DIRECTOR_CPU) },
     tsvsd: { type: 'string', default: '' },
   },
 });
@@ -24,12 +26,12 @@ const seconds = Number(values.seconds);
 const bed = await bedUp(values.bed as BedName, (s) => console.error(s));
 try {
   await sinkUp(bed);
-  await udpRun(bed, 1); // warm-up
+  if (values.load !== 'tcp') await udpRun(bed, 1); // warm-up
   const perf = !values['no-perf']
-    ? spawn('perf', ['record', '-q', '-C', String(DIRECTOR_CPU), '-g', '-o', values.out, '--', 'sleep', String(seconds - 1)], { stdio: 'inherit' })
+    ? spawn('perf', ['record', '-q', '-C', values.cpu!, '-g', '-o', values.out, '--', 'sleep', String(seconds - 1)], { stdio: 'inherit' })
     : null;
   const perfDone = perf ? new Promise((res) => perf.on('exit', res)) : null;
-  const r = await udpRun(bed, seconds);
+  const r = values.load === 'tcp' ? await tcpRun(bed, seconds, 1) : await udpRun(bed, seconds);
   await perfDone;
   console.log(JSON.stringify({ bed: bed.name, deliveredPps: r.value, ...r.extra, cpu: r.cpu }));
   const n = await runCmd('ip', ['netns', 'exec', bed.lab.ns('director'), 'nstat', '-az'], 5000);
