@@ -42,6 +42,35 @@ test('sum16: odd lengths pad with zero; long ranges do not overflow', () => {
   assert.equal(sum16(r, 1, r.length, 0x12345), refSum(r, 1, r.length, 0x12345));
 });
 
+test('sum16 (property): any alignment of the view and the range, any length, any carried sum equals the byte-wise reference', () => {
+  const arb = fc.record({
+    pad: fc.integer({ min: 0, max: 7 }),
+    data: fc.uint8Array({ minLength: 0, maxLength: 3000 }),
+    a: fc.nat(),
+    b: fc.nat(),
+    sum: fc.integer({ min: 0, max: 0x7fffffff }),
+  });
+  fc.assert(
+    fc.property(arb, ({ pad, data, a, b, sum }) => {
+      // The frame sits at an arbitrary offset inside a bigger buffer, as frames do in the arena.
+      const host = new Uint8Array(pad + data.length + 5);
+      host.set(data, pad);
+      const view = host.subarray(pad, pad + data.length);
+      const start = data.length ? a % (data.length + 1) : 0;
+      const end = start + (data.length - start ? b % (data.length - start + 1) : 0);
+      assert.equal(sum16(view, start, end, sum), refSum(view, start, end, sum));
+    }),
+    { numRuns: 3000 },
+  );
+  // GSO-sized ranges at every alignment.
+  const host = new Uint8Array(70011);
+  for (let i = 0; i < host.length; i++) host[i] = (i * 193 + 11) & 0xff;
+  for (let pad = 0; pad < 4; pad++) {
+    const view = host.subarray(pad);
+    for (const start of [0, 1, 2, 3]) assert.equal(sum16(view, start, 65536 + start + pad, 7), refSum(view, start, 65536 + start + pad, 7));
+  }
+});
+
 test('RFC 1624: the 0xffff/0x0000 case is handled the way a recomputation handles it', () => {
   // m = 0x0000 -> m' = 0xffff changes nothing in one's complement arithmetic.
   assert.equal(csumReplace16(0xdd2f, 0x0000, 0xffff), 0xdd2f);
