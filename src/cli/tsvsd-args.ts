@@ -20,6 +20,7 @@ The tsvs director: owns interfaces and forwards traffic for virtual services (NA
   --promiscuous             put the interfaces in promiscuous mode
   --kernel-rx drop|pass     the kernel's own stack and frames arriving on the interfaces: drop
                             (default; after tsvsd has seen them) or pass (interfaces with kernel addresses)
+  --busy-poll               the data-plane thread never sleeps in poll(): lower latency, one core busy
   --conn-table-size N       connection table capacity (default 1048576)
   --admin ADDR:PORT|unix:PATH  admin HTTP API, metrics (/metrics) and dashboard; loopback or a unix socket
                             unless --admin-token is given
@@ -59,6 +60,7 @@ export function parseTsvsdArgs(argv: string[], env: NodeJS.ProcessEnv = process.
         pcap: { type: 'string' },
         promiscuous: { type: 'boolean' },
         'kernel-rx': { type: 'string' },
+        'busy-poll': { type: 'boolean' },
         'conn-table-size': { type: 'string' },
         admin: { type: 'string' },
         'admin-token': { type: 'string' },
@@ -87,6 +89,7 @@ export function parseTsvsdArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   if (values.pcap) merged.pcap = values.pcap;
   if (values.promiscuous) merged.promiscuous = true;
   if (values['kernel-rx'] !== undefined) merged.kernel_rx = values['kernel-rx'];
+  if (values['busy-poll']) merged.busy_poll = true;
   if (values.admin) merged.admin = values.admin;
   if (values.dashboard) merged.dashboard = true;
   if (values['conn-table-size'] !== undefined) {

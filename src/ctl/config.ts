@@ -168,6 +168,8 @@ export const configSchema = z
      * too: only for an interface that also carries kernel addresses). AF_PACKET ports; restart-only.
      */
     kernel_rx: z.enum(['drop', 'pass']).default('drop'),
+    /** The data-plane thread spins instead of sleeping in poll() when idle (lower latency, a whole core). */
+    busy_poll: z.boolean().default(false),
     conn_table_size: z.number().int().min(1024).max(1 << 26).default(1 << 20),
     timeouts: z
       .object({ tcp: z.number().int().min(1).optional(), tcpfin: z.number().int().min(1).optional(), udp: z.number().int().min(1).optional() })

@@ -20,6 +20,7 @@ export const RESTART_ONLY = [
   'socket',
   'promiscuous',
   'kernel_rx',
+  'busy_poll',
   'conn_table_size',
   'routes',
   'gateway',

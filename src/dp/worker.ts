@@ -82,6 +82,7 @@ function main(): void {
   const fds = new Int32Array(ports.map((p) => p.fd).filter((fd) => fd >= 0));
   const io = fds.length ? native() : null;
   let lastTick = performance.now();
+  const busyPoll = init.config.busy_poll;
   let running = true;
   while (running) {
     if (Atomics.load(mailbox, 0) !== 0) {
@@ -113,7 +114,8 @@ function main(): void {
       dp.tick(now);
       lastTick = now;
     }
-    if (n === 0 && io) io.pollFds(fds, IDLE_POLL_MS);
+    // Busy-poll (on request) never sleeps: no wake-up latency per burst, one core spent on it.
+    if (n === 0 && io && !busyPoll) io.pollFds(fds, IDLE_POLL_MS);
   }
   dp.close();
   for (const p of ports) p.close();

@@ -7,6 +7,12 @@ import { join } from 'node:path';
 import { parseTsvsdArgs } from '../../src/cli/tsvsd-args.ts';
 import { ConfigError } from '../../src/ctl/config.ts';
 
+test('--busy-poll: off by default, on by flag or YAML busy_poll', () => {
+  assert.equal(parseTsvsdArgs(['--interface', 'eth1'], {}).config.busy_poll, false);
+  assert.equal(parseTsvsdArgs(['--interface', 'eth1', '--busy-poll'], {}).config.busy_poll, true);
+  assert.throws(() => parseTsvsdArgs(['--interface', 'eth1', '--busy-poll=yes'], {}), ConfigError);
+});
+
 test('--kernel-rx: drop by default, pass on request, YAML kernel_rx, anything else refused naming the field', () => {
   assert.equal(parseTsvsdArgs(['--interface', 'eth1'], {}).config.kernel_rx, 'drop');
   assert.equal(parseTsvsdArgs(['--interface', 'eth1', '--kernel-rx', 'pass'], {}).config.kernel_rx, 'pass');

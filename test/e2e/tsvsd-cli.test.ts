@@ -1,15 +1,27 @@
-// tsvsd's command-line contract: one clear line on refusal, clean exit on SIGTERM, socket mode 0600.
+// tsvsd's command-line contract: one clear line on refusal, clean exit on SIGTERM, socket mode 0600, --busy-poll.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
-import { mkdtempSync, writeFileSync, statSync, existsSync, rmSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, statSync, existsSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { canUseNetns, withNetns, waitFor } from '../../src/lab/netns.ts';
 import { ROOT } from './director-harness.ts';
 
 const TSVSD = [process.execPath, `${ROOT}bin/tsvsd.mjs`];
+
+/** CPU seconds (user + system) process `pid` uses over the next `ms` milliseconds. */
+async function cpuOver(pid: number, ms: number): Promise<number> {
+  const ticks = () => {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    return Number(rest[11]) + Number(rest[12]); // utime, stime
+  };
+  const a = ticks();
+  await new Promise((r) => setTimeout(r, ms));
+  return (ticks() - a) / 100; // USER_HZ
+}
 
 test('tsvsd refuses bad starts with one clear line and stops cleanly on SIGTERM', { skip: !canUseNetns() && 'needs root', timeout: 120_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'tsvsd-cli-'));
@@ -44,6 +56,7 @@ test('tsvsd refuses bad starts with one clear line and stops cleanly on SIGTERM'
       assert.equal(statSync(sock).mode & 0o777, 0o600, 'control socket is mode 0600');
       const ping = await n.exec('p', ['sh', '-c', 'ip addr add 198.18.0.2/24 dev peer0 && ping -c 1 -W 2 198.18.0.1']);
       assert.equal(ping.code, 0, 'tsvsd answers ARP and ICMP echo for its address');
+      const idleCpu = await cpuOver(child.pid!, 1000);
       // An idle client (or a running trace) must not hold up the shutdown.
       const idle = connect(sock);
       await new Promise<void>((r) => idle.once('connect', () => r()));
@@ -56,6 +69,21 @@ test('tsvsd refuses bad starts with one clear line and stops cleanly on SIGTERM'
       idle.destroy();
       assert.ok(!existsSync(sock), 'the socket is removed on exit');
       for (const line of log.trim().split('\n')) assert.doesNotThrow(() => JSON.parse(line), `JSON log line: ${line}`);
+
+      // --busy-poll: same service, but the data-plane thread spins instead of sleeping when idle.
+      const busy = spawn('ip', ['netns', 'exec', n.ns('d'), ...TSVSD, '--interface', 'up0', '--address', '198.18.0.1/24@up0', '--socket', sock, '--busy-poll'], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let blog = '';
+      busy.stderr!.on('data', (b) => (blog += b));
+      try {
+        await waitFor('tsvsd --busy-poll ready', () => blog.includes('control socket listening'), 30_000);
+        assert.equal((await n.exec('p', ['ping', '-c', '1', '-W', '2', '198.18.0.1'])).code, 0, 'busy-poll forwards and answers');
+        const busyCpu = await cpuOver(busy.pid!, 1000);
+        assert.ok(busyCpu > 0.15 && busyCpu > 3 * idleCpu, `busy-poll spins (${busyCpu} s of CPU in 1 s idle) where the default sleeps (${idleCpu} s)`);
+      } finally {
+        const gone = new Promise<number | null>((r) => busy.once('exit', (c) => r(c)));
+        busy.kill('SIGTERM');
+        assert.equal(await gone, 0);
+      }
     });
   } finally {
     rmSync(dir, { recursive: true, force: true });
