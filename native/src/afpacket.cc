@@ -112,6 +112,18 @@ class AfPacket : public Napi::ObjectWrap<AfPacket> {
     ring_ = static_cast<uint8_t*>(m);
     perBlock_ = perBlock;
 
+    // Slots smaller than a GSO frame: PACKET_COPY_THRESH has the kernel queue a frame that does not fit
+    // to the socket as well (its slot says TP_STATUS_COPY), and RxBurst reads it whole with recv(). Small
+    // slots keep the ring dense (a 60-byte frame no longer takes a page of its own); the receive buffer
+    // must hold a few 64 KB skbs.
+    copyBig_ = frameSize_ < kDefaultFrameSize;
+    if (copyBig_) {
+      if (setsockopt(fd_, SOL_PACKET, PACKET_COPY_THRESH, &one, sizeof one) < 0) { Fail(env, "PACKET_COPY_THRESH"); return; }
+      int rcvbuf = static_cast<int>(num("rcvbuf", 8 << 20));
+      if (setsockopt(fd_, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) < 0)
+        setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+    }
+
     if (flag("qdiscBypass", true) &&
         setsockopt(fd_, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof one) < 0)
       { Fail(env, "PACKET_QDISC_BYPASS"); return; }
@@ -209,8 +221,10 @@ class AfPacket : public Napi::ObjectWrap<AfPacket> {
     self.Set("kernelDrop", Napi::Boolean::New(env, dropLinkFd_ >= 0));
     self.Set("kernelDropErrno", Napi::Number::New(env, dropErr));
     self.Set("ringFrames", Napi::Number::New(env, frameNr_));
-    // Largest vnet header + frame the ring can hold whole; bigger ones arrive truncated and are dropped.
-    self.Set("maxFrame", Napi::Number::New(env, frameSize_ - (kNetOff - 14) + kVnetLen));
+    // Largest vnet header + frame delivered whole (through recv() beyond the slot when copyBig_); bigger
+    // ones arrive truncated and are dropped.
+    self.Set("maxFrame", Napi::Number::New(env, MaxFrame()));
+    self.Set("copyBig", Napi::Boolean::New(env, copyBig_));
   }
 
   ~AfPacket() override { Release(); }
@@ -268,6 +282,8 @@ class AfPacket : public Napi::ObjectWrap<AfPacket> {
     tfd_ = -1;
   }
 
+  unsigned MaxFrame() const { return (copyBig_ ? kDefaultFrameSize : frameSize_) - (kNetOff - 14) + kVnetLen; }
+
   inline struct tpacket2_hdr* Frame(unsigned i) const {
     unsigned block = i / perBlock_, inBlock = i % perBlock_;
     return reinterpret_cast<struct tpacket2_hdr*>(ring_ + static_cast<size_t>(block) * kBlockSize +
@@ -296,7 +312,22 @@ class AfPacket : public Napi::ObjectWrap<AfPacket> {
       if (!(status & TP_STATUS_USER)) break;
       uint32_t snap = h->tp_snaplen;
       size_t flen = static_cast<size_t>(snap) + kVnetLen;
-      if (snap < h->tp_len || h->tp_mac < kVnetLen) {
+      if (status & TP_STATUS_COPY) {
+        // The whole frame waits in the socket queue, in ring order: take it (or discard it) now.
+        size_t room = blen > offsets[n] ? blen - offsets[n] : 0;
+        if (room > MaxFrame()) room = MaxFrame();
+        uint8_t sink[16];
+        ssize_t r = room >= sizeof sink ? recv(fd_, buf + offsets[n], room, MSG_DONTWAIT | MSG_TRUNC)
+                                        : recv(fd_, sink, sizeof sink, MSG_DONTWAIT | MSG_TRUNC);
+        if (r > static_cast<ssize_t>(kVnetLen) && static_cast<size_t>(r) <= room) {
+          lengths[n] = static_cast<uint32_t>(r);
+          rxBytes_ += static_cast<uint64_t>(r);
+          rxCopied_++;
+          n++;
+        } else {
+          rxTruncated_++;
+        }
+      } else if (snap < h->tp_len || h->tp_mac < kVnetLen) {
         rxTruncated_++;  // larger than a ring frame: a GSO frame cut short is useless
       } else if (static_cast<size_t>(offsets[n]) + flen > blen) {
         rxTruncated_++;
@@ -457,6 +488,7 @@ class AfPacket : public Napi::ObjectWrap<AfPacket> {
     o.Set("txBytes", Napi::Number::New(env, static_cast<double>(txBytes_)));
     o.Set("rxDropped", Napi::Number::New(env, static_cast<double>(kernelDrops_)));
     o.Set("rxTruncated", Napi::Number::New(env, static_cast<double>(rxTruncated_)));
+    o.Set("rxCopied", Napi::Number::New(env, static_cast<double>(rxCopied_)));
     o.Set("txErrors", Napi::Number::New(env, static_cast<double>(txErrors_)));
     o.Set("txGsoViaQdisc", Napi::Number::New(env, static_cast<double>(txGsoFallback_)));
     o.Set("kernelPackets", Napi::Number::New(env, static_cast<double>(kernelPackets_)));
@@ -485,7 +517,8 @@ class AfPacket : public Napi::ObjectWrap<AfPacket> {
   std::vector<struct mmsghdr> msgs_;
   std::vector<struct iovec> iovs_;
   uint64_t rxFrames_ = 0, rxBytes_ = 0, txFrames_ = 0, txBytes_ = 0, txErrors_ = 0;
-  uint64_t rxTruncated_ = 0, kernelDrops_ = 0, kernelPackets_ = 0;
+  uint64_t rxTruncated_ = 0, rxCopied_ = 0, kernelDrops_ = 0, kernelPackets_ = 0;
+  bool copyBig_ = false;
 };
 
 void InitAfPacket(Napi::Env env, Napi::Object exports) {

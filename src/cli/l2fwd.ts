@@ -1,6 +1,6 @@
 // `l2fwd`: owns two interfaces through ports and forwards every frame between them, untouched.
 //
-// Usage: node --import tsx src/cli/l2fwd.ts --io KIND --a IF --b IF [--burst N] [--ring-frames N]
+// Usage: node --import tsx src/cli/l2fwd.ts --io KIND --a IF --b IF [--burst N] [--ring-frames N] [--frame-size N]
 //        [--no-promisc] [--tx-ring] [--json]
 // Prints a "ready" line once both ports are open, stats on SIGUSR1 and at exit (SIGTERM/SIGINT).
 // With --json every line is one JSON object: {"event":"ready"|"stats"|"exit"|"error", ...}; the e2e
@@ -28,6 +28,7 @@ function main(): void {
       b: { type: 'string' },
       burst: { type: 'string', default: '64' },
       'ring-frames': { type: 'string' },
+      'frame-size': { type: 'string' },
       'no-promisc': { type: 'boolean', default: false },
       'tx-ring': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
@@ -43,11 +44,12 @@ function main(): void {
     process.stderr.write(`l2fwd: ${code}: ${message}\n`);
     process.exit(2);
   };
-  if (!values.a || !values.b) fail('EINVAL', 'usage: l2fwd --io KIND --a IF --b IF [--burst N] [--ring-frames N] [--no-promisc] [--json]');
+  if (!values.a || !values.b) fail('EINVAL', 'usage: l2fwd --io KIND --a IF --b IF [--burst N] [--ring-frames N] [--frame-size N] [--no-promisc] [--json]');
   const burst = Number(values.burst);
   if (!Number.isInteger(burst) || burst < 1 || burst > 1024) fail('EINVAL', '--burst must be 1..1024');
   const ringFrames = values['ring-frames'] === undefined ? undefined : Number(values['ring-frames']);
-  const opts = { promisc: !values['no-promisc'], txRing: values['tx-ring'], ...(ringFrames ? { ringFrames } : {}) };
+  const frameSize = values['frame-size'] === undefined ? undefined : Number(values['frame-size']);
+  const opts = { promisc: !values['no-promisc'], txRing: values['tx-ring'], ...(ringFrames ? { ringFrames } : {}), ...(frameSize ? { frameSize } : {}) };
 
   const ports: Port[] = [];
   try {

@@ -10,7 +10,11 @@ export interface AfPacketOptions {
   promisc?: boolean;
   /** RX ring slots (rounded up to whole 1 MB blocks of 15 slots). Default 256: ~17 MB of ring. */
   ringFrames?: number;
-  /** Bytes per ring slot. Default 65664 so a 64 KB GSO frame arrives whole; smaller slots drop GSO frames. */
+  /**
+   * Bytes per ring slot. Default 65664 so a 64 KB GSO frame arrives whole in its slot. Smaller slots (e.g.
+   * 2048: a 1 MB ring instead of 17 MB) still deliver big frames whole: the kernel queues them to the
+   * socket too (PACKET_COPY_THRESH) and rxBurst reads them with recv(); `stats().rxCopied` counts them.
+   */
   frameSize?: number;
   /** PACKET_QDISC_BYPASS (default true): TX goes straight to the driver. */
   qdiscBypass?: boolean;
@@ -33,6 +37,8 @@ export interface AfPacketOptions {
 export interface AfPacketStats extends PortStats {
   /** Frames larger than a ring slot (GSO beyond 64 KB): cut short by the kernel, so dropped here. */
   rxTruncated: number;
+  /** Frames larger than a small ring slot read whole from the socket queue (PACKET_COPY_THRESH). */
+  rxCopied: number;
   /** Frames the kernel handed to the socket (PACKET_STATISTICS tp_packets), drops included. */
   kernelPackets: number;
   /** GSO frames sent through the qdisc socket because the device could not take them directly. */

@@ -28,6 +28,7 @@ export interface NativeAfPacket {
     txBytes: number;
     rxDropped: number;
     rxTruncated: number;
+    rxCopied: number;
     txErrors: number;
     kernelPackets: number;
     txGsoViaQdisc: number;

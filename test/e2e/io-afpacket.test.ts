@@ -43,6 +43,20 @@ test('afpacket l2fwd: checksum completion forced on the egress (tx off) leaves T
   });
 });
 
+test('afpacket l2fwd with 2 KB ring slots: GSO frames still cross whole, read from the socket queue', { skip, timeout: 120_000 }, async () => {
+  await withL2fwdLab({ io: 'afpacket', tag: 'afs', extraArgs: ['--frame-size', '2048'] }, async (lab) => {
+    await bothWays(lab, 8 * MB);
+    const s = await lab.stopForwarder();
+    assert.ok(s, lab.fwdStderr());
+    assert.ok(s.aToB.gsoFrames + s.bToA.gsoFrames > 0, `no GSO frames seen: ${JSON.stringify(s)}`);
+    assert.ok(s.aToB.maxFrame > 2048 || s.bToA.maxFrame > 2048, 'frames larger than a slot were delivered');
+    const copied = (s.a as { rxCopied?: number }).rxCopied! + (s.b as { rxCopied?: number }).rxCopied!;
+    const truncated = (s.a as { rxTruncated?: number }).rxTruncated! + (s.b as { rxTruncated?: number }).rxTruncated!;
+    assert.ok(copied > 0, `rxCopied ${copied}`);
+    assert.equal(truncated, 0, 'no frame cut short');
+  });
+});
+
 test('afpacket open errors are typed: ENODEV missing, ENETDOWN down, EINVAL bad name, EPERM without CAP_NET_RAW', { skip, timeout: 60_000 }, async () => {
   await withNetns('afe', async (n) => {
     await n.add('x');
