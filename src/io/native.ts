@@ -63,13 +63,12 @@ let cached: unknown;
 /** The loaded addon, typed as `T` (defaults to the shared functions and the AF_PACKET class). */
 export function native<T extends object = CoreNative>(): T & CoreNative {
   if (cached === undefined) {
-    const root = ROOT;
     const require = createRequire(import.meta.url);
     try {
       const load = require('node-gyp-build') as (dir: string) => unknown;
-      cached = load(root);
+      cached = load(ROOT);
     } catch (e) {
-      throw new IoError('ESETUP', `packet-I/O addon not built (run \`npx node-gyp-build\` in ${root}): ${(e as Error).message}`);
+      throw new IoError('ESETUP', `packet-I/O addon not built (run \`npx node-gyp-build\` in ${ROOT}): ${(e as Error).message}`);
     }
   }
   return cached as T & CoreNative;
