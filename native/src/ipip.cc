@@ -65,7 +65,8 @@ Napi::Value IpipRawOpen(const Napi::CallbackInfo& info) {
 // the TUN interface. Creates the TUN (not persistent) when absent.
 Napi::Value TunOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsString()) return ThrowIoError(env, "EINVAL", "tunOpen(name)", 0);
+  if (info.Length() < 1 || !info[0].IsString()) return ThrowIoError(env, "EINVAL", "tunOpen(name, vnetHdr?)", 0);
+  const bool vnet = info.Length() > 1 && info[1].IsBoolean() && info[1].As<Napi::Boolean>().Value();
   std::string name = info[0].As<Napi::String>().Utf8Value();
   if (name.empty() || name.size() >= IFNAMSIZ || name.find('/') != std::string::npos) {
     return ThrowIoError(env, "EINVAL", "bad interface name '" + name + "'", 0);
@@ -77,7 +78,7 @@ Napi::Value TunOpen(const Napi::CallbackInfo& info) {
   }
   struct ifreq ifr;
   std::memset(&ifr, 0, sizeof ifr);
-  ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+  ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (vnet ? IFF_VNET_HDR : 0);
   std::strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
   if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
     int e = errno;

@@ -12,12 +12,14 @@ import { IoError, nativeCall } from './errors.ts';
 import { native } from './native.ts';
 import { tapNative } from './tap.ts';
 import { moduleWorker } from '../root.ts';
+import { GRO, groBurst } from './ipip-gro.ts';
 
 /** The addon functions of native/src/ipip.cc. */
 export interface IpipNative {
   ipipRawOpen(rcvbuf?: number): number;
   ipipRecvBurst(fd: number, buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, max: number, slot: number, stats: Float64Array): number;
-  tunOpen(name: string): number;
+  /** With `vnetHdr`, every write starts with a 10-byte virtio-net header (GSO frames allowed). */
+  tunOpen(name: string, vnetHdr?: boolean): number;
   tunWriteBurst(fd: number, buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, slot: number, stats: Float64Array): number;
   ipipSend(fd: number, buf: Uint8Array, offset: number, length: number, dst: number): boolean;
   ipipClose(fd: number): void;
@@ -150,6 +152,9 @@ export interface IpipDecapStats {
   badOuter: number;
   badInner: number;
   notVip: number;
+  /** TCP segments merged into an earlier one of their burst, and the GSO frames that made (src/io/ipip-gro.ts). */
+  groMerged: number;
+  groFrames: number;
 }
 
 /** Options of the decapsulator. */
@@ -168,7 +173,8 @@ const NATIVE_SLOTS = 6;
 const RAW_AT = 0;
 const TUN_AT = NATIVE_SLOTS * 8;
 const DECAP_AT = 2 * NATIVE_SLOTS * 8;
-const CTL_AT = DECAP_AT + DECAP.COUNT * 8;
+const GRO_AT = DECAP_AT + DECAP.COUNT * 8;
+const CTL_AT = GRO_AT + GRO.COUNT * 8;
 const SAB_BYTES = CTL_AT + 8;
 const SLOT = 65536;
 
@@ -191,6 +197,7 @@ function runLoop(init: WorkerInit): void {
   const raw = new Float64Array(init.sab, RAW_AT, NATIVE_SLOTS);
   const tun = new Float64Array(init.sab, TUN_AT, NATIVE_SLOTS);
   const decap = new Float64Array(init.sab, DECAP_AT, DECAP.COUNT);
+  const gro = new Float64Array(init.sab, GRO_AT, GRO.COUNT);
   const ctl = new Int32Array(init.sab, CTL_AT, 1);
   const burst = init.burst;
   const buf = new Uint8Array(burst * SLOT);
@@ -205,6 +212,7 @@ function runLoop(init: WorkerInit): void {
       const got = n.ipipRecvBurst(init.rawFd, buf, offsets, lengths, burst, SLOT, raw);
       if (got === 0) break;
       if (decapBurst(buf, offsets, lengths, got, vips, vips.length, decap) > 0) {
+        groBurst(buf, offsets, lengths, got, gro);
         n.tunWriteBurst(init.tunFd, buf, offsets, lengths, got, 0, tun);
       }
       if (got < burst) break;
@@ -257,7 +265,7 @@ export class IpipDecap {
     const burst = Math.min(256, Math.max(1, opts.burst ?? 64));
     const n = ipipNative();
     try {
-      this.tunFd = nativeCall(() => n.tunOpen(tunName));
+      this.tunFd = nativeCall(() => n.tunOpen(tunName, true));
       this.tunName = tunName;
       nativeCall(() => tapNative().tapIfSetUp(tunName, true));
       if (opts.relaxRpFilter !== false) {
@@ -318,6 +326,7 @@ export class IpipDecap {
     const raw = new Float64Array(sab, RAW_AT, NATIVE_SLOTS);
     const tun = new Float64Array(sab, TUN_AT, NATIVE_SLOTS);
     const d = new Float64Array(sab, DECAP_AT, DECAP.COUNT);
+    const g = new Float64Array(sab, GRO_AT, GRO.COUNT);
     return {
       rxPackets: raw[0]!,
       rxBytes: raw[1]!,
@@ -329,6 +338,8 @@ export class IpipDecap {
       badOuter: d[DECAP.BAD_OUTER]!,
       badInner: d[DECAP.BAD_INNER]!,
       notVip: d[DECAP.NOT_VIP]!,
+      groMerged: g[GRO.MERGED]!,
+      groFrames: g[GRO.FRAMES]!,
     };
   }
 }

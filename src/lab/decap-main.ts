@@ -27,7 +27,7 @@ const stop = () => {
   if (stopping) return;
   stopping = true;
   const s = decap.stats();
-  console.log(`stopping: rx=${s.rxPackets} decapsulated=${s.decapsulated} tx=${s.txPackets} bad_outer=${s.badOuter} bad_inner=${s.badInner} not_vip=${s.notVip}`);
+  console.log(`stopping: rx=${s.rxPackets} decapsulated=${s.decapsulated} tx=${s.txPackets} bad_outer=${s.badOuter} bad_inner=${s.badInner} not_vip=${s.notVip} gro_merged=${s.groMerged} gro_frames=${s.groFrames}`);
   void decap.stop().finally(() => {
     if (pidFile) rmSync(pidFile, { force: true });
     process.exit(0);
