@@ -13,8 +13,6 @@
 #include <arpa/inet.h>
 #include <cerrno>
 #include <cstring>
-#include <linux/bpf.h>
-#include <sys/syscall.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
 #include <net/if.h>
@@ -253,13 +251,13 @@ class AfPacket : public Napi::ObjectWrap<AfPacket> {
     a.insn_cnt = 2;
     a.insns = reinterpret_cast<uint64_t>(prog);
     a.license = reinterpret_cast<uint64_t>(license);
-    int pfd = static_cast<int>(syscall(__NR_bpf, BPF_PROG_LOAD, &a, sizeof a));
+    int pfd = static_cast<int>(Bpf(BPF_PROG_LOAD, &a));
     if (pfd < 0) return errno;
     std::memset(&a, 0, sizeof a);
     a.link_create.prog_fd = static_cast<uint32_t>(pfd);
     a.link_create.target_ifindex = static_cast<uint32_t>(ifindex_);
     a.link_create.attach_type = kTcxIngress;
-    int lfd = static_cast<int>(syscall(__NR_bpf, BPF_LINK_CREATE, &a, sizeof a));
+    int lfd = static_cast<int>(Bpf(BPF_LINK_CREATE, &a));
     int e = errno;
     close(pfd);  // the link holds the program
     if (lfd < 0) return e;

@@ -1,5 +1,7 @@
 // Shared helpers of the tsvs packet-I/O addon: typed errors, poll over one or many fds, interface facts.
 #include "common.h"
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <arpa/inet.h>
 #include <cerrno>
 #include <cstring>
@@ -109,6 +111,10 @@ void InitCommon(Napi::Env env, Napi::Object exports) {
 double OptNumber(const Napi::Object& opts, const char* key, double dflt) {
   Napi::Value v = opts.Get(key);
   return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : dflt;
+}
+
+long Bpf(int cmd, union bpf_attr* attr) {
+  return syscall(__NR_bpf, cmd, attr, sizeof *attr);
 }
 
 bool OptBool(const Napi::Object& opts, const char* key, bool dflt) {

@@ -3,6 +3,7 @@
 #include <napi.h>
 #include <cstdint>
 #include <string>
+#include <linux/bpf.h>
 
 namespace tsvs {
 
@@ -35,6 +36,9 @@ void InitCommon(Napi::Env env, Napi::Object exports);
 // An option of a port's constructor: `opts[key]` when it is a number (boolean), else `dflt`.
 double OptNumber(const Napi::Object& opts, const char* key, double dflt);
 bool OptBool(const Napi::Object& opts, const char* key, bool dflt);
+
+// The raw bpf() syscall (no libbpf): used for the XDP program and map and the tcx drop program.
+long Bpf(int cmd, union bpf_attr* attr);
 
 // The arguments of a fd-based burst call, (fd, buf: Uint8Array, offsets: Uint32Array,
 // lengths: Uint32Array, n, slot, stats: Float64Array), unpacked and checked (n is capped to the arrays).

@@ -41,10 +41,6 @@ static constexpr unsigned kVnetLen = 10;
 static constexpr unsigned kChunk = 4096;
 static constexpr unsigned kXdpHeadroom = 256;
 
-static long Bpf(int cmd, union bpf_attr* attr) {
-  return syscall(__NR_bpf, cmd, attr, sizeof *attr);
-}
-
 struct Ring {
   uint32_t* producer = nullptr;
   uint32_t* consumer = nullptr;
