@@ -3,13 +3,18 @@ import type { Port } from '../io/port.ts';
 import { VNET_HDR_LEN } from '../io/port.ts';
 import { ParsedFrame, parseFrame, Verdict, PF, VERDICT_COUNT } from '../packet/parse.ts';
 import { copyMac, macEquals, macIsBroadcast, writeEthHeader, ETH_P } from '../packet/ethernet.ts';
-import { ipv4DecTtl } from '../packet/ipv4.ts';
+import { ipv4DecTtl, writeIpv4Header } from '../packet/ipv4.ts';
 import { buildFragNeeded, buildTimeExceeded, buildPortUnreachable, icmpErrorAllowed } from '../packet/icmp.ts';
 import { readU32, writeU32, icmpSetChecksum, ipv4SetChecksum } from '../packet/checksum.ts';
 import { RouteTable } from '../stack/route.ts';
 import { NeighbourCache } from '../stack/neigh.ts';
 import { Hook, Tracer, TraceVerdict } from '../stack/hooks.ts';
 import { Drop, DROP_COUNT } from './drops.ts';
+
+/** True for an IPv4 multicast destination MAC (01:00:5e, top bit of the 4th byte clear). */
+function isIpv4MulticastMac(buf: Uint8Array, eth: number): boolean {
+  return buf[eth] === 0x01 && buf[eth + 1] === 0x00 && buf[eth + 2] === 0x5e && (buf[eth + 3]! & 0x80) === 0;
+}
 
 /** Bytes kept free before each received frame so IPIP encapsulation can grow it in place. */
 export const HEADROOM = 64;
@@ -39,6 +44,22 @@ export interface IpvsHook {
   forward(buf: Uint8Array, p: ParsedFrame, now: number, out: XmitResult): number;
   icmpError(buf: Uint8Array, p: ParsedFrame, now: number, out: XmitResult, local: boolean): number;
   tick(now: number): void;
+}
+
+/**
+ * A protocol the director itself speaks (VRRP, IPVS connection sync): the IPv4 datagrams it takes for
+ * local delivery, as the kernel hands a datagram to a bound socket. It matches by IP protocol, UDP
+ * destination port (0 for other protocols), arrival port (-1: any) and destination: a multicast group
+ * it joined, or any of the director's own addresses. `deliver` reads the datagram during the call
+ * only (the buffer is reused afterwards); it runs on the data-plane thread, so it must be quick.
+ */
+export interface LocalProtocol {
+  proto: number;
+  udpPort: number;
+  port: number;
+  /** Multicast groups joined (host-order uint32). */
+  groups: readonly number[];
+  deliver(port: number, buf: Uint8Array, p: ParsedFrame, now: number): void;
 }
 
 /** Where --pcap writes frames (Ethernet onward). */
@@ -89,6 +110,8 @@ export class PathCounters {
   readonly arpReplies = new Float64Array(1);
   readonly icmpEchoReplies = new Float64Array(1);
   readonly icmpRateLimited = new Float64Array(1);
+  /** Datagrams handed to a LocalProtocol (VRRP, sync). */
+  readonly localDelivered = new Float64Array(1);
 }
 
 /**
@@ -102,6 +125,7 @@ export class Director {
   readonly neigh: NeighbourCache;
   readonly ports: Port[];
   private readonly local = new Map<number, LocalAddress>();
+  private localProtos: LocalProtocol[] = [];
   private readonly arena: Uint8Array;
   private readonly slot: number;
   private readonly rxOff: Uint32Array[];
@@ -268,7 +292,8 @@ export class Director {
     this.counters.parse[v]!++;
     if (this.tracer.active) this.tracer.hook(Hook.PREROUTING, port, buf, p.eth, p.end, TraceVerdict.CONTINUE, v);
     // Frames for another host's MAC reach us only in promiscuous mode; never act on them.
-    if (!macIsBroadcast(buf, p.eth) && !macEquals(buf, p.eth, this.ports[port]!.mac, 0) && v !== Verdict.TRUNCATED) {
+    // IPv4 multicast MACs (01:00:5e) pass on to the group check below.
+    if (!macIsBroadcast(buf, p.eth) && !macEquals(buf, p.eth, this.ports[port]!.mac, 0) && !isIpv4MulticastMac(buf, p.eth) && v !== Verdict.TRUNCATED) {
       this.drop(port, Drop.OTHER_HOST, Hook.PREROUTING);
       return;
     }
@@ -298,7 +323,75 @@ export class Director {
         return;
     }
     if (this.local.has(p.daddr)) this.inputHook(port);
-    else this.forwardHook(port);
+    else if (p.daddr >>> 28 === 0xe) {
+      if (!this.deliverLocal(port)) this.drop(port, Drop.MULTICAST, Hook.PREROUTING);
+    } else this.forwardHook(port);
+  }
+
+  /** Hands the parsed datagram to the LocalProtocol that takes it; false when none does. */
+  private deliverLocal(port: number): boolean {
+    const p = this.pf;
+    const list = this.localProtos;
+    if (list.length === 0 || (p.flags & PF.FRAGMENT) !== 0) return false;
+    const udpPort = p.proto === 17 && (p.flags & PF.L4) !== 0 ? p.dport : 0;
+    const multicast = p.daddr >>> 28 === 0xe;
+    for (let i = 0; i < list.length; i++) {
+      const lp = list[i]!;
+      if (lp.proto !== p.proto || lp.udpPort !== udpPort || (lp.port >= 0 && lp.port !== port)) continue;
+      if (multicast && !lp.groups.includes(p.daddr)) continue;
+      this.counters.localDelivered[0]!++;
+      if (this.tracer.active) this.tracer.hook(Hook.INPUT, port, this.arena, p.eth, p.end, TraceVerdict.LOCAL, 0);
+      lp.deliver(port, this.arena, p, this.now);
+      return true;
+    }
+    return false;
+  }
+
+  // ---- local protocols (slow path) ----
+
+  /** Starts local delivery for `lp` (VRRP, sync). */
+  addLocalProtocol(lp: LocalProtocol): void {
+    this.localProtos = [...this.localProtos, lp];
+  }
+
+  removeLocalProtocol(lp: LocalProtocol): void {
+    this.localProtos = this.localProtos.filter((x) => x !== lp);
+  }
+
+  /**
+   * Sends an IPv4 datagram the director originates (VRRP advert, sync message): `payload` is the
+   * complete L4 part (its checksum already set). To a multicast group it leaves `port` with the
+   * group's MAC; to a unicast address it is routed (`port` ignored unless the route has none) and
+   * resolved like any frame. False when it could not be queued (too big, no scratch slot).
+   */
+  sendDatagram(port: number, src: number, dst: number, proto: number, ttl: number, payload: Uint8Array, tos = 0): boolean {
+    const total = 20 + payload.length;
+    if (VNET_HDR_LEN + 14 + total > this.slot - HEADROOM) return false;
+    const s = this.scratch();
+    if (s < 0) return false;
+    const buf = this.arena;
+    buf.fill(0, s, s + VNET_HDR_LEN);
+    const eth = s + VNET_HDR_LEN;
+    buf[eth + 12] = 0x08;
+    buf[eth + 13] = 0x00;
+    const l4 = writeIpv4Header(buf, eth + 14, tos, total, this.icmpId++ & 0xffff, 0, ttl, proto, src >>> 0, dst >>> 0);
+    buf.set(payload, l4);
+    const len = VNET_HDR_LEN + 14 + total;
+    if (dst >>> 28 === 0xe) {
+      if (!this.ports[port]) return false;
+      buf[eth] = 0x01;
+      buf[eth + 1] = 0x00;
+      buf[eth + 2] = 0x5e;
+      buf[eth + 3] = (dst >>> 16) & 0x7f;
+      buf[eth + 4] = (dst >>> 8) & 0xff;
+      buf[eth + 5] = dst & 0xff;
+      copyMac(buf, eth + 6, this.ports[port]!.mac, 0);
+      if (this.tracer.active) this.tracer.hook(Hook.POSTROUTING, port, buf, eth, s + len, TraceVerdict.SENT, 0);
+      this.enqueueTx(port, s, len);
+      return true;
+    }
+    this.output(s, len, 0, this.routes.lookup(dst) === undefined ? port : -1);
+    return true;
   }
 
   // ---- INPUT ----
@@ -321,9 +414,12 @@ export class Director {
     }
     if ((p.proto === 6 || p.proto === 17) && this.ipvs) {
       const r = this.ipvs.input(buf, p, this.now, this.xr);
+      // As in the kernel, ipvs sees a datagram before local sockets do.
+      if (r === XMIT_NOT_MINE && this.deliverLocal(port)) return;
       this.afterIpvs(port, Hook.INPUT, r === XMIT_NOT_MINE ? -Drop.NO_SERVICE - 1 : r);
       return;
     }
+    if (this.deliverLocal(port)) return;
     this.drop(port, Drop.NO_SERVICE, Hook.INPUT);
   }
 

@@ -40,6 +40,8 @@ export const enum Drop {
   OTHER_HOST = 17,
   /** 802.1Q-tagged frames (own a kernel VLAN device instead). */
   VLAN = 18,
+  /** IPv4 multicast for a group no local protocol (VRRP, sync) joined. */
+  MULTICAST = 19,
 }
 
 export const DROP_NAMES = [
@@ -62,6 +64,7 @@ export const DROP_NAMES = [
   'icmp_ignored',
   'other_host',
   'vlan',
+  'multicast',
 ] as const;
 
 export const DROP_COUNT = DROP_NAMES.length;

@@ -119,3 +119,48 @@ test('stack: malformed, IPv6, foreign-MAC and not-local frames are dropped and c
   assert.equal(d.counters.drops[Drop.OTHER_HOST], 1);
   assert.equal(d.counters.drops[Drop.NOT_LOCAL], 1);
 });
+
+test('stack: local protocols get multicast for their group and unicast to own addresses; others are dropped and counted', () => {
+  const { port, d } = setup();
+  port.drain();
+  const got: Array<{ port: number; daddr: number; first: number }> = [];
+  const vrrp = { proto: 112, udpPort: 0, port: 0, groups: [ip('224.0.0.18')], deliver: (pt: number, b: Uint8Array, p: ParsedFrame) => got.push({ port: pt, daddr: p.daddr, first: b[p.l4]! }) };
+  d.addLocalProtocol(vrrp);
+  const inject = (dstMac: string, dst: string, proto: number, first: number) => {
+    const f = new PacketBuilder().eth({ dst: dstMac, src: CL_MAC }).ipv4({ src: '198.18.1.3', dst, ttl: 255, proto }).payload([first, 1, 2, 3]).build();
+    port.inject(f.buf.subarray(f.off, f.off + f.len));
+  };
+  inject('01:00:5e:00:00:12', '224.0.0.18', 112, 0x31); // joined group
+  inject('01:00:5e:00:00:51', '224.0.0.81', 112, 0x32); // group not joined
+  inject(DS_MAC, '198.18.1.2', 112, 0x33); // unicast to an own address
+  inject('01:00:5e:00:00:12', '224.0.0.18', 103, 0x34); // right group, other protocol
+  d.runOnce(0);
+  assert.deepEqual(got, [
+    { port: 0, daddr: ip('224.0.0.18'), first: 0x31 },
+    { port: 0, daddr: ip('198.18.1.2'), first: 0x33 },
+  ]);
+  assert.equal(d.counters.localDelivered[0], 2);
+  assert.equal(d.counters.drops[Drop.MULTICAST], 2);
+  d.removeLocalProtocol(vrrp);
+  inject('01:00:5e:00:00:12', '224.0.0.18', 112, 0x35);
+  d.runOnce(1);
+  assert.equal(got.length, 2);
+  assert.equal(d.counters.drops[Drop.MULTICAST], 3);
+});
+
+test('stack: sendDatagram to a multicast group uses the group MAC, TTL and a valid IPv4 header', () => {
+  const { port, d } = setup();
+  port.drain();
+  assert.equal(d.sendDatagram(0, ip('198.18.1.2'), ip('224.0.0.18'), 112, 255, new Uint8Array([0x31, 7, 100, 1])), true);
+  d.flush();
+  const out = frames(port);
+  assert.equal(out.length, 1);
+  const o = out[0]!;
+  assert.equal(o.v, Verdict.OK); // the parser checks the IPv4 header checksum
+  assert.deepEqual([...o.f.subarray(10, 16)], [0x01, 0x00, 0x5e, 0x00, 0x00, 0x12]);
+  assert.deepEqual([...o.f.subarray(16, 22)], [...mac(DS_MAC)]);
+  assert.equal(o.p.ttl, 255);
+  assert.equal(o.p.proto, 112);
+  assert.equal(o.p.saddr, ip('198.18.1.2'));
+  assert.deepEqual([...o.f.subarray(o.p.l4, o.p.l4 + 4)], [0x31, 7, 100, 1]);
+});
