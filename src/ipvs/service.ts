@@ -554,9 +554,9 @@ export class Ipvs {
   /**
    * The table is full and a new conn wants a slot: evict one entry that carries no established
    * traffic, as nf_conntrack's early_drop evicts an unreplied entry and IPVS's drop_entry defence
-   * drops SYN_RECV conns. Candidates: TCP conns whose handshake never completed (SYN_RECV, SYNACK)
-   * or that are over (TIME_WAIT, CLOSE), controlling nothing, and persistence templates that are
-   * not ASSURED and control nothing; never `keep` (the template the new conn will hang under).
+   * drops SYN_RECV conns. Candidates, each controlling nothing: TCP conns whose handshake never
+   * completed (SYN_RECV, SYNACK) or that are over (TIME_WAIT, CLOSE), UDP conns that carried a single
+   * datagram (a spoofed flood's, or a one-shot query's), and persistence templates not ASSURED; never `keep` (the template the new conn will hang under).
    * Scans at most EARLY_DROP_SCAN slots from a clock hand, so a just-admitted conn is revisited only
    * after a whole sweep, and a table full of established conns costs bounded work per refusal.
    * Returns whether a slot was freed (counted in `conns.earlyDrop`).
@@ -574,11 +574,10 @@ export class Ipvs {
       if ((f & CONN_F.USED) === 0 || i === keep || t.nControl[i] !== 0) continue;
       let victim: boolean;
       if (f & CONN_F.TEMPLATE) victim = (state[i]! & CTPL_S_ASSURED) === 0;
-      else {
+      else if (t.proto[i] === IPPROTO_TCP) {
         const s = state[i]!;
-        victim = t.proto[i] === IPPROTO_TCP
-          && (s === TCP_S.SYN_RECV || s === TCP_S.SYNACK || s === TCP_S.TIME_WAIT || s === TCP_S.CLOSE);
-      }
+        victim = s === TCP_S.SYN_RECV || s === TCP_S.SYNACK || s === TCP_S.TIME_WAIT || s === TCP_S.CLOSE;
+      } else victim = t.proto[i] === IPPROTO_UDP && t.inPkts[i]! <= 1;
       if (!victim) continue;
       this.dropHand = i;
       // Not a forced delete: the entry's template (if any) stays and lives out its own timer.

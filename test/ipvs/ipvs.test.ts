@@ -435,6 +435,22 @@ test('table full under a SYN flood: half-open conns are early-dropped, establish
   assert.equal(ipvs.listConns().filter((c) => c.state === 'ESTABLISHED').length, 17);
 });
 
+test('table full under a UDP flood: single-datagram conns are early-dropped, flows that carried more stay', () => {
+  const cap = 64;
+  const ipvs = mk(cap);
+  const U: ServiceKey = { proto: UDP, addr: VIP, port: 53 };
+  ipvs.addService({ ...U, sched: 'rr' });
+  ipvs.addDest(U, { addr: RS1, port: 53, fwd: Fwd.Route, weight: 1 });
+  const t = newTuple();
+  // 8 flows of a legitimate client, two datagrams each.
+  for (let p = 1; p <= 8; p++) for (let k = 0; k < 2; k++) assert.equal(inPacket(ipvs, pkt(t, UDP, 7, p, VIP, 53)), V_FORWARD);
+  for (let n = 0; n < 1000; n++) assert.equal(inPacket(ipvs, pkt(t, UDP, ip('198.18.128.1') + n, 4000 + n, VIP, 53)), V_FORWARD);
+  assert.equal(ipvs.conns.count, cap);
+  assert.equal(ipvs.conns.overflow, 0);
+  assert.equal(ipvs.conns.earlyDrop, 1000 - (cap - 8));
+  assert.equal(ipvs.listConns().filter((c) => c.caddr === 7).length, 8, 'the multi-datagram flows stay');
+});
+
 test('early drop under persistence: templates in use are kept, unassured idle ones go', () => {
   const cap = 8;
   const ipvs = mk(cap);
