@@ -1,11 +1,12 @@
-// A bounded SYN flood for the hostile-input e2e test: TCP SYNs from random sources of one prefix, sent with an AF_PACKET port.
+// A bounded flood for the hostile-input e2e test: TCP SYNs (or UDP datagrams) from random sources of one prefix, sent with an AF_PACKET port.
 //
 // Usage (inside the sender's namespace, as root):
 //   node --import tsx test/e2e/synflood-gen.ts --if IF --dst-mac MAC --dst IP --dport P --net A.B.C.D/LEN
-//        --count N --rate PPS [--seed S]
-// Each SYN has a source address drawn from --net (never its network or broadcast address) and a source
-// port in 1024..65535, from a seeded xorshift generator, so a run is reproducible. Stops after --count
-// frames or 60 s, whichever comes first. Prints one JSON line: {sent, refused, seconds}.
+//        --count N --rate PPS [--seed S] [--proto tcp|udp] [--repeat K]
+// Each flow has a source address drawn from --net (never its network or broadcast address) and a source
+// port in 1024..65535, from a seeded xorshift generator, so a run is reproducible; --repeat K sends each
+// flow's frame K times in a row (UDP: a flow of K datagrams). Stops after --count frames or 60 s,
+// whichever comes first. Prints one JSON line: {sent, refused, seconds}.
 import { parseArgs } from 'node:util';
 import { AfPacketPort } from '../../src/io/afpacket.ts';
 import { VNET_HDR_LEN } from '../../src/io/port.ts';
@@ -22,6 +23,8 @@ const { values } = parseArgs({
     count: { type: 'string', default: '1000' },
     rate: { type: 'string', default: '1000' },
     seed: { type: 'string', default: '1' },
+    proto: { type: 'string', default: 'tcp' },
+    repeat: { type: 'string', default: '1' },
   },
 });
 if (!values.if || !values['dst-mac'] || !values.dst || !values.net) {
@@ -36,14 +39,18 @@ const net = (ipToU32(netStr!) & ~((1 << hostBits) - 1)) >>> 0;
 const count = Number(values.count);
 const rate = Number(values.rate);
 const dport = Number(values.dport);
-if (!(count > 0 && rate > 0)) throw new Error('--count and --rate must be positive');
+const udp = values.proto === 'udp';
+if (!udp && values.proto !== 'tcp') throw new Error('--proto: tcp or udp');
+const repeat = Number(values.repeat);
+if (!(count > 0 && rate > 0 && Number.isInteger(repeat) && repeat >= 1 && repeat <= 64)) throw new Error('--count, --rate and --repeat (1..64) must be positive');
+if (count % repeat !== 0) throw new Error('--count must be a multiple of --repeat');
 
 const port = new AfPacketPort(values.if, { ringFrames: 16, frameSize: 4096 });
-const BURST = 64;
+const BURST = 64 * repeat;
 const SLOT = 128;
 const L3 = VNET_HDR_LEN + 14;
 const L4 = L3 + 20;
-const END = L4 + 20;
+const END = L4 + 20; // TCP: a bare header; UDP: 8 bytes of header and 12 of payload
 const buf = new Uint8Array(BURST * SLOT);
 const dst = ipToU32(values.dst);
 const dmac = parseMac(values['dst-mac']);
@@ -56,12 +63,15 @@ for (let f = 0; f < BURST; f++) {
   writeU16(buf, o + L3 + 2, 40);
   buf[o + L3 + 6] = 0x40; // DF
   buf[o + L3 + 8] = 64;
-  buf[o + L3 + 9] = 6;
+  buf[o + L3 + 9] = udp ? 17 : 6;
   writeU32(buf, o + L3 + 16, dst);
   writeU16(buf, o + L4 + 2, dport);
-  buf[o + L4 + 12] = 0x50; // data offset 5 words
-  buf[o + L4 + 13] = 0x02; // SYN
-  writeU16(buf, o + L4 + 14, 64240);
+  if (udp) writeU16(buf, o + L4 + 4, 20);
+  else {
+    buf[o + L4 + 12] = 0x50; // data offset 5 words
+    buf[o + L4 + 13] = 0x02; // SYN
+    writeU16(buf, o + L4 + 14, 64240);
+  }
 }
 
 let x = (Number(values.seed) >>> 0) || 1;
@@ -87,18 +97,20 @@ while (sent + refused < count) {
     await new Promise((r) => setTimeout(r, 1));
     continue;
   }
-  const n = Math.min(BURST, due);
-  for (let f = 0; f < n; f++) {
+  // Whole flows only: a burst carries each flow's `repeat` frames together.
+  const n = Math.min(BURST, due - (due % repeat) || repeat);
+  for (let f = 0; f < n; f += repeat) {
     const o = f * SLOT;
     const host = 1 + (rnd() % ((1 << hostBits) - 2));
     writeU32(buf, o + L3 + 12, (net + host) >>> 0);
     writeU16(buf, o + L3 + 4, rnd() & 0xffff);
     writeU16(buf, o + L4, 1024 + (rnd() % 64512));
-    writeU32(buf, o + L4 + 4, rnd());
+    if (!udp) writeU32(buf, o + L4 + 4, rnd());
     writeU16(buf, o + L3 + 10, 0);
     ipv4SetChecksum(buf, o + L3, 20);
-    writeU16(buf, o + L4 + 16, 0);
-    l4SetChecksum(buf, o + L3, o + L4, o + END, 6);
+    writeU16(buf, o + L4 + (udp ? 6 : 16), 0);
+    l4SetChecksum(buf, o + L3, o + L4, o + END, udp ? 17 : 6);
+    for (let k = 1; k < repeat; k++) buf.copyWithin((f + k) * SLOT, o, o + END);
   }
   const ok = port.txBurst(buf, offsets, lengths, n);
   sent += ok;

@@ -1,4 +1,4 @@
-// Hostile input: a SYN flood from random sources against a small connection table — capped, counted, flat memory, legit clients served.
+// Hostile input: a SYN flood from random sources against a small connection table — capped, counted, flat memory, legit clients served; refusals exact when nothing can be early-dropped.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -23,6 +23,16 @@ function rssKb(pid: number): number {
 async function routerMac(d: DirectorLab): Promise<string> {
   const j = JSON.parse(await d.lab.sh('router', 'ip -j link show cli0')) as { address: string }[];
   return j[0]!.address;
+}
+
+/** Runs the flood generator in the client namespace towards the VIP (see synflood-gen.ts); resolves with its tally. */
+async function flood(d: DirectorLab, port: number, count: number, rate: number, seed: number, udpRepeat = 0): Promise<{ sent: number; refused: number; seconds: number }> {
+  const r = await d.lab.exec('client', [process.execPath, '--import', 'tsx', `${ROOT}test/e2e/synflood-gen.ts`, '--if', 'eth0',
+    '--dst-mac', await routerMac(d), '--dst', VIP, '--dport', String(port), '--net', FLOOD_NET,
+    '--count', String(count), '--rate', String(rate), '--seed', String(seed),
+    ...(udpRepeat ? ['--proto', 'udp', '--repeat', String(udpRepeat)] : [])], 120_000);
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as { sent: number; refused: number; seconds: number };
 }
 
 test('SYN flood against --conn-table-size 1024: table capped, drops counted, RSS flat, legitimate HTTP served during and after', { skip: !canUseNetns() && 'needs root', timeout: 240_000 }, async () => {
@@ -50,9 +60,7 @@ test('SYN flood against --conn-table-size 1024: table capped, drops counted, RSS
       const rssBefore = rssKb(pid);
 
       // The flood and, next to it, a sampler and a legitimate client making requests in rounds.
-      const gen = d.lab.exec('client', [process.execPath, '--import', 'tsx', `${ROOT}test/e2e/synflood-gen.ts`, '--if', 'eth0',
-        '--dst-mac', await routerMac(d), '--dst', VIP, '--dport', String(port), '--net', FLOOD_NET,
-        '--count', String(FLOOD), '--rate', String(RATE), '--seed', '7'], 120_000);
+      const gen = flood(d, port, FLOOD, RATE, 7);
       let flooding = true;
       const samples: { count: number; rss: number }[] = [];
       const sampler = (async () => {
@@ -74,9 +82,7 @@ test('SYN flood against --conn-table-size 1024: table capped, drops counted, RSS
       const g = await gen;
       flooding = false;
       await Promise.all([sampler, legit]);
-      assert.equal(g.code, 0, g.stderr);
-      const flood = JSON.parse(g.stdout.trim().split('\n').pop()!) as { sent: number; refused: number; seconds: number };
-      assert.equal(flood.sent, FLOOD, `the generator sent every SYN (${JSON.stringify(flood)})`);
+      assert.equal(g.sent, FLOOD, `the generator sent every SYN (${JSON.stringify(g)})`);
 
       const mid = await counters();
       const created = (await svcConns()) - connsBefore;
@@ -87,7 +93,7 @@ test('SYN flood against --conn-table-size 1024: table capped, drops counted, RSS
       const lan = (c: CountersResult) => c.ports.find((p) => p.ifname === 'lan0')!;
       const ringDrops = lan(mid).rxDropped - lan(before).rxDropped;
       const figures = {
-        cap: CAP, floodSent: flood.sent, floodSeconds: +flood.seconds.toFixed(2),
+        cap: CAP, floodSent: g.sent, floodSeconds: +g.seconds.toFixed(2),
         peakConns: Math.max(...samples.map((s) => s.count)), connsAfterFlood: mid.conns.count,
         connsCreated: created, earlyDrop: mid.conns.earlyDrop - before.conns.earlyDrop,
         overflow: mid.conns.overflow - before.conns.overflow, tableFullDrops: mid.ipvs.table_full! - before.ipvs.table_full!,
@@ -117,6 +123,58 @@ test('SYN flood against --conn-table-size 1024: table capped, drops counted, RSS
       assert.equal(end.conns.count, CAP, 'still full after the flood, still serving');
       // Memory: the table is preallocated; nothing a flood does may grow tsvsd.
       assert.ok(rssPeak - rssBefore < 32 * 1024 && rssAfter - rssBefore < 32 * 1024, `RSS grew: ${JSON.stringify(figures.rssKb)} kB`);
+    } finally {
+      ctl.close();
+    }
+  }, 3, ['--conn-table-size', String(CAP)]);
+});
+
+test('a table full of live flows: every new conn refused and counted exactly, an established connection goes on', { skip: !canUseNetns() && 'needs root', timeout: 240_000 }, async () => {
+  await withDirectorLab('nat', async (d) => {
+    const rs = d.lab.realServers;
+    const { http, udp } = d.lab.state.ports;
+    await d.restore([`-A -t ${VIP}:${http} -s rr`, ...rs.map((r) => `-a -t ${VIP}:${http} -r ${r.ip}:${http} -m`),
+      `-A -u ${VIP}:${udp} -s rr`, ...rs.map((r) => `-a -u ${VIP}:${udp} -r ${r.ip}:${udp} -m`)].join('\n') + '\n');
+    await d.lab.sh('router', `ip route add blackhole ${FLOOD_NET}`);
+    const ctl = new ControlClient(d.lab.director.socket);
+    try {
+      const counters = () => ctl.request({ op: 'counters' }) as Promise<CountersResult>;
+      // One established connection, held open.
+      const ka = await d.keepAlive(http);
+      const before = await counters();
+      // UDP flows of two datagrams each fill the table: none of them may be early-dropped.
+      const FLOWS = 1100;
+      const fill = await flood(d, udp, FLOWS * 2, 4000, 11, 2);
+      assert.equal(fill.sent, FLOWS * 2);
+      const full = await counters();
+      assert.equal(full.conns.count, CAP);
+      const room = CAP - before.conns.count;
+      // Then SYNs: with nothing to early-drop, each is refused.
+      const SYNS = 5000;
+      const syn = await flood(d, http, SYNS, 5000, 12);
+      assert.equal(syn.sent, SYNS);
+      const legit = await d.client('http', http, 1);
+      const after = await counters();
+      const lan = (c: CountersResult) => c.ports.find((p) => p.ifname === 'lan0')!;
+      const ringDrops = lan(after).rxDropped - lan(before).rxDropped;
+      const figures = {
+        cap: CAP, udpFlows: FLOWS, synsSent: SYNS, ringDrops, count: after.conns.count,
+        overflow: after.conns.overflow - before.conns.overflow, tableFullDrops: after.ipvs.table_full! - before.ipvs.table_full!,
+        earlyDrop: after.conns.earlyDrop - before.conns.earlyDrop, legitNew: { ok: legit.ok, failed: legit.failed },
+      };
+      console.log(`# table-full figures: ${JSON.stringify(figures)}`);
+      assert.equal(ringDrops, 0, 'every frame reached tsvsd');
+      assert.equal(figures.count, CAP);
+      assert.equal(figures.earlyDrop, 0, 'live flows and established conns are never early-dropped');
+      // The flows beyond the room left (both their datagrams), every SYN, and the legitimate client's
+      // SYN with its retransmissions: each refused once and counted once, in both counters.
+      assert.equal(figures.overflow, figures.tableFullDrops);
+      const expected = 2 * (FLOWS - room) + SYNS;
+      assert.ok(figures.overflow >= expected + 1 && figures.overflow <= expected + 4, `overflow ${figures.overflow}, want ${expected} + the legitimate SYN (1..4 tries)`);
+      assert.equal(legit.ok, 0, 'a new connection finds no room');
+      // The established connection is untouched by the full table.
+      const second = await ka.second();
+      assert.ok(second.sameSocket, 'the established connection carried on');
     } finally {
       ctl.close();
     }
