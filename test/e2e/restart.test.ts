@@ -1,7 +1,8 @@
 // kill -9 of tsvsd leaves nothing that stops a restart (sockets, tcx links, TAP bridges); a live tsvsd is never displaced; persistent labs survive a killed process.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, lstatSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { canUseNetns, run, waitFor } from '../../src/lab/netns.ts';
@@ -19,9 +20,39 @@ async function defineAndServe(d: DirectorLab, what: string, define = true): Prom
   assert.equal(Object.keys(r.byServer).length, d.lab.realServers.length, `${what}: every real server answered`);
 }
 
-async function kill9Tsvsd(d: DirectorLab): Promise<number> {
+/** The BPF links (tcx ingress) process `pid` holds, by id, from its fds' fdinfo. */
+function tcxLinks(pid: number): number[] {
+  const ids: number[] = [];
+  for (const fd of readdirSync(`/proc/${pid}/fdinfo`)) {
+    let info: string;
+    try {
+      info = readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8');
+    } catch {
+      continue; // closed meanwhile
+    }
+    const m = /^link_type:\s+tcx$[\s\S]*^link_id:\s+(\d+)$/m.exec(info);
+    if (m) ids.push(Number(m[1]));
+  }
+  return ids.sort((a, b) => a - b);
+}
+
+/** Ids of every BPF link on the system (bpftool), or null when bpftool is not installed. */
+function allLinks(): number[] | null {
+  try {
+    return (JSON.parse(execFileSync('bpftool', ['-j', 'link', 'show'], { encoding: 'utf8' })) as { id: number }[]).map((l) => l.id);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw e;
+  }
+}
+
+function tsvsdPid(d: DirectorLab): number {
   const procs = d.lab.state.procs.filter((p) => p.what === 'tsvsd');
-  const pid = procs[procs.length - 1]!.pid;
+  return procs[procs.length - 1]!.pid;
+}
+
+async function kill9Tsvsd(d: DirectorLab): Promise<number> {
+  const pid = tsvsdPid(d);
   assert.ok((await namespacePids(d.lab.ns('director'))).includes(pid), 'tsvsd runs in the director namespace');
   process.kill(pid, 'SIGKILL');
   await waitFor('tsvsd to die', async () => !(await namespacePids(d.lab.ns('director'))).includes(pid), 10_000);
@@ -35,7 +66,7 @@ async function secondRefused(d: DirectorLab, extra: string[]): Promise<void> {
   assert.equal(r.stderr, `tsvsd: another tsvsd already answers on ${d.lab.director.socket} (stop it first, or give another path)\n`);
 }
 
-test('kill -9 tsvsd (AF_PACKET, tcx drop, pcap, admin socket): a restart with the same arguments starts, forwards and answers', { skip, timeout: 240_000 }, async () => {
+test('kill -9 tsvsd (AF_PACKET, tcx drop, pcap, admin socket): a restart with the same arguments starts, forwards and answers', { skip, timeout: 240_000 }, async (t) => {
   const tmp = mkdtempSync(join(tmpdir(), 'tsvs-restart-'));
   const pcap = join(tmp, 'cap.pcap');
   const admin = join(tmp, 'admin.sock');
@@ -46,13 +77,24 @@ test('kill -9 tsvsd (AF_PACKET, tcx drop, pcap, admin socket): a restart with th
       await secondRefused(d, extra);
       await defineAndServe(d, 'first tsvsd, after the refused second one', false);
 
+      // The kernel-rx drop programs: one tcx link per owned interface, held only by tsvsd's fds.
+      const links = tcxLinks(tsvsdPid(d));
+      assert.equal(links.length, 2, `tcx links of tsvsd: ${links.join(' ')}`);
       await kill9Tsvsd(d);
+      if (allLinks() === null) t.diagnostic('bpftool is not installed (scripts/ensure-tools.sh): the tcx links were not looked for after kill -9');
+      else {
+        // The kernel frees a link whose last fd closed from a work queue: give it a moment.
+        const stale = () => links.filter((id) => allLinks()!.includes(id));
+        await waitFor('the killed tsvsd\'s tcx links to go', () => stale().length === 0, 5000).catch(() => {});
+        assert.deepEqual(stale(), [], 'the tcx links went with the killed tsvsd');
+      }
       const sock = d.lab.director.socket;
       assert.ok(lstatSync(sock).isSocket() && lstatSync(admin).isSocket(), 'kill -9 leaves both socket files behind');
       const dead = await d.adm('-L', '-n');
       assert.notEqual(dead.code, 0, 'nobody answers on the stale socket');
 
       await startDirector(d.lab, extra);
+      assert.equal(tcxLinks(tsvsdPid(d)).length, 2, 'the restarted tsvsd attached its own tcx links');
       const list = await d.admOk('-L', '-n');
       assert.match(list, /^IP Virtual Server version /, 'tsvsadm answers the new tsvsd');
       await defineAndServe(d, 'restarted tsvsd');
