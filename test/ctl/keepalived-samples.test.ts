@@ -14,7 +14,8 @@ const skip = files.length === 0 && `no keepalived samples in ${SAMPLES} (apt-get
 
 /** What tsvsd does with `--config FILE`: parse, validate, and the services' pre-check a reload runs too. */
 function load(file: string): Config {
-  const o = parseTsvsdArgs(['--config', file, '--interface', 'eth0'], {});
+  // The samples name eth0..eth3 (VRRP, track_interface): let the director own them all.
+  const o = parseTsvsdArgs(['--config', file, '--interface', 'eth0', '--interface', 'eth1', '--interface', 'eth2', '--interface', 'eth3'], {});
   checkServices(o.config);
   return o.config;
 }
@@ -116,8 +117,24 @@ function checkAccepted(file: string, text: string, config: Config): void {
   }
 }
 
+/** For each line (1-based index), the keywords that can name it: its own first word, then those of the blocks around it. */
+function keywordsByLine(text: string): string[][] {
+  const out: string[][] = [[]];
+  const stack: string[] = [];
+  for (const line of text.split('\n')) {
+    const w = words(line);
+    out.push([...(w.length && w[0] !== '{' && w[0] !== '}' ? [w[0]!] : []), ...[...stack].reverse()]);
+    for (const c of line.split('#')[0]!.split('!')[0]!) {
+      if (c === '{') stack.push(w.length && w[0] !== '{' ? w[0]! : '');
+      else if (c === '}') stack.pop();
+    }
+  }
+  return out;
+}
+
 function checkRefused(file: string, text: string, e: ConfigError): void {
   const src = text.split('\n');
+  const keys = keywordsByLine(text);
   const lines = e.message.split('\n');
   assert.ok(lines.length > 0 && lines.every((l) => l.length > 0), `${file}: a message per refusal`);
   for (const l of lines) {
@@ -127,9 +144,10 @@ function checkRefused(file: string, text: string, e: ConfigError): void {
     assert.equal(m[1], file, `${file}: "${l}" names the file`);
     const n = Number(m[2]);
     assert.ok(n >= 1 && n <= src.length, `${file}: line ${n} exists`);
-    const key = words(src[n - 1]!)[0];
-    assert.ok(key !== undefined, `${file}:${n} is a line with a keyword`);
-    assert.ok(m[3]!.includes(key), `${file}: "${l}" names the keyword of its line (${key})`);
+    // A list entry (an address in virtual_ipaddress, a host in a group) is named by its block's keyword.
+    const named = keys[n]!.filter((k) => k !== '');
+    assert.ok(named.length > 0, `${file}:${n} is a line with a keyword or inside a block`);
+    assert.ok(named.some((k) => m[3]!.includes(k)), `${file}: "${l}" names the keyword of its line or block (${named.join(', ')})`);
   }
 }
 
