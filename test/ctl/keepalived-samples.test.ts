@@ -4,7 +4,9 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { ConfigError, type Config } from '../../src/ctl/config.ts';
+import { parseKeepalivedText } from '../../src/ctl/keepalived.ts';
 import { checkServices } from '../../src/ctl/reload.ts';
 import { parseTsvsdArgs } from '../../src/cli/tsvsd-args.ts';
 
@@ -214,4 +216,34 @@ test('keepalived samples (Debian keepalived): each is read right through tsvsd -
   assert.equal(n.accepted + n.refused, files.length);
   // Samples that are only LVS exist and must load: the reader is exercised, not just its refusals.
   assert.ok(n.accepted > 0 && lvs.accepted >= n.accepted, 'some samples are accepted, and so are their LVS parts');
+});
+
+test('keepalived samples, mangled (cuts, stray braces, quotes, huge numbers, includes): a ConfigError with file:line or a config, never a crash', { skip }, () => {
+  const texts = files.map((f) => readFileSync(join(SAMPLES, f), 'utf8'));
+  const bits = ['{', '}', '"', "'", '\n', ' ', '#', '!', '@x ', '\\', '0', '-1', '999999999999', '1e400', 'NaN', 'include *\n',
+    'virtual_server ', 'real_server 198.18.2.1 80 {', 'url {', 'TCP_CHECK {', '__proto__ ', 'constructor '];
+  const edit = fc.record({ at: fc.nat(), op: fc.constantFrom('cut', 'insert', 'truncate'), len: fc.integer({ min: 1, max: 20 }), bit: fc.constantFrom(...bits) });
+  // An empty directory for the file, so an inserted include reads nothing of ours.
+  const tmp = mkdtempSync(join(tmpdir(), 'tsvs-kafuzz-'));
+  const name = join(tmp, 'keepalived.conf');
+  try {
+    fc.assert(
+      fc.property(fc.nat(), fc.array(edit, { minLength: 1, maxLength: 4 }), (which, edits) => {
+        let t = texts[which % texts.length]!;
+        for (const e of edits) {
+          const p = e.at % (t.length + 1);
+          t = e.op === 'cut' ? t.slice(0, p) + t.slice(p + e.len) : e.op === 'insert' ? t.slice(0, p) + e.bit + t.slice(p) : t.slice(0, p);
+        }
+        try {
+          parseKeepalivedText(t, name);
+        } catch (e) {
+          if (!(e instanceof ConfigError)) throw e;
+          for (const l of e.message.split('\n')) assert.match(l, /^\/.+:\d+: \S/, 'every refusal line carries file:line');
+        }
+      }),
+      { numRuns: 3000, seed: 16 },
+    );
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
 });
