@@ -129,6 +129,22 @@ test('kill -9 tsvsd --io tap: the bridge it built is found stale and rebuilt; a 
   }, 2, ['--io', 'tap']);
 });
 
+test('kill -9 tsvsd --io macvtap: the restart reuses the macvtaps the killed one made', { skip, timeout: 240_000 }, async () => {
+  await withDirectorLab('nat', async (d) => {
+    await defineAndServe(d, 'macvtap tsvsd');
+    const mvts = async () => (await d.lab.sh('director', 'ls /sys/class/net')).split(/\s+/).filter((n) => n.startsWith('mvt'));
+    const made = await mvts();
+    assert.equal(made.length, 2, `one macvtap per owned interface (${made.join(' ')})`);
+    await kill9Tsvsd(d);
+    assert.deepEqual(await mvts(), made, 'kill -9 leaves the macvtaps behind');
+    await startDirector(d.lab, ['--io', 'macvtap']);
+    await defineAndServe(d, 'restarted macvtap tsvsd');
+    assert.deepEqual(await mvts(), made, 'the same macvtaps serve again');
+    // Reused, not re-made: another port may be using an existing macvtap, so they stay after this
+    // tsvsd's clean stop too (ip link del mvtN removes them).
+  }, 2, ['--io', 'macvtap']);
+});
+
 test('persistent lab: a killed tsvsd shows in status, down removes everything, the same name comes up again', { skip, timeout: 240_000 }, async () => {
   const stateDir = mkdtempSync(join(tmpdir(), 'tsvs-labkill-'));
   const name = `k${process.pid % 100000}`;
