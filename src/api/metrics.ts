@@ -200,6 +200,7 @@ function counterFamilies(c: CountersResult): Family[] {
     { name: 'tsvs_conn_table_entries', type: 'gauge', help: 'Entries in the connection table (connections and persistence templates).', samples: [{ labels: [], value: c.conns.count }] },
     { name: 'tsvs_conn_table_capacity', type: 'gauge', help: 'Capacity of the connection table, fixed at start.', samples: [{ labels: [], value: c.conns.capacity }] },
     { name: 'tsvs_conn_table_overflow_total', type: 'counter', help: 'New connections refused because the connection table was full.', samples: [{ labels: [], value: c.conns.overflow }] },
+    { name: 'tsvs_conn_table_early_drop_total', type: 'counter', help: 'Entries without established traffic evicted to admit new connections when the table was full.', samples: [{ labels: [], value: c.conns.earlyDrop }] },
     { name: 'tsvs_arp_replies_total', type: 'counter', help: 'ARP replies the director sent for its own addresses.', samples: [{ labels: [], value: c.arpReplies }] },
     { name: 'tsvs_icmp_echo_replies_total', type: 'counter', help: 'ICMP echo replies the director sent.', samples: [{ labels: [], value: c.icmpEchoReplies }] },
     { name: 'tsvs_port_rx_frames_total', type: 'counter', help: 'Frames received on the port.', samples: ports((p) => p.rxFrames) },

@@ -1,10 +1,9 @@
 // Listens for the admin HTTP API on TCP or a unix socket, refusing a non-loopback address without a token.
 import { isIP } from 'node:net';
-import { chmodSync, existsSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { chmodSync, unlinkSync } from 'node:fs';
 import type { AddressInfo, Server } from 'node:net';
 import { createAdaptorServer } from '@hono/node-server';
-import type { RequestHandler } from '../ctl/server.ts';
+import { claimSocketPath, type RequestHandler } from '../ctl/server.ts';
 import type { HealthSnapshot } from '../health/index.ts';
 import { createAdminApp, type AdminLog } from './app.ts';
 
@@ -82,10 +81,11 @@ export async function startAdmin(o: AdminOptions): Promise<AdminServer> {
   const server = createAdaptorServer({ fetch: app.fetch }) as Server;
   const unixPath = 'path' in o.listen ? o.listen.path : null;
   if (unixPath) {
-    mkdirSync(dirname(unixPath), { recursive: true, mode: 0o755 });
-    if (existsSync(unixPath)) {
-      if (!lstatSync(unixPath).isSocket()) throw new AdminConfigError(`--admin unix:${unixPath}: the path exists and is not a socket`);
-      unlinkSync(unixPath);
+    // A stale socket a killed tsvsd left is replaced; a live one (another tsvsd answers) is not stolen.
+    try {
+      await claimSocketPath(unixPath, 'the path');
+    } catch (e) {
+      throw new AdminConfigError(`--admin unix:${unixPath}: ${(e as Error).message}`);
     }
   }
   const oldMask = unixPath ? process.umask(0o177) : null;

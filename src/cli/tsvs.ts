@@ -137,9 +137,16 @@ function buildProgram(): Command {
         const nss = Object.values(l.state.namespaces);
         const missing = nss.filter((n) => !present.has(n));
         process.stdout.write(`namespaces: ${nss.length - missing.length}/${nss.length} present${missing.length ? ` (missing: ${missing.join(', ')})` : ''}\n`);
+        const inside = new Map<string, number[]>();
         for (const role of l.roles()) {
           const pids = await namespacePids(l.ns(role));
+          inside.set(role, pids);
           if (pids.length) process.stdout.write(`  ${role}: pids ${pids.join(' ')}\n`);
+        }
+        // A program that died (killed, crashed) says so, with where its output went.
+        for (const p of l.state.procs) {
+          const up = inside.get(p.role)?.includes(p.pid) === true;
+          process.stdout.write(`  ${p.what} in ${p.role} (pid ${p.pid}): ${up ? 'running' : `not running; its log: ${p.log}`}\n`);
         }
       }
     });

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import pino from 'pino';
 import pretty from 'pino-pretty';
 import { ConfigError } from '../ctl/config.ts';
-import { startControlServer, stopControlServer } from '../ctl/server.ts';
+import { claimSocketPath, startControlServer, stopControlServer } from '../ctl/server.ts';
 import { errorResponse, okResponse, type Request, type RequestBody, type Response, type ReloadResult, type Timeouts } from '../ctl/protocol.ts';
 import { checkServices, planReload, benignReloadError, RESTART_ONLY } from '../ctl/reload.ts';
 import { startHealth, type HealthHandle } from '../health/index.ts';
@@ -47,6 +47,15 @@ export async function main(argv: string[]): Promise<number> {
     { level: opts.logLevel, base: { name: 'tsvsd' } },
     process.stderr.isTTY ? pretty({ destination: 2, sync: true }) : pino.destination({ dest: 2, sync: true }),
   );
+
+  // Before the data plane opens any interface: a second tsvsd on a live socket must not touch the
+  // interfaces the first one forwards on; a socket file a killed tsvsd left is removed.
+  try {
+    await claimSocketPath(opts.socket);
+  } catch (e) {
+    process.stderr.write(`tsvsd: ${(e as Error).message}\n`);
+    return 1;
+  }
 
   const mailbox = new SharedArrayBuffer(8);
   const flags = new Int32Array(mailbox);

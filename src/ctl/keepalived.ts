@@ -72,6 +72,12 @@ class Reader {
     const lines = text.split(/\r?\n/);
     for (let ln = 0; ln < lines.length; ln++) {
       const lineToks = this.lexLine(lines[ln]!, file, ln + 1);
+      if (lineToks.length && !lineToks[0]!.quoted && lineToks[0]!.text.startsWith('@')) {
+        // keepalived keeps an "@ID" line only when started with -i ID ("@^ID": unless): tsvsd has no
+        // config id, so reading or dropping such a line silently would both guess.
+        this.err(lineToks[0]!, `${lineToks[0]!.text}: conditional configuration lines (keepalived -i CONFIG_ID) are not supported by tsvs; keep the lines meant for this director without the @ prefix`);
+        continue;
+      }
       if (lineToks.length && lineToks[0]!.text === 'include' && !lineToks[0]!.quoted) {
         if (lineToks.length < 2) this.err(lineToks[0]!, 'include needs a file name');
         for (const pat of lineToks.slice(1)) out.push(...this.include(pat, file, depth));

@@ -257,7 +257,8 @@ export interface CountersResult {
   drops: Record<string, number>;
   /** ipvs pass/drop reasons (core.ts R). */
   ipvs: Record<string, number>;
-  conns: { count: number; capacity: number; overflow: number };
+  /** Table fill; `overflow` new conns refused, `earlyDrop` entries evicted to admit new conns. */
+  conns: { count: number; capacity: number; overflow: number; earlyDrop: number };
   arpReplies: number;
   icmpEchoReplies: number;
   ports: Array<{ ifname: string; kind: string; rxFrames: number; txFrames: number; rxBytes: number; txBytes: number; rxDropped: number; txErrors: number }>;

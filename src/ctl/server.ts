@@ -15,7 +15,7 @@ export type RequestHandler = (req: Request, stream?: (line: object) => void, sig
 const MAX_LINE = 1 << 20;
 
 /** True when something answers on the unix socket at `path`. */
-function socketAlive(path: string): Promise<boolean> {
+export function socketAlive(path: string): Promise<boolean> {
   return new Promise((resolve) => {
     const s = connect(path);
     s.once('connect', () => {
@@ -27,16 +27,24 @@ function socketAlive(path: string): Promise<boolean> {
 }
 
 /**
+ * Makes `path` free for a listening unix socket: creates its directory, refuses (throws one line)
+ * when the path is not a socket or another process answers on it, and removes a stale socket file
+ * that a killed daemon left behind (nobody listens: connect() is refused).
+ */
+export async function claimSocketPath(path: string, what = 'control socket path'): Promise<void> {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+  if (!existsSync(path)) return;
+  if (!lstatSync(path).isSocket()) throw new Error(`${what} ${path} exists and is not a socket`);
+  if (await socketAlive(path)) throw new Error(`another tsvsd already answers on ${path} (stop it first, or give another path)`);
+  unlinkSync(path);
+}
+
+/**
  * Listens on `path`, refusing to start when another daemon already answers there; a stale socket
  * file left by a crash is replaced. The socket is created mode 0600 (root-only, as ipvsadm needs root).
  */
 export async function startControlServer(path: string, handle: RequestHandler): Promise<Server> {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
-  if (existsSync(path)) {
-    if (!lstatSync(path).isSocket()) throw new Error(`control socket path ${path} exists and is not a socket`);
-    if (await socketAlive(path)) throw new Error(`another tsvsd already answers on ${path}`);
-    unlinkSync(path);
-  }
+  await claimSocketPath(path);
   const clients = new Set<Socket>();
   const server = createServer((sock) => {
     clients.add(sock);

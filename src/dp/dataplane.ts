@@ -298,7 +298,7 @@ export class Dataplane {
       parse,
       drops,
       ipvs: named(REASON_NAMES, this.ipvs.reasons),
-      conns: { count: ct.count, capacity: ct.capacity, overflow: ct.overflow },
+      conns: { count: ct.count, capacity: ct.capacity, overflow: ct.overflow, earlyDrop: ct.earlyDrop },
       arpReplies: c.arpReplies[0]!,
       icmpEchoReplies: c.icmpEchoReplies[0]!,
       ports: this.director.ports.map((p) => ({ ifname: p.ifname, kind: p.kind, ...p.stats() })),

@@ -7,7 +7,8 @@
 // given the owned interface's name. macvtap (src/io/macvtap.ts) needs no bridge and measured faster
 // (DESIGN.md §3); TAP stays for hosts without macvtap and for labs where a namespace's only link is a TAP.
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { IoError, nativeCall } from './errors.ts';
 import { native } from './native.ts';
 import { VNET_HDR_LEN, type Port, type PortKind, type PortStats } from './port.ts';
@@ -184,9 +185,19 @@ export class TapPort extends VnetFdPort {
     // An ordinary interface: bridge it with a TAP of our own.
     const lower = nativeCall(() => n.tapIfInfo(ifname));
     if (!lower.up) throw new IoError('ENETDOWN', `interface ${ifname} is down`);
-    if (existsSync(`/sys/class/net/${ifname}/master`)) throw new IoError('ESETUP', `${ifname} is already enslaved to another device`);
     const br = `tbr${lower.ifindex}`;
     const tap = `tap${lower.ifindex}`;
+    if (existsSync(`/sys/class/net/${ifname}/master`)) {
+      const master = basename(readlinkSync(`/sys/class/net/${ifname}/master`));
+      if (master !== br) throw new IoError('ESETUP', `${ifname} is already enslaved to another device (${master})`);
+      // Our own bridge: its TAP lives only as long as the fd of the tsvsd that made it, so a bridge
+      // holding ifname alone is what a killed tsvsd left behind. Remove it and build afresh.
+      const ports = readdirSync(`/sys/class/net/${br}/brif`);
+      if (ports.some((p) => p !== ifname)) {
+        throw new IoError('ESETUP', `${ifname} is in use: bridge ${br} holds ${ports.filter((p) => p !== ifname).join(', ')} (another tsvsd?)`);
+      }
+      ipCmd(['link', 'del', br]);
+    }
     ipCmd(['link', 'add', br, 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0']);
     try {
       quietIpv6(br);

@@ -106,8 +106,10 @@ export class ConnTable {
   private freeHead: number;
   /** Live conns. */
   count = 0;
-  /** Conns refused because the table was full. */
+  /** Conns refused because the table was full (and no entry could be early-dropped). */
   overflow = 0;
+  /** Entries evicted to make room for a new conn when the table was full (see Ipvs.earlyDrop). */
+  earlyDrop = 0;
   /** The time of the last tick (ms); per-packet re-arms use it. */
   now = 0;
   /** Called by tick() for each due conn; must free or re-arm it. */

@@ -109,10 +109,14 @@ const S_IGNORED = -1; // pass the packet on
 const S_LEAVE = -2; // no dest: ICMP unreachable
 const S_DROP = -3; // conn allocation failed
 
-/** Create a conn bound to dest `d`, hashed unless one-packet (ip_vs_conn_new + ip_vs_bind_dest). */
+/**
+ * Create a conn bound to dest `d`, hashed unless one-packet (ip_vs_conn_new + ip_vs_bind_dest). A
+ * full table first early-drops an entry that carries no established traffic (never `keep`).
+ */
 function newConn(ipvs: Ipvs, proto: number, caddr: number, cport: number, vaddr: number, vport: number,
-  daddr: number, dport: number, flags: number, d: IpvsDest): number {
+  daddr: number, dport: number, flags: number, d: IpvsDest, keep: number): number {
   const t = ipvs.conns;
+  if (t.count >= t.capacity) ipvs.earlyDrop(keep);
   const i = t.alloc(proto, caddr, cport, vaddr, vport, daddr, dport, flags, -1);
   if (i < 0) return -1;
   ipvs.bindDest(i, d);
@@ -159,7 +163,7 @@ function schedPersist(ipvs: Ipvs, svc: IpvsService, p: PacketTuple): number {
     d = svc.sched.schedule(svc, p) as IpvsDest | null ?? undefined;
     if (d === undefined) return S_LEAVE;
     const tdport = p.dport === svc.port && svc.port !== FTPPORT ? d.port : 0;
-    ct = newConn(ipvs, tproto, snet, 0, tvaddr, tvport, d.addr, tdport, CONN_F.TEMPLATE, d);
+    ct = newConn(ipvs, tproto, snet, 0, tvaddr, tvport, d.addr, tdport, CONN_F.TEMPLATE, d, -1);
     if (ct < 0) return S_DROP;
     t.timeout[ct] = svc.timeout;
   } else {
@@ -168,7 +172,7 @@ function schedPersist(ipvs: Ipvs, svc: IpvsService, p: PacketTuple): number {
   let dport = p.dport;
   if (dport === svc.port && d.port !== 0) dport = d.port;
   const flags = (svc.flags & SVC_F.ONEPACKET) !== 0 && p.proto === IPPROTO_UDP ? CONN_F.ONE_PACKET : 0;
-  const cp = newConn(ipvs, p.proto, p.saddr, p.sport, p.daddr, p.dport, d.addr, dport, flags, d);
+  const cp = newConn(ipvs, p.proto, p.saddr, p.sport, p.daddr, p.dport, d.addr, dport, flags, d, ct);
   // Every use pushes the template's expiry to a full timeout from now (ip_vs_conn_put on ct).
   t.arm(ct);
   if (cp < 0) return S_DROP;
@@ -189,7 +193,7 @@ export function schedule(ipvs: Ipvs, svc: IpvsService, p: PacketTuple): number {
   const d = svc.sched.schedule(svc, p) as IpvsDest | null;
   if (d === null) return S_LEAVE;
   const flags = (svc.flags & SVC_F.ONEPACKET) !== 0 && p.proto === IPPROTO_UDP ? CONN_F.ONE_PACKET : 0;
-  const cp = newConn(ipvs, p.proto, p.saddr, p.sport, p.daddr, p.dport, d.addr, d.port !== 0 ? d.port : p.dport, flags, d);
+  const cp = newConn(ipvs, p.proto, p.saddr, p.sport, p.daddr, p.dport, d.addr, d.port !== 0 ? d.port : p.dport, flags, d, -1);
   if (cp < 0) return S_DROP;
   bumpConns(ipvs, svc, d);
   return cp;

@@ -157,6 +157,12 @@ export const DEST_TRASH_PERIOD_MS = 120_000;
 /** An expiring conn that still controls others is kept this long (s). */
 export const CONTROL_EXPIRE_LATER_S = 60;
 
+/**
+ * Slots a full table's early drop looks at for one new conn: bounded work per refused packet when
+ * every entry carries established traffic, and almost always a hit under a SYN flood.
+ */
+export const EARLY_DROP_SCAN = 64;
+
 const NONE_SCHED: Scheduler = { name: 'none', schedule: () => null };
 
 function protoIndex(p: number): number {
@@ -211,6 +217,8 @@ export class Ipvs {
   ftpSvcCount = 0;
   nullSvcCount = 0;
   private lastTrashRun = NaN;
+  /** Where the next early-drop scan starts (a clock hand over the slots). */
+  private dropHand = 0;
   private readonly schedLookup: (name: string) => Scheduler | undefined;
 
   constructor(opts: IpvsOptions = {}) {
@@ -541,6 +549,44 @@ export class Ipvs {
     }
     this.unbindDest(i);
     t.free(i);
+  }
+
+  /**
+   * The table is full and a new conn wants a slot: evict one entry that carries no established
+   * traffic, as nf_conntrack's early_drop evicts an unreplied entry and IPVS's drop_entry defence
+   * drops SYN_RECV conns. Candidates, each controlling nothing: TCP conns whose handshake never
+   * completed (SYN_RECV, SYNACK) or that are over (TIME_WAIT, CLOSE), UDP conns that carried a single
+   * datagram (a spoofed flood's, or a one-shot query's), and persistence templates not ASSURED; never `keep` (the template the new conn will hang under).
+   * Scans at most EARLY_DROP_SCAN slots from a clock hand, so a just-admitted conn is revisited only
+   * after a whole sweep, and a table full of established conns costs bounded work per refusal.
+   * Returns whether a slot was freed (counted in `conns.earlyDrop`).
+   */
+  earlyDrop(keep: number): boolean {
+    const t = this.conns;
+    const cap = t.capacity;
+    const flags = t.flags;
+    const state = t.state;
+    let i = this.dropHand;
+    const n = cap < EARLY_DROP_SCAN ? cap : EARLY_DROP_SCAN;
+    for (let k = 0; k < n; k++) {
+      if (++i >= cap) i = 0;
+      const f = flags[i]!;
+      if ((f & CONN_F.USED) === 0 || i === keep || t.nControl[i] !== 0) continue;
+      let victim: boolean;
+      if (f & CONN_F.TEMPLATE) victim = (state[i]! & CTPL_S_ASSURED) === 0;
+      else if (t.proto[i] === IPPROTO_TCP) {
+        const s = state[i]!;
+        victim = s === TCP_S.SYN_RECV || s === TCP_S.SYNACK || s === TCP_S.TIME_WAIT || s === TCP_S.CLOSE;
+      } else victim = t.proto[i] === IPPROTO_UDP && t.inPkts[i]! <= 1;
+      if (!victim) continue;
+      this.dropHand = i;
+      // Not a forced delete: the entry's template (if any) stays and lives out its own timer.
+      this.expireConn(i);
+      t.earlyDrop++;
+      return true;
+    }
+    this.dropHand = i;
+    return false;
   }
 
   /** Delete a conn now (ip_vs_conn_del: timeout 0, then expire). */

@@ -17,7 +17,7 @@
 // MAC is 02:00 followed by its IPv4 address (02:00:c6:12:01:02 is 198.18.1.2), so traces read easily.
 // The router has no route to the NAT inside net: NAT real servers are reached only through the director.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, fstatSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { must, run, waitFor, type ExecResult } from './netns.ts';
@@ -220,6 +220,8 @@ export class Lab {
     if (this.downed) throw new Error(`lab ${this.name} is being torn down`);
     const log = join(this.state.dir, `${role}-${what}.log`);
     const fd = openSync(log, 'a');
+    // A restarted program appends to the same log: only what this run writes can say it is ready.
+    const from = fstatSync(fd).size;
     let child: ChildProcess;
     try {
       child = spawn('ip', ['netns', 'exec', this.ns(role), ...cmd], {
@@ -237,11 +239,12 @@ export class Lab {
     this.save();
     if (opts.ready) {
       const re = opts.ready;
-      const tail = () => readFileSync(log, 'utf8').trim().split('\n').slice(-5).join('\n');
+      const ours = () => readFileSync(log).subarray(from).toString('utf8');
+      const tail = () => ours().trim().split('\n').slice(-5).join('\n');
       await waitFor(
         `${what} in ${role}`,
         () => {
-          const text = readFileSync(log, 'utf8');
+          const text = ours();
           if (re.test(text)) return true;
           if (child.exitCode !== null || child.signalCode !== null) {
             throw new Error(`${what} in ${role} exited (${child.exitCode ?? child.signalCode}): ${text.trim().split('\n').slice(-5).join('\n')}`);

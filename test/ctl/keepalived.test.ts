@@ -241,6 +241,23 @@ static_ipaddress {
   });
 });
 
+test('keepalived: conditional "@ID" lines (keepalived -i) are refused with file:line, never read or dropped silently', () => {
+  const text = `@high net_namespace high
+virtual_server 198.18.1.100 80 {
+  lb_algo rr
+@^low  lb_algo wlc
+  real_server 198.18.2.11 80 {
+  }
+}
+`;
+  assert.throws(() => parseKeepalivedText(text, 'ka.conf'), (e: unknown) => {
+    assert.ok(e instanceof ConfigError);
+    assert.deepEqual(e.message.split('\n').map((l) => l.replace(/: conditional configuration lines .*$/, '')), ['ka.conf:1: @high', 'ka.conf:4: @^low']);
+    assert.match(e.message, /keepalived -i CONFIG_ID/);
+    return true;
+  });
+});
+
 test('keepalived: includes (globs, relative to the including file) and errors naming the included file', () => {
   const dir = mkdtempSync(join(tmpdir(), 'tsvs-ka-'));
   try {

@@ -377,17 +377,96 @@ test('conn_reuse_mode: a SYN on a TIME_WAIT conn reschedules; mode 0 follows the
   }
 });
 
-test('table full: new conns refused and counted, existing ones go on', () => {
+test('table full of established conns: new conns refused and counted, existing ones go on', () => {
   const ipvs = mk(4);
   ipvs.addService({ ...K, sched: 'rr' });
   ipvs.addDest(K, { addr: RS1, port: 80, fwd: Fwd.Route, weight: 1 });
   const t = newTuple();
-  for (let p = 1; p <= 4; p++) assert.equal(inPacket(ipvs, pkt(t, TCP, 7, p, VIP, 80, SYN)), V_FORWARD);
+  for (let p = 1; p <= 4; p++) {
+    assert.equal(inPacket(ipvs, pkt(t, TCP, 7, p, VIP, 80, SYN)), V_FORWARD);
+    assert.equal(inPacket(ipvs, pkt(t, TCP, 7, p, VIP, 80, ACK)), V_FORWARD);
+  }
   assert.equal(inPacket(ipvs, pkt(t, TCP, 7, 5, VIP, 80, SYN)), V_DROP);
   assert.equal(t.reason, R.TABLE_FULL);
   assert.equal(ipvs.reasons[R.TABLE_FULL], 1);
   assert.equal(ipvs.conns.overflow, 1);
+  assert.equal(ipvs.conns.earlyDrop, 0);
   assert.equal(inPacket(ipvs, pkt(t, TCP, 7, 3, VIP, 80, ACK)), V_FORWARD);
+  assert.equal(ipvs.listConns().filter((c) => c.state === 'ESTABLISHED').length, 4);
+});
+
+test('table full under a SYN flood: half-open conns are early-dropped, established ones stay, counts add up', () => {
+  const cap = 256;
+  const ipvs = mk(cap);
+  ipvs.addService({ ...K, sched: 'rr' });
+  ipvs.addDest(K, { addr: RS1, port: 80, fwd: Fwd.Masq, weight: 1 });
+  ipvs.addDest(K, { addr: RS2, port: 80, fwd: Fwd.Masq, weight: 1 });
+  const t = newTuple();
+  // 16 established conns of a legitimate client.
+  for (let p = 1; p <= 16; p++) {
+    inPacket(ipvs, pkt(t, TCP, 7, p, VIP, 80, SYN));
+    inPacket(ipvs, pkt(t, TCP, 7, p, VIP, 80, ACK));
+  }
+  // 10,000 SYNs from random sources fill the table and keep coming.
+  let rnd = 12345;
+  const next = () => (rnd = (Math.imul(rnd, 1103515245) + 12345) >>> 0);
+  const flood = 10_000;
+  let refused = 0;
+  for (let n = 0; n < flood; n++) {
+    const v = inPacket(ipvs, pkt(t, TCP, ip('198.18.128.0') + (next() & 0x7fff), 1024 + (next() & 0x7fff), VIP, 80, SYN));
+    if (v !== V_FORWARD) refused++;
+    assert.ok(ipvs.conns.count <= cap);
+  }
+  assert.equal(ipvs.conns.count, cap);
+  assert.equal(refused, 0, 'a half-open entry can always be evicted');
+  assert.equal(ipvs.conns.overflow, 0);
+  assert.equal(ipvs.conns.earlyDrop, flood - (cap - 16));
+  // Dest counters stay consistent with the table.
+  const conns = ipvs.listConns();
+  const listed = ipvs.listService(K).dests.reduce((a, d) => a + d.activeConns + d.inactConns, 0);
+  assert.equal(listed, conns.length);
+  assert.equal(conns.filter((c) => c.state === 'ESTABLISHED').length, 16, 'established conns never evicted');
+  // A new legitimate conn is admitted during the flood and completes its handshake.
+  assert.equal(inPacket(ipvs, pkt(t, TCP, 7, 100, VIP, 80, SYN)), V_FORWARD);
+  assert.equal(inPacket(ipvs, pkt(t, TCP, 7, 100, VIP, 80, ACK)), V_FORWARD);
+  assert.equal(ipvs.listConns().filter((c) => c.state === 'ESTABLISHED').length, 17);
+  // Its established packets keep flowing however many SYNs follow.
+  for (let n = 0; n < 2 * cap; n++) inPacket(ipvs, pkt(t, TCP, ip('198.18.128.0') + (next() & 0x7fff), 2000 + n, VIP, 80, SYN));
+  assert.equal(ipvs.listConns().filter((c) => c.state === 'ESTABLISHED').length, 17);
+});
+
+test('table full under a UDP flood: single-datagram conns are early-dropped, flows that carried more stay', () => {
+  const cap = 64;
+  const ipvs = mk(cap);
+  const U: ServiceKey = { proto: UDP, addr: VIP, port: 53 };
+  ipvs.addService({ ...U, sched: 'rr' });
+  ipvs.addDest(U, { addr: RS1, port: 53, fwd: Fwd.Route, weight: 1 });
+  const t = newTuple();
+  // 8 flows of a legitimate client, two datagrams each.
+  for (let p = 1; p <= 8; p++) for (let k = 0; k < 2; k++) assert.equal(inPacket(ipvs, pkt(t, UDP, 7, p, VIP, 53)), V_FORWARD);
+  for (let n = 0; n < 1000; n++) assert.equal(inPacket(ipvs, pkt(t, UDP, ip('198.18.128.1') + n, 4000 + n, VIP, 53)), V_FORWARD);
+  assert.equal(ipvs.conns.count, cap);
+  assert.equal(ipvs.conns.overflow, 0);
+  assert.equal(ipvs.conns.earlyDrop, 1000 - (cap - 8));
+  assert.equal(ipvs.listConns().filter((c) => c.caddr === 7).length, 8, 'the multi-datagram flows stay');
+});
+
+test('early drop under persistence: templates in use are kept, unassured idle ones go', () => {
+  const cap = 8;
+  const ipvs = mk(cap);
+  ipvs.addService({ ...K, sched: 'rr', flags: SVC_F.PERSISTENT, timeout: 300 });
+  ipvs.addDest(K, { addr: RS1, port: 80, fwd: Fwd.Route, weight: 1 });
+  const t = newTuple();
+  let refused = 0;
+  for (let n = 0; n < 200; n++) {
+    if (inPacket(ipvs, pkt(t, TCP, ip('198.18.128.1') + n, 5000 + n, VIP, 80, SYN)) !== V_FORWARD) refused++;
+    assert.ok(ipvs.conns.count <= cap);
+    // Every admitted conn hangs under a live template of its own client.
+    const c = t.conn >= 0 ? ipvs.conns.control[t.conn]! : -1;
+    if (c >= 0) assert.ok(ipvs.conns.isUsed(c) && ipvs.conns.caddr[c] === ip('198.18.128.1') + n);
+  }
+  assert.ok(ipvs.conns.earlyDrop > 0);
+  assert.equal(ipvs.conns.overflow, refused);
 });
 
 test('delete service, flush, zero', () => {
