@@ -260,6 +260,8 @@ export interface CountersResult {
   conns: { count: number; capacity: number; overflow: number };
   arpReplies: number;
   icmpEchoReplies: number;
+  /** Connection sync: master_*, backup_* and backup_drop_<reason> counters. */
+  sync?: Record<string, number>;
   ports: Array<{ ifname: string; kind: string; rxFrames: number; txFrames: number; rxBytes: number; txBytes: number; rxDropped: number; txErrors: number }>;
 }
 

@@ -7,7 +7,6 @@ import { IpvsError } from '../ctl/errors.ts';
 import {
   errorResponse,
   okResponse,
-  answerDaemonWithoutSync,
   PROTOCOL_VERSION,
   type Request,
   type Response,
@@ -29,6 +28,7 @@ import { ipToU32, u32ToIp } from '../lib/inet.ts';
 import { Director } from './director.ts';
 import { Ipvs, type ServiceKey, type ServiceSpec, type DestSpec, type ServiceInfo, type DestInfo } from '../ipvs/service.ts';
 import { IpvsPath } from '../ipvs/path.ts';
+import { SyncDaemons, type SyncRelay } from '../ipvs/sync/daemon.ts';
 import { Fwd, SVC_F, IPPROTO_TCP, IPPROTO_UDP } from '../ipvs/types.ts';
 
 export type LogFn = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
@@ -110,6 +110,8 @@ export class Dataplane {
   readonly director: Director;
   readonly ipvs: Ipvs;
   readonly path: IpvsPath;
+  /** The connection-sync daemons (master, backup). */
+  readonly sync: SyncDaemons;
   private readonly ifIndex = new Map<string, number>();
   private lastEst = 0;
 
@@ -117,6 +119,7 @@ export class Dataplane {
     ports: Port[],
     config: Config,
     private readonly log: LogFn,
+    syncRelay: SyncRelay | null = null,
   ) {
     ports.forEach((p, i) => this.ifIndex.set(p.ifname, i));
     this.director = new Director(ports);
@@ -126,6 +129,7 @@ export class Dataplane {
     this.ipvs.sysctl.expireQuiescentTemplate = config.expire_quiescent_template ? 1 : 0;
     this.path = new IpvsPath(this.ipvs, this.director, log);
     this.director.ipvs = this.path;
+    this.sync = new SyncDaemons(this.ipvs, this.director, (n) => this.ifIndex.get(n), log, syncRelay);
     for (const a of config.addresses) {
       const s = parseAddressSpec(a);
       this.director.addAddress(ipToU32(s.addr), s.prefix, this.portOf(s.ifname));
@@ -170,6 +174,8 @@ export class Dataplane {
 
   /** Timer work: conn expiry, neighbours, the 2-second estimator. */
   tick(now: number): void {
+    // Before the director's tick, whose flush sends what the sync master queued.
+    this.sync.tick(now);
     this.director.tick(now);
     if (now - this.lastEst >= 2000) {
       this.ipvs.estimate();
@@ -248,9 +254,13 @@ export class Dataplane {
         return okResponse(req.id, { conns });
       }
       case 'start-daemon':
+        this.sync.start(req.daemon);
+        return okResponse(req.id, null);
       case 'stop-daemon':
+        this.sync.stop(req.state);
+        return okResponse(req.id, null);
       case 'get-daemon':
-        return answerDaemonWithoutSync(req);
+        return okResponse(req.id, { daemons: this.sync.list() });
       case 'address-list':
         return okResponse(req.id, {
           addresses: this.director.addresses().map((a) => ({ addr: u32ToIp(a.addr), plen: a.prefix, ifname: this.director.ports[a.port]!.ifname })),
@@ -301,6 +311,7 @@ export class Dataplane {
       conns: { count: ct.count, capacity: ct.capacity, overflow: ct.overflow },
       arpReplies: c.arpReplies[0]!,
       icmpEchoReplies: c.icmpEchoReplies[0]!,
+      sync: this.sync.counters(),
       ports: this.director.ports.map((p) => ({ ifname: p.ifname, kind: p.kind, ...p.stats() })),
     };
   }
