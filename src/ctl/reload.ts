@@ -29,6 +29,8 @@ export const RESTART_ONLY = [
   'expire_quiescent_template',
   'admin',
   'dashboard',
+  // Live changes go through --start-daemon / --stop-daemon.
+  'sync_daemon',
 ] as ReadonlyArray<keyof Config>;
 
 /** Reads a config file, YAML or keepalived.conf (recognised by name or content). */

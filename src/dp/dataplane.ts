@@ -2,7 +2,7 @@
 import type { Port } from '../io/port.ts';
 import type { Config } from '../ctl/config.ts';
 import { serviceKey, serviceSettings, destSettings, initialDests } from '../ctl/reload.ts';
-import { parseAddressSpec, parseRouteSpec } from '../ctl/config.ts';
+import { parseAddressSpec, parseRouteSpec, type SyncDaemonConfig } from '../ctl/config.ts';
 import { IpvsError } from '../ctl/errors.ts';
 import {
   errorResponse,
@@ -19,6 +19,7 @@ import {
   type ListResult,
   type ConnEntry,
   type CountersResult,
+  type DaemonConfig,
 } from '../ctl/protocol.ts';
 import { VERDICT_COUNT, verdictName } from '../packet/parse.ts';
 import { DROP_NAMES } from './drops.ts';
@@ -47,6 +48,11 @@ function toKey(k: WireServiceKey, op: string): ServiceKey {
   const addr = ipToU32(k.addr);
   if (Number.isNaN(addr)) throw new IpvsError('EOPNOTSUPP', 'other', `${op}: IPv6 services are not supported by tsvsd yet`);
   return { proto: k.type === 'tcp' ? IPPROTO_TCP : IPPROTO_UDP, addr, port: k.port };
+}
+
+/** The start-daemon request a configured sync daemon makes. */
+export function syncDaemonRequest(d: SyncDaemonConfig): DaemonConfig {
+  return { state: d.state, mcastIfn: d.interface, syncid: d.syncid, syncMaxlen: d.maxlen, mcastGroup: d.group ?? '', mcastPort: d.port ?? 0, mcastTtl: d.ttl ?? 0 };
 }
 
 function toServiceSpec(k: ServiceKey, c: WireServiceConfig): ServiceSpec {
@@ -148,6 +154,10 @@ export class Dataplane {
       this.mustApply({ v: 1, id: ++id, op: 'add-service', service: key, config: serviceSettings(s) });
       for (const r of initialDests(s)) this.mustApply({ v: 1, id: ++id, op: 'add-server', service: key, dest: destSettings(s, r) });
     }
+    for (const d of config.sync_daemon) {
+      this.mustApply({ v: 1, id: ++id, op: 'start-daemon', daemon: syncDaemonRequest(d) });
+      if (d.vrrp_instance) this.sync.follows = d.vrrp_instance;
+    }
   }
 
   private portOf(ifname: string): number {
@@ -167,7 +177,8 @@ export class Dataplane {
     const r = this.handle(req);
     if (!r.ok) {
       const svc = 'service' in req && req.service && req.service.type !== 'fwmark' ? ` ${req.service.type} ${req.service.addr}:${req.service.port}` : '';
-      const dest = 'dest' in req ? ` real server ${req.dest.addr}:${req.dest.port}` : '';
+      const dest = 'dest' in req ? ` real server ${req.dest.addr}:${req.dest.port}`
+        : req.op === 'start-daemon' ? ` sync_daemon ${req.daemon.state} on ${req.daemon.mcastIfn}` : '';
       throw new Error(`config:${svc}${dest}: ${r.error.message}`);
     }
   }

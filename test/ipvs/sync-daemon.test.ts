@@ -235,3 +235,22 @@ test('many conns: full messages of at most sync_maxlen go out within the send de
   assert.equal(rest.length, 1);
   assert.equal(rest[0]!.p.ipEnd - rest[0]!.p.l4 - 8, 8 + 2 * 36);
 });
+
+test('YAML sync_daemon starts the daemons; one that follows a VRRP instance switches role as keepalived does', () => {
+  const lan = new MemoryPort('lan0', { mac: mac('02:00:00:00:01:01') });
+  const config = validateConfig({
+    interfaces: ['lan0'],
+    addresses: ['198.18.1.2/24@lan0'],
+    sync_daemon: [{ state: 'backup', interface: 'lan0', syncid: 51, vrrp_instance: 'VI_1' }],
+  });
+  const dp = new Dataplane([lan], config, () => {});
+  assert.deepEqual(dp.sync.list().map((d) => [d.state, d.syncid, d.maxlen]), [['backup', 51, 1472]]);
+  assert.equal(dp.sync.vrrpState('VI_2', 'MASTER'), null);
+  assert.equal(dp.sync.vrrpState('VI_1', 'MASTER'), 'master');
+  assert.deepEqual(dp.sync.list().map((d) => [d.state, d.syncid, d.group]), [['master', 51, '224.0.0.81']]);
+  assert.equal(dp.sync.vrrpState('VI_1', 'FAULT'), 'backup');
+  assert.deepEqual(dp.sync.list().map((d) => d.state), ['backup']);
+  assert.throws(() => validateConfig({ sync_daemon: [{ state: 'master', interface: 'a' }, { state: 'master', interface: 'b' }] }), /at most one master/);
+  assert.throws(() => new Dataplane([new MemoryPort('lan0')], validateConfig({ interfaces: ['lan0'], sync_daemon: [{ state: 'master', interface: 'eth9' }] }), () => {}),
+    /sync_daemon master on eth9: No such device/);
+});

@@ -67,6 +67,10 @@ export class SyncDaemons {
   private readonly tx = new Uint8Array(UDP_HDR + 65535);
   /** Counters of stopped daemons, so totals never go backwards. */
   private readonly past = new Map<string, number>();
+  /** The VRRP instance whose state the configured daemon follows (keepalived's lvs_sync_daemon), if any. */
+  follows: string | null = null;
+  /** The sync_maxlen each role was started with (0 = default), for a role switch. */
+  private readonly requestedMaxlen = new Map<string, number>();
   /** Datagrams for our group the backup could not use (not UDP-sane, own, unicast). */
   private readonly rxBad = new Float64Array(SR.COUNT);
 
@@ -105,6 +109,7 @@ export class SyncDaemons {
     const minLen = state === 'backup' ? 1024 : 1;
     const maxlen = c.syncMaxlen ? Math.min(Math.max(c.syncMaxlen, minLen), MAX_MSG) : devMtu - SYNC_HDR_OVERHEAD;
     const entry: DaemonEntry = { state, mcastIfn: ifname, syncid: c.syncid, maxlen, group: u32ToIp(group), port: mport, ttl };
+    this.requestedMaxlen.set(state, c.syncMaxlen);
     if (port < 0) this.relay!.open(state, entry);
     if (state === 'master') {
       const master = new SyncMaster(this.ipvs.conns, c.syncid, maxlen, this.sysctl);
@@ -127,6 +132,24 @@ export class SyncDaemons {
     }
     this.log('info', `sync thread started: state = ${state.toUpperCase()}, mcast_ifn = ${ifname}, syncid = ${c.syncid}`, { ...entry });
     return entry;
+  }
+
+  /**
+   * keepalived's ipvs_syncd_master / ipvs_syncd_backup: when the instance the daemon follows becomes
+   * MASTER the backup daemon stops and a master starts with the same settings; when it leaves MASTER,
+   * the reverse. Returns the role now running, or null when `instance` is not followed.
+   */
+  vrrpState(instance: string, state: 'MASTER' | 'BACKUP' | 'FAULT'): 'master' | 'backup' | null {
+    if (this.follows !== instance) return null;
+    const want = state === 'MASTER' ? 'master' : 'backup';
+    const other = want === 'master' ? this.backup : this.master;
+    if ((want === 'master' ? this.master : this.backup) !== null) return want;
+    if (other === null) return null;
+    const e = other.entry;
+    this.stop(e.state);
+    this.start({ state: want, mcastIfn: e.mcastIfn, syncid: e.syncid, syncMaxlen: this.requestedMaxlen.get(e.state) ?? 0,
+      mcastGroup: e.group, mcastPort: e.port, mcastTtl: e.ttl });
+    return want;
   }
 
   /** --stop-daemon: ESRCH when that role is not running. Pending master messages are discarded, as the kernel does. */
