@@ -210,6 +210,12 @@ export const configSchema = z
       .strict()
       .default({}),
     services: z.array(serviceSchema).default([]),
+    /** The kernel's sync sysctls (net.ipv4.vs.sync_*): when the master sends a conn. Restart-only. */
+    sync_threshold: z.number().int().min(0).max(65535).default(3),
+    sync_period: z.number().int().min(0).max(65535).default(50),
+    sync_refresh_period: z.number().int().min(0).max(86400).default(0),
+    sync_retries: z.number().int().min(0).max(3).default(0),
+    sync_persist_mode: z.union([z.literal(0), z.literal(1)]).default(0),
     /** Connection-sync daemons started with tsvsd: at most one master and one backup. */
     sync_daemon: z
       .array(syncDaemonSchema)
@@ -217,7 +223,9 @@ export const configSchema = z
       .default([])
       .refine((d) => new Set(d.map((x) => x.state)).size === d.length, { message: 'at most one master and one backup sync daemon' }),
   })
-  .strict();
+  .strict()
+  // proc_do_sync_threshold: the threshold must stay below a non-zero period.
+  .refine((c) => c.sync_period === 0 || c.sync_threshold < c.sync_period, { message: 'sync_threshold must be less than sync_period', path: ['sync_threshold'] });
 
 export type Config = z.output<typeof configSchema>;
 export type ServiceConfig = z.output<typeof serviceSchema>;

@@ -356,17 +356,6 @@ export function errorResponse(id: number, op: Op | string, code: IpvsErrno, mess
   return { v: PROTOCOL_VERSION, id, ok: false, error: { code, op: eop, message: message ?? ipvsMessage(eop, code) } };
 }
 
-/**
- * The director's answer to the sync-daemon ops while it has no connection sync: --daemon lists no
- * daemon (ipvsadm prints nothing), --stop-daemon finds none running (ESRCH, "No daemon is running")
- * and --start-daemon is refused with ENOPROTOOPT ("Protocol not available").
- */
-export function answerDaemonWithoutSync(req: Extract<Request, { op: 'start-daemon' | 'stop-daemon' | 'get-daemon' }>): Response {
-  if (req.op === 'get-daemon') return okResponse(req.id, { daemons: [] });
-  if (req.op === 'stop-daemon') return errorResponse(req.id, req.op, 'ESRCH');
-  return errorResponse(req.id, req.op, 'ENOPROTOOPT');
-}
-
 // ---------------------------------------------------------------------------------------------
 // zod schemas (server side validation). Built on first use: clients never pay for loading zod.
 

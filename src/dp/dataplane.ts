@@ -136,6 +136,14 @@ export class Dataplane {
     this.path = new IpvsPath(this.ipvs, this.director, log);
     this.director.ipvs = this.path;
     this.sync = new SyncDaemons(this.ipvs, this.director, (n) => this.ifIndex.get(n), log, syncRelay);
+    Object.assign(this.sync.sysctl, {
+      threshold: config.sync_threshold,
+      period: config.sync_period,
+      refreshPeriod: config.sync_refresh_period,
+      retries: config.sync_retries,
+      persistMode: config.sync_persist_mode,
+    });
+    this.ipvs.syncThreshold = config.sync_threshold;
     for (const a of config.addresses) {
       const s = parseAddressSpec(a);
       this.director.addAddress(ipToU32(s.addr), s.prefix, this.portOf(s.ifname));
