@@ -12,6 +12,8 @@ import { withDirectorLab, ROOT, VIP } from './director-harness.ts';
 
 /** The backup director's own LAN address (.2 is the master's, .3 its management link). */
 const BACKUP_LAN = '198.18.1.4';
+/** The backup's management link, a kernel interface. */
+const BACKUP_MGMT = '198.18.1.5';
 
 /** Starts `cmd` in `role` and waits until its stderr matches `ready`. */
 async function startIn(n: Netns, role: string, cmd: string[], ready: RegExp): Promise<{ child: ChildProcess; err: () => string }> {
@@ -43,8 +45,10 @@ test('sync: a master tsvsd syncs its conns to a backup tsvsd; tshark decodes the
         // The backup director: a second host on the service LAN, without the VIP.
         await n.add('backup');
         await must('ip', ['link', 'add', 'lan0', 'address', labMac(BACKUP_LAN), 'netns', n.ns('backup'), 'type', 'veth', 'peer', 'name', 'l-backup', 'netns', d.lab.ns('switch')]);
-        await d.lab.sh('switch', 'ip link set l-backup master lan && ip link set l-backup up');
-        await n.sh('backup', 'ip link set lan0 up && sysctl -qw net.ipv4.ip_forward=0');
+        // A kernel interface too (a management link with a kernel address), for sync over a socket tsvsd's main thread holds.
+        await must('ip', ['link', 'add', 'mgmt0', 'address', labMac(BACKUP_MGMT), 'netns', n.ns('backup'), 'type', 'veth', 'peer', 'name', 'm-backup', 'netns', d.lab.ns('switch')]);
+        await d.lab.sh('switch', 'ip link set l-backup master lan && ip link set l-backup up && ip link set m-backup master lan && ip link set m-backup up');
+        await n.sh('backup', `ip link set lan0 up && ip addr add ${BACKUP_MGMT}/24 dev mgmt0 && ip link set mgmt0 up && sysctl -qw net.ipv4.ip_forward=0`);
         const sock2 = join(dir, 'backup.sock');
         const capture = join(dir, 'sync.pcap');
         // tshark on the backup's wire, beside tsvsd's own packet socket: what any host on the LAN sees.
@@ -100,6 +104,22 @@ test('sync: a master tsvsd syncs its conns to a backup tsvsd; tshark decodes the
           for (let k = 0; k < count; k++) if (col(12)[k] === '0x0001') seen.add(`${col(6)[k]}:${col(7)[k]} ${col(8)[k]}:${col(9)[k]} ${col(10)[k]}:${col(11)[k]} ${col(13)[k]}`);
         }
         for (const m of master) assert.ok(seen.has(`${m[3]} ${m[4]} ${m[5]} 900`), `${m.join(' ')} in ${[...seen].join(', ')}`);
+
+        // The same over kernel interfaces (the master's and the backup's mgmt0): the sockets of tsvsd's main thread.
+        await d.admOk('--stop-daemon', 'master');
+        assert.equal((await adm2('--stop-daemon', 'backup')).code, 0);
+        assert.equal(await d.admOk('-L', '--daemon'), '');
+        await d.admOk('--start-daemon', 'master', '--mcast-interface', 'mgmt0', '--syncid', '7');
+        assert.equal((await adm2('--start-daemon', 'backup', '--mcast-interface', 'mgmt0')).code, 0);
+        assert.equal((await adm2('-L', '--daemon')).stdout, 'backup sync daemon (mcast=mgmt0, syncid=0, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)\n');
+        const before = new Set(master.map((m) => m[3]));
+        keep.push(await d.keepAlive(80));
+        await waitFor('the conn opened since to reach the backup over the kernel interfaces', async () => {
+          master = connRows(await d.admOk('-L', '-n', '-c')).filter((r) => r[2] === 'ESTABLISHED');
+          const fresh = master.filter((m) => !before.has(m[3]));
+          backup = connRows((await adm2('-L', '-n', '-c')).stdout);
+          return fresh.length === 1 && backup.some((b) => b[2] === 'ESTABLISHED' && b[3] === fresh[0]![3] && b[5] === fresh[0]![5]);
+        }, 10_000, 250);
 
         // Takeover: the master dies; the backup takes the VIP (as VRRP would) and the open connections go on to their real servers.
         const masterProc = d.lab.state.procs.find((p) => p.role === 'director' && p.what === 'tsvsd');
