@@ -254,3 +254,43 @@ test('YAML sync_daemon starts the daemons; one that follows a VRRP instance swit
   assert.throws(() => new Dataplane([new MemoryPort('lan0')], validateConfig({ interfaces: ['lan0'], sync_daemon: [{ state: 'master', interface: 'eth9' }] }), () => {}),
     /sync_daemon master on eth9: No such device/);
 });
+
+test('kernel interface: the daemons hand message bytes to the relay (the main thread\'s sockets) and take them from it', () => {
+  const opened: string[] = [];
+  const sent: Uint8Array[] = [];
+  const relay = { open: (s: string, d: { mcastIfn: string }) => opened.push(`${s} ${d.mcastIfn}`), close: (s: string) => opened.push(`close ${s}`), send: (m: Uint8Array) => (sent.push(m.slice()), true) };
+  const mk = (n: number) => {
+    const lan = new MemoryPort('lan0', { mac: mac(`02:00:00:00:0${n}:01`) });
+    const config = validateConfig({
+      interfaces: ['lan0'],
+      addresses: [`${VIP}/32@lan0`, `198.18.1.${n + 1}/24@lan0`],
+      gateway: '198.18.1.1',
+      services: [{ protocol: 'tcp', address: VIP, port: 80, scheduler: 'rr', realservers: [{ address: '198.18.1.11', port: 80, method: 'dr' }] }],
+    });
+    const dp = new Dataplane([lan], config, () => {}, relay);
+    dp.director.neigh.learn(ip('198.18.1.1'), 0, mac(ROUTER_MAC), 0, 0, true);
+    dp.director.neigh.learn(ip('198.18.1.11'), 0, mac(RS_MAC), 0, 0, true);
+    return { lan, dp };
+  };
+  const a = mk(1);
+  const b = mk(2);
+  // "lo" is a kernel interface every Linux has.
+  const start = (dp: Dataplane, state: 'master' | 'backup') => dp.handle({ v: 1, id: 1, op: 'start-daemon', daemon: { state, mcastIfn: 'lo', syncid: 0, syncMaxlen: 0, mcastGroup: '', mcastPort: 0, mcastTtl: 0 } });
+  assert.equal(start(a.dp, 'master').ok, true);
+  assert.equal(start(b.dp, 'backup').ok, true);
+  assert.deepEqual(opened, ['master lo', 'backup lo']);
+  a.dp.tick(1000);
+  b.dp.tick(1000);
+  for (const [f, s] of [[0x02, 1], [0x10, 2], [0x18, 2]] as const) a.lan.inject(tcp('02:00:00:00:01:01', 42000, f, s));
+  a.dp.director.runOnce(1000);
+  a.dp.tick(1000 + SYNC_FLUSH_TIME_MS);
+  assert.equal(sent.length, 1);
+  assert.equal(syncFrames(a.lan.drain()).length, 0, 'nothing on the owned port');
+  b.dp.tick(1000 + SYNC_FLUSH_TIME_MS);
+  b.dp.sync.receiveRelayed(sent[0]!);
+  const c = b.dp.ipvs.listConns();
+  assert.equal(c.length, 1);
+  assert.equal(c[0]!.state, 'ESTABLISHED');
+  b.dp.handle({ v: 1, id: 2, op: 'stop-daemon', state: 'backup' });
+  assert.equal(opened.at(-1), 'close backup');
+});
