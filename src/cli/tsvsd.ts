@@ -12,6 +12,7 @@ import type { Config } from '../ctl/config.ts';
 import { parseTsvsdArgs, preflight, TSVSD_USAGE } from './tsvsd-args.ts';
 import type { WorkerEvent, WorkerInit, WorkerCommand } from '../dp/worker.ts';
 import { ROOT, moduleWorker } from '../root.ts';
+import { KernelSyncSockets } from '../ipvs/sync/kernel-socket.ts';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as { version: string };
@@ -70,6 +71,8 @@ export async function main(argv: string[]): Promise<number> {
     port1.postMessage(cmd);
     Atomics.add(flags, 0, 1);
   };
+  // Sync daemons on kernel interfaces: their sockets live here, the messages in the data plane.
+  const syncSockets = new KernelSyncSockets((bytes) => send({ type: 'sync-rx', bytes }), (level, msg, fields) => log[level](fields ?? {}, msg));
   const ready = new Promise<WorkerEvent & { type: 'ready' }>((resolve, reject) => {
     port1.on('message', (e: WorkerEvent) => {
       switch (e.type) {
@@ -89,6 +92,15 @@ export async function main(argv: string[]): Promise<number> {
           break;
         case 'log':
           log[e.level](e.fields ?? {}, e.msg);
+          break;
+        case 'sync-open':
+          syncSockets.open(e.state, e.daemon);
+          break;
+        case 'sync-close':
+          syncSockets.close(e.state);
+          break;
+        case 'sync-tx':
+          syncSockets.send(e.bytes);
           break;
         case 'stopped':
           break;
@@ -255,6 +267,7 @@ export async function main(argv: string[]): Promise<number> {
   send({ type: 'stop' });
   await Promise.race([new Promise((r) => worker.once('exit', r)), new Promise((r) => setTimeout(r, 2000))]);
   await worker.terminate();
+  syncSockets.closeAll();
   port1.close();
   log.info('stopped');
   return code;

@@ -9,7 +9,8 @@ import type { Config } from '../ctl/config.ts';
 import type { Request } from '../ctl/protocol.ts';
 import { Dataplane } from './dataplane.ts';
 import { TraceSessions } from './trace.ts';
-import { okResponse } from '../ctl/protocol.ts';
+import { okResponse, type DaemonEntry } from '../ctl/protocol.ts';
+import type { SyncRelay } from '../ipvs/sync/daemon.ts';
 
 /** What tsvsd hands the worker. */
 export interface WorkerInit {
@@ -26,12 +27,18 @@ export type WorkerEvent =
   | { type: 'reply'; seq: number; response: unknown }
   | { type: 'trace'; seq: number; event: unknown }
   | { type: 'log'; level: 'info' | 'warn' | 'error'; msg: string; fields?: Record<string, unknown> }
+  // A sync daemon on a kernel interface: the main thread holds its socket.
+  | { type: 'sync-open'; state: 'master' | 'backup'; daemon: DaemonEntry }
+  | { type: 'sync-close'; state: 'master' | 'backup' }
+  | { type: 'sync-tx'; bytes: Uint8Array }
   | { type: 'stopped' };
 
 /** Messages tsvsd posts to the worker. */
 export type WorkerCommand =
   | { type: 'request'; seq: number; request: Request }
   | { type: 'trace-stop'; seq: number }
+  /** A sync message the main thread received on a kernel interface. */
+  | { type: 'sync-rx'; bytes: Uint8Array }
   | { type: 'stop' };
 
 const IDLE_POLL_MS = 10;
@@ -56,7 +63,15 @@ function main(): void {
   }
   let dp: Dataplane;
   try {
-    dp = new Dataplane(ports, init.config, (level, msg, fields) => post({ type: 'log', level, msg, fields }));
+    const relay: SyncRelay = {
+      open: (state, daemon) => post({ type: 'sync-open', state, daemon }),
+      close: (state) => post({ type: 'sync-close', state }),
+      send: (msg) => {
+        post({ type: 'sync-tx', bytes: msg.slice() });
+        return true;
+      },
+    };
+    dp = new Dataplane(ports, init.config, (level, msg, fields) => post({ type: 'log', level, msg, fields }), relay);
   } catch (e) {
     for (const p of ports) p.close();
     post({ type: 'fatal', message: (e as Error).message });
@@ -95,6 +110,10 @@ function main(): void {
         }
         if (cmd.type === 'trace-stop') {
           traces.stop(cmd.seq);
+          continue;
+        }
+        if (cmd.type === 'sync-rx') {
+          dp.sync.receiveRelayed(cmd.bytes);
           continue;
         }
         const req = cmd.request;

@@ -181,7 +181,7 @@ test('keepalived: a realistic file maps onto the YAML model with keepalived defa
 test('keepalived: unsupported keywords are each reported with file and line', () => {
   const text = `global_defs {
   router_id x
-  lvs_sync_daemon eth0 VI_1
+  lvs_sync_daemon eth0 VI_9
   frobnicate 1
 }
 vrrp_instance VI_1 {
@@ -217,7 +217,7 @@ static_ipaddress {
     assert.ok(e instanceof ConfigError);
     const lines = e.message.split('\n');
     const want: Array<[number, RegExp]> = [
-      [3, /lvs_sync_daemon/],
+      [3, /lvs_sync_daemon: unable to find vrrp instance VI_9/],
       [4, /global_defs: frobnicate is not supported/],
       [6, /vrrp_instance: VRRP is not supported by tsvs/],
       [10, /fwmark: firewall-mark services are not supported/],
@@ -302,4 +302,59 @@ test('keepalived: hex payloads and format detection', () => {
   assert.equal(looksLikeKeepalived('/etc/keepalived/keepalived.conf', ''), true);
   assert.equal(looksLikeKeepalived('tsvs.yaml', 'services: []\n'), false);
   assert.equal(looksLikeKeepalived('lb.cfg', 'virtual_server 1.2.3.4 80 {\n}\n'), true);
+});
+
+test('keepalived: lvs_sync_daemon options are read as keepalived reads them, bad ones refused with their line', () => {
+  const bad = `global_defs {
+  lvs_sync_daemon eth0
+  lvs_sync_daemon eth1 inst VI_1 id 300
+}
+`;
+  assert.throws(() => parseKeepalivedText(bad, 'ka.conf'), (e: unknown) => {
+    assert.ok(e instanceof ConfigError);
+    assert.match(e.message, /ka\.conf:2: lvs_sync_daemon: name the VRRP instance/);
+    assert.match(e.message, /ka\.conf:3: lvs_sync_daemon id: bad value "300"/);
+    return true;
+  });
+  const more = `global_defs {
+  lvs_sync_daemon eth0 inst VI_1 maxlen 0 group 10.0.0.1 frob
+}
+`;
+  assert.throws(() => parseKeepalivedText(more, 'ka.conf'), (e: unknown) => {
+    assert.ok(e instanceof ConfigError);
+    assert.match(e.message, /ka\.conf:2: lvs_sync_daemon maxlen: bad value "0"/);
+    assert.match(e.message, /lvs_sync_daemon group address 10\.0\.0\.1 is not multicast/);
+    assert.match(e.message, /Unknown option frob specified for lvs_sync_daemon/);
+    return true;
+  });
+});
+
+/** Whether this build reads vrrp_instance (VRRP in tsvsd); the sync daemon's instance lookup needs it. */
+const vrrpRead = (() => {
+  try {
+    parseKeepalivedText('vrrp_instance VI_1 {\n  state BACKUP\n  interface eth1\n  virtual_router_id 51\n  virtual_ipaddress {\n    198.18.1.100/32\n  }\n}\n', 'probe.conf');
+    return true;
+  } catch (e) {
+    return !/VRRP is not supported/.test((e as Error).message);
+  }
+})();
+
+test('keepalived: lvs_sync_daemon follows its instance: the instance\'s state gives the role, its VRID the syncid', { skip: !vrrpRead && 'this build does not read vrrp_instance yet' }, () => {
+  const text = (state: string, extra: string) => `global_defs {
+  lvs_sync_daemon eth1 VI_1 ${extra}
+}
+vrrp_instance VI_1 {
+  state ${state}
+  interface eth1
+  virtual_router_id 51
+  priority 150
+  virtual_ipaddress {
+    198.18.1.100/32
+  }
+}
+`;
+  const a = parseKeepalivedText(text('MASTER', ''), 'ka.conf').config;
+  assert.deepEqual(a.sync_daemon, [{ state: 'master', interface: 'eth1', syncid: 51, maxlen: 0, vrrp_instance: 'VI_1' }]);
+  const b = parseKeepalivedText(text('BACKUP', 'id 9 maxlen 1400 port 9000 ttl 3 group 239.1.1.1'), 'ka.conf').config;
+  assert.deepEqual(b.sync_daemon, [{ state: 'backup', interface: 'eth1', syncid: 9, maxlen: 1400, port: 9000, ttl: 3, group: '239.1.1.1', vrrp_instance: 'VI_1' }]);
 });
