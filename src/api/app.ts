@@ -55,6 +55,10 @@ export function httpStatusFor(code: IpvsErrno): ContentfulStatusCode {
       return 400;
     case 'EPERM':
       return 403;
+    case 'EBUSY':
+      return 503;
+    case 'ETIMEDOUT':
+      return 408;
     default:
       return 500;
   }

@@ -15,7 +15,11 @@ export type IpvsErrno =
   | 'ENOMEM'
   | 'EOPNOTSUPP'
   | 'EAFNOSUPPORT'
-  | 'ENOPROTOOPT';
+  | 'ENOPROTOOPT'
+  /** The control socket's or the admin API's own limits (too many clients), not an IPVS errno. */
+  | 'EBUSY'
+  /** A client that stalled mid-request or stayed idle past the control socket's timeouts. */
+  | 'ETIMEDOUT';
 
 /** The operation a control request performs, named as ipvsadm names its commands internally. */
 export type IpvsOp =
@@ -88,6 +92,10 @@ export function ipvsMessage(op: IpvsOp, code: IpvsErrno): string {
       return 'No such file or directory';
     case 'ESRCH':
       return 'No such process';
+    case 'EBUSY':
+      return 'Device or resource busy';
+    case 'ETIMEDOUT':
+      return 'Connection timed out';
   }
 }
 

@@ -142,6 +142,8 @@ test('httpStatusFor maps every errno', () => {
   assert.equal(httpStatusFor('EPERM'), 403);
   assert.equal(httpStatusFor('ENOMEM'), 500);
   assert.equal(httpStatusFor('EOPNOTSUPP'), 500);
+  assert.equal(httpStatusFor('EBUSY'), 503);
+  assert.equal(httpStatusFor('ETIMEDOUT'), 408);
 });
 
 test('drain sets weight 0 and undrain restores the last non-zero weight, even after a double drain', async () => {
