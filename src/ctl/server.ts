@@ -41,7 +41,7 @@ export const CONTROL_LIMITS: Readonly<ControlLimits> = {
 };
 
 /** Connections the control socket refused or closed, by reason (since it started). */
-export interface ControlRefusals {
+export type ControlRefusals = {
   lineTooLong: number;
   tooManyClients: number;
   stalled: number;
@@ -49,7 +49,7 @@ export interface ControlRefusals {
   slowReader: number;
   /** Lines answered EINVAL because they were not JSON or not a valid request (the connection stays). */
   malformed: number;
-}
+};
 
 /** True when something answers on the unix socket at `path`. */
 function socketAlive(path: string): Promise<boolean> {

@@ -33,7 +33,8 @@ function el(tag, attrs, ...children) {
 async function api(method, path, body) {
   const headers = { Accept: 'application/json' };
   if (token) headers.Authorization = 'Bearer ' + token;
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  // The API refuses any state change that is not JSON (what a forged form post would be).
+  if (method !== 'GET') headers['Content-Type'] = 'application/json';
   const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   if (res.status === 401) {
     $('login').hidden = false;
