@@ -19,9 +19,15 @@ function $(id) {
   return document.getElementById(id);
 }
 
+/**
+ * The page's one way to build elements. Everything the API returns (service and server addresses,
+ * health messages that quote a check's output, error texts) is untrusted: children are appended as
+ * text nodes and attributes set as properties, never parsed as HTML. No innerHTML anywhere.
+ */
 function el(tag, attrs, ...children) {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {
+    if (/html/i.test(k)) throw new Error('el(): ' + k + ' would parse markup');
     if (k === 'class') e.className = v;
     else if (k.startsWith('data-')) e.setAttribute(k, v);
     else e[k] = v;
