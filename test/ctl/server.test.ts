@@ -1,7 +1,6 @@
 // The control socket under hostile clients: malformed lines, huge lines, too many clients, stalls, idlers, pipelining.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +10,7 @@ import { Dataplane } from '../../src/dp/dataplane.ts';
 import { validateConfig } from '../../src/ctl/config.ts';
 import { PROTOCOL_VERSION } from '../../src/ctl/protocol.ts';
 import { requestOnce } from '../../src/ctl/client.ts';
+import { rawControlClient as client, streamWithoutNewline } from './raw-client.ts';
 import { CONTROL_LIMITS, controlRefusals, startControlServer, stopControlServer, type ControlLimits, type RequestHandler } from '../../src/ctl/server.ts';
 
 function handler(delayMs = 0): RequestHandler {
@@ -39,25 +39,6 @@ async function withServer(limits: Partial<ControlLimits>, fn: (path: string, ser
   }
 }
 
-/** A raw client: everything it receives as lines, and when the server closed it. */
-function client(path: string) {
-  const sock = connect(path);
-  const lines: any[] = [];
-  let buf = '';
-  sock.setEncoding('utf8');
-  sock.on('data', (d: string) => {
-    buf += d;
-    let nl: number;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      lines.push(JSON.parse(buf.slice(0, nl)));
-      buf = buf.slice(nl + 1);
-    }
-  });
-  sock.on('error', () => {});
-  const closed = new Promise<number>((r) => sock.once('close', () => r(Date.now())));
-  const connected = new Promise<void>((r) => sock.once('connect', () => r()));
-  return { sock, lines, closed, connected };
-}
 
 const req = (id: number, op = 'get-timeout') => JSON.stringify({ v: PROTOCOL_VERSION, id, op }) + '\n';
 const until = async (what: string, f: () => boolean, ms = 5000) => {
@@ -74,11 +55,11 @@ test('malformed lines get EINVAL and the connection keeps serving', async () => 
     await c.connected;
     c.sock.write('{"v":1,"id":\n' + 'not json at all\n' + '\u0000\u00ff garbage\n' + '{"v":1,"id":7,"op":"no-such-op"}\n' + req(8));
     await until('five answers', () => c.lines.length === 5);
-    assert.deepEqual(c.lines.slice(0, 3).map((l) => [l.ok, l.error.code, l.error.message]), Array(3).fill([false, 'EINVAL', 'malformed request: not JSON']));
-    assert.equal(c.lines[3].id, 7);
-    assert.match(c.lines[3].error.message, /malformed no-such-op request/);
-    assert.equal(c.lines[4].id, 8);
-    assert.equal(c.lines[4].ok, true);
+    assert.deepEqual(c.lines.slice(0, 3).map((l) => [l.ok, l.error!.code, l.error!.message]), Array(3).fill([false, 'EINVAL', 'malformed request: not JSON']));
+    assert.equal(c.lines[3]!.id, 7);
+    assert.match(c.lines[3]!.error!.message, /malformed no-such-op request/);
+    assert.equal(c.lines[4]!.id, 8);
+    assert.equal(c.lines[4]!.ok, true);
     assert.equal(controlRefusals(server).malformed, 4);
     c.sock.destroy();
   });
@@ -89,17 +70,12 @@ test('a 50 MB request line is answered "too long" and closed after maxLine bytes
     const c = client(path);
     await c.connected;
     const before = process.memoryUsage();
-    const chunk = Buffer.alloc(1 << 20, 0x61);
-    let sent = 0;
-    // Write until the server hangs up or 50 MB went out, honouring backpressure.
-    while (sent < 50 << 20 && !c.sock.destroyed && !c.sock.writableEnded) {
-      if (!c.sock.write(chunk)) await new Promise((r) => (c.sock.once('drain', r), c.sock.once('close', r)));
-      sent += chunk.length;
-    }
+    const sent = await streamWithoutNewline(c.sock, 50 << 20);
     await c.closed;
+    assert.ok(sent < 50 << 20, `hung up after ${sent} bytes`);
     assert.equal(c.lines.length, 1);
-    assert.deepEqual([c.lines[0].ok, c.lines[0].error.code], [false, 'EINVAL']);
-    assert.equal(c.lines[0].error.message, `request line too long (limit ${CONTROL_LIMITS.maxLine} bytes)`);
+    assert.deepEqual([c.lines[0]!.ok, c.lines[0]!.error!.code], [false, 'EINVAL']);
+    assert.equal(c.lines[0]!.error!.message, `request line too long (limit ${CONTROL_LIMITS.maxLine} bytes)`);
     assert.equal(controlRefusals(server).lineTooLong, 1);
     // What the server held for that client never exceeded the line limit (plus a read chunk).
     const grown = process.memoryUsage().arrayBuffers - before.arrayBuffers;
@@ -115,7 +91,7 @@ test('a line just under the limit is parsed (EINVAL as JSON), one byte over is r
     await ok.connected;
     ok.sock.write(' '.repeat(maxLine - 1) + 'x\n');
     await until('answer', () => ok.lines.length === 1);
-    assert.equal(ok.lines[0].error.message, 'malformed request: not JSON');
+    assert.equal(ok.lines[0]!.error!.message, 'malformed request: not JSON');
     ok.sock.destroy();
     const over = client(path);
     await over.connected;
@@ -124,7 +100,7 @@ test('a line just under the limit is parsed (EINVAL as JSON), one byte over is r
     await new Promise((r) => setTimeout(r, 20));
     over.sock.write('y\n');
     await over.closed;
-    assert.match(over.lines[0].error.message, /too long/);
+    assert.match(over.lines[0]!.error!.message, /too long/);
   });
 });
 
@@ -139,8 +115,8 @@ test('beyond maxClients a connection is answered EBUSY and closed; a freed slot 
     await Promise.all(extra.map((c) => c.closed));
     for (const c of extra) {
       assert.equal(c.lines.length, 1);
-      assert.equal(c.lines[0].error.code, 'EBUSY');
-      assert.equal(c.lines[0].error.message, 'too many control clients (8): try again');
+      assert.equal(c.lines[0]!.error!.code, 'EBUSY');
+      assert.equal(c.lines[0]!.error!.message, 'too many control clients (8): try again');
     }
     assert.equal(controlRefusals(server).tooManyClients, 200);
     held[0]!.sock.destroy();
@@ -160,7 +136,7 @@ test('a started line that stalls (even dripping a byte at a time) is closed at t
     const closedAt = await drip.closed;
     clearInterval(iv);
     assert.ok(closedAt - t0 >= 350 && closedAt - t0 < 2000, `closed after ${closedAt - t0} ms`);
-    assert.deepEqual([drip.lines[0].error.code, drip.lines[0].error.message], ['ETIMEDOUT', 'request line not completed within 0.4 s']);
+    assert.deepEqual([drip.lines[0]!.error!.code, drip.lines[0]!.error!.message], ['ETIMEDOUT', 'request line not completed within 0.4 s']);
 
     const idle = client(path);
     await idle.connected;
@@ -168,8 +144,8 @@ test('a started line that stalls (even dripping a byte at a time) is closed at t
     const t1 = Date.now();
     const idleAt = await idle.closed;
     assert.ok(idleAt - t1 >= 550, `idle close after ${idleAt - t1} ms`);
-    assert.equal(idle.lines[0].ok, true);
-    assert.deepEqual([idle.lines[1].error.code, idle.lines[1].error.message], ['ETIMEDOUT', 'idle for 0.6 s: connection closed']);
+    assert.equal(idle.lines[0]!.ok, true);
+    assert.deepEqual([idle.lines[1]!.error!.code, idle.lines[1]!.error!.message], ['ETIMEDOUT', 'idle for 0.6 s: connection closed']);
     assert.equal(controlRefusals(server).stalled, 1);
     assert.equal(controlRefusals(server).idle, 1);
   });
@@ -183,8 +159,8 @@ test('a request in flight is not idle: a slow answer outlives the idle deadline'
       await c.connected;
       c.sock.write(req(5));
       await until('answer', () => c.lines.length === 1, 3000);
-      assert.equal(c.lines[0].id, 5);
-      assert.equal(c.lines[0].ok, true);
+      assert.equal(c.lines[0]!.id, 5);
+      assert.equal(c.lines[0]!.ok, true);
       await c.closed;
     },
     500,
