@@ -29,24 +29,35 @@ function rss(pid: number): number {
 }
 
 /** Runs `attack` while sampling RSS; returns the peak. */
-async function sampled<T>(pid: number, attack: () => Promise<T>): Promise<{ result: T; peak: number }> {
-  let peak = rss(pid);
+async function sampled<T>(pid: number, attack: () => Promise<T>): Promise<{ result: T; start: number; peak: number }> {
+  const start = rss(pid);
+  let peak = start;
   const iv = setInterval(() => (peak = Math.max(peak, rss(pid))), 20);
   try {
     const result = await attack();
     peak = Math.max(peak, rss(pid));
-    return { result, peak };
+    return { result, start, peak };
   } finally {
     clearInterval(iv);
   }
 }
 
-/** One HTTP request over the admin unix socket; a body may be a size to stream (chunked or with a Content-Length). */
-function http(path: string, method: string, url: string, body?: { bytes: number; chunked: boolean }): Promise<{ status: number; text: string }> {
+/**
+ * One HTTP request over the admin unix socket; a body may be text or a size to stream (chunked or
+ * with a Content-Length). JSON unless `extra` says otherwise.
+ */
+function http(
+  path: string,
+  method: string,
+  url: string,
+  body?: { bytes: number; chunked: boolean } | string,
+  extra: Record<string, string> = {},
+): Promise<{ status: number; text: string }> {
   return new Promise((resolve) => {
-    const headers: Record<string, string> = { host: 'localhost', 'content-type': 'application/json' };
-    if (body && !body.chunked) headers['content-length'] = String(body.bytes);
-    const req = request({ socketPath: path, method, path: url, headers, timeout: 30_000 }, (res) => {
+    const headers: Record<string, string> = { host: 'localhost', 'content-type': 'application/json', ...extra };
+    if (typeof body === 'object' && !body.chunked) headers['content-length'] = String(body.bytes);
+    // No keep-alive agent: a connection left idle here would hold one of the API's slots.
+    const req = request({ socketPath: path, method, path: url, headers, agent: false, timeout: 30_000 }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (c) => (text += c));
@@ -55,7 +66,8 @@ function http(path: string, method: string, url: string, body?: { bytes: number;
     });
     req.on('error', (e) => resolve({ status: 0, text: e.message }));
     req.on('timeout', () => req.destroy(new Error('timeout')));
-    if (!body) return void req.end();
+    if (body === undefined) return void req.end();
+    if (typeof body === 'string') return void req.end(body);
     const chunk = Buffer.alloc(MB, 0x20);
     let sent = 0;
     const pump = () => {
@@ -87,11 +99,18 @@ test('hostile clients on the control socket and the admin API: forwarding flows,
         const rounds: Array<{ phase: string; run: ClientRun }> = [];
         let phase = 'warm-up';
         const traffic = (async () => {
-          for (let i = 0; i < 200 && (attacking || rounds.length < 2); i++) rounds.push({ phase, run: await d.client('http', 80, 100, 2) });
+          for (let i = 0; i < 200 && (attacking || rounds.length < 2); i++) {
+            const p = phase;
+            const t0 = Date.now();
+            // A round that dies is a failed round of its phase, reported with the rest.
+            const run = await d.client('http', 80, 100, 2).catch((e: Error): ClientRun => ({ kind: 'http', requests: 100, ok: 0, failed: 100, byServer: {}, errors: [`${e.message} after ${Date.now() - t0} ms`], ms: 0 }));
+            rounds.push({ phase: p, run });
+          }
         })();
         while (rounds.length < 2) await new Promise((r) => setTimeout(r, 50));
         const baseline = rss(pid);
         const peaks: Record<string, number> = {};
+        const starts: Record<string, number> = {};
         const roundsIn = (p: string) => rounds.filter((r) => r.phase === p).length;
         const untilRound = async (p: string) => {
           const t0 = Date.now();
@@ -108,12 +127,32 @@ test('hostile clients on the control socket and the admin API: forwarding flows,
           const t0 = Date.now();
           while (cs.some((c) => c.lines.length < 500) && Date.now() - t0 < 30_000) await new Promise((r) => setTimeout(r, 20));
           for (const c of cs) c.sock.destroy();
+          // What a page in a browser could send to the API, 100 of each, 10 at a time: a form post
+          // and a text/plain post to /flush, JSON from a foreign origin, and broken JSON.
+          const kinds: Array<[string, string, Record<string, string>]> = [
+            ['form', 'a=1', { 'content-type': 'application/x-www-form-urlencoded' }],
+            ['text', '{}', { 'content-type': 'text/plain' }],
+            ['origin', '{}', { origin: 'http://evil.example' }],
+            ['json', '{"service":', {}],
+          ];
+          const statuses: Record<string, number[]> = {};
+          for (const [kind, text, headers] of kinds) {
+            statuses[kind] = [];
+            for (let i = 0; i < 10; i++) {
+              const got = await Promise.all(Array.from({ length: 10 }, () => http(admin, 'POST', kind === 'json' ? '/api/v1/services' : '/api/v1/flush', text, headers)));
+              statuses[kind]!.push(...got.map((g) => g.status));
+            }
+          }
           await untilRound('malformed');
-          return cs.flatMap((c) => c.lines);
+          return { lines: cs.flatMap((c) => c.lines), statuses };
         });
         peaks.malformed = malformed.peak;
-        assert.equal(malformed.result.length, 10_000);
-        assert.ok(malformed.result.every((l) => !l.ok && l.error!.code === 'EINVAL'), 'every bad line answered EINVAL');
+        starts.malformed = malformed.start;
+        assert.equal(malformed.result.lines.length, 10_000);
+        assert.ok(malformed.result.lines.every((l) => !l.ok && l.error!.code === 'EINVAL'), 'every bad line answered EINVAL');
+        const want: Record<string, number> = { form: 415, text: 415, origin: 403, json: 400 };
+        for (const [kind, got] of Object.entries(malformed.result.statuses)) assert.deepEqual([...new Set(got)], [want[kind]], `${kind}: ${got.length} requests`);
+        assert.match(await d.admOk('-L', '-n'), new RegExp(`TCP  ${VIP.replace(/\./g, '\\.')}:80 rr`), 'no flush went through');
 
         // 2. Four 50 MB lines on the control socket and four 50 MB bodies to the API at once.
         phase = 'huge';
@@ -128,6 +167,7 @@ test('hostile clients on the control socket and the admin API: forwarding flows,
           return { cs, sent, posts };
         });
         peaks.huge = huge.peak;
+        starts.huge = huge.start;
         for (const c of huge.result.cs) assert.match(c.lines[0]?.error?.message ?? '', /request line too long \(limit 65536 bytes\)/);
         for (const p of huge.result.posts) {
           // The answer comes first; a client still writing may see the close instead (EPIPE) — never a 2xx.
@@ -137,6 +177,8 @@ test('hostile clients on the control socket and the admin API: forwarding flows,
         assert.ok(huge.result.posts.some((p) => p.status === 413), 'at least one 413 reached its client');
 
         // 3. 300 control clients and 300 API connections held open at once.
+        // The earlier phases' connections are gone on this side; let tsvsd see them go too.
+        await new Promise((r) => setTimeout(r, 500));
         phase = 'crowd';
         const crowd = await sampled(pid, async () => {
           const cs = Array.from({ length: 300 }, () => ctlClient(ctl));
@@ -165,6 +207,7 @@ test('hostile clients on the control socket and the admin API: forwarding flows,
           return { ctlOk, ctlBusy, apiOk, apiBusy };
         });
         peaks.crowd = crowd.peak;
+        starts.crowd = crowd.start;
         assert.deepEqual(crowd.result, { ctlOk: CONTROL_LIMITS.maxClients, ctlBusy: 300 - CONTROL_LIMITS.maxClients, apiOk: ADMIN_LIMITS.maxConnections, apiBusy: 300 - ADMIN_LIMITS.maxConnections });
         await new Promise((r) => setTimeout(r, 200));
 
@@ -194,6 +237,7 @@ test('hostile clients on the control socket and the admin API: forwarding flows,
           return { cs, ctlClosedMs, apiClosedMs: Math.max(...api.map((a) => a.ms)), apiStatus: [...new Set(api.map((a) => a.status))], listing, scrape };
         });
         peaks.slow = slow.peak;
+        starts.slow = slow.start;
         assert.match(slow.result.listing, new RegExp(`TCP  ${VIP.replace(/\./g, '\\.')}:80 rr`));
         assert.equal(slow.result.scrape.status, 200);
         for (const c of slow.result.cs) assert.equal(c.lines[0]?.error?.code, 'ETIMEDOUT');
@@ -211,7 +255,8 @@ test('hostile clients on the control socket and the admin API: forwarding flows,
         const m = parseExposition((await http(admin, 'GET', '/metrics')).text);
         const refused = (name: string) => Object.fromEntries(m.filter((s) => s.name === name).map((s) => [s.labels.reason, s.value]));
         const figures = {
-          rssMiB: { baseline: +(baseline / MB).toFixed(1), ...Object.fromEntries(Object.entries(peaks).map(([k, v]) => [k, +(v / MB).toFixed(1)])) },
+          // Per phase: VmRSS when it started and its peak while it ran (MiB).
+          rssMiB: { baseline: +(baseline / MB).toFixed(1), ...Object.fromEntries(Object.entries(peaks).map(([k, v]) => [k, { start: +(starts[k]! / MB).toFixed(1), peak: +(v / MB).toFixed(1) }])) },
           roundsByPhase: Object.fromEntries(['warm-up', 'malformed', 'huge', 'crowd', 'slow'].map((p) => [p, roundsIn(p)])),
           controlRefused: refused('tsvs_control_refused_total'),
           adminRefused: refused('tsvs_admin_refused_total'),
@@ -226,6 +271,8 @@ test('hostile clients on the control socket and the admin API: forwarding flows,
         assert.equal(figures.controlRefused.too_many_clients, 300 - CONTROL_LIMITS.maxClients);
         assert.equal(figures.controlRefused.stalled, 60);
         assert.equal(figures.adminRefused.too_large, 4);
+        assert.equal(figures.adminRefused.content_type, 200);
+        assert.equal(figures.adminRefused.cross_origin, 100);
         assert.equal(figures.adminRefused.too_many_clients, 300 - ADMIN_LIMITS.maxConnections);
         // Bounded: none of the attacks (200 MB of lines, 200 MB of bodies, 600 clients) grows tsvsd by
         // more than a fraction of what it was sent.
