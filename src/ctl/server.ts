@@ -122,6 +122,7 @@ function closeWith(sock: Socket, res: Response): void {
   // Whatever the client still sends is read and dropped, never buffered.
   sock.removeAllListeners('data');
   sock.on('data', () => {});
+  sock.resume();
   sock.end(encodeLine(res));
   setTimeout(() => sock.destroy(), 1000).unref();
 }
