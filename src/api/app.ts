@@ -2,6 +2,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Hono, type Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import type { IncomingMessage } from 'node:http';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { z } from 'zod';
 import type { RequestHandler } from '../ctl/server.ts';
@@ -39,8 +41,40 @@ export interface AdminAppOptions {
    * Undefined = any (unix sockets: only local processes reach them anyway).
    */
   allowedHosts?: ReadonlySet<string>;
+  /** Largest request body in bytes (default ADMIN_MAX_BODY). */
+  maxBody?: number;
+  /** Where refusals are counted (the listener shares it, for its connection limit and /metrics). */
+  refusals?: AdminRefusals;
+  /** The control socket's refusals, shown in /metrics next to the API's own. */
+  controlRefusals?: () => Readonly<Record<string, number>>;
   log: AdminLog;
 }
+
+/** The largest body a request may carry; the largest real one (a real server) is under 1 KiB. */
+export const ADMIN_MAX_BODY = 64 * 1024;
+
+/** Requests the admin API refused before any route ran, by reason. */
+export type AdminRefusals = {
+  /** Host header not naming the listener (DNS rebinding). */
+  host: number;
+  /** A state-changing request from another origin (Origin or Sec-Fetch-Site). */
+  crossOrigin: number;
+  /** A state-changing request that is not application/json (what an HTML form or a simple fetch sends). */
+  contentType: number;
+  /** A body over maxBody. */
+  tooLarge: number;
+  /** Missing or wrong bearer token. */
+  token: number;
+  /** Over the listener's connection limit. */
+  tooManyClients: number;
+};
+
+export const newAdminRefusals = (): AdminRefusals => ({ host: 0, crossOrigin: 0, contentType: 0, tooLarge: 0, token: 0, tooManyClients: 0 });
+
+/** Connections over the listener's limit: each request on them is answered 503 and the connection closed. */
+export const overLimit = new WeakSet<object>();
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /** HTTP status of a refused control request (one mapping, from the errno registry). */
 export function httpStatusFor(code: IpvsErrno): ContentfulStatusCode {
@@ -56,6 +90,10 @@ export function httpStatusFor(code: IpvsErrno): ContentfulStatusCode {
       return 400;
     case 'EPERM':
       return 403;
+    case 'EBUSY':
+      return 503;
+    case 'ETIMEDOUT':
+      return 408;
     default:
       return 500;
   }
@@ -195,12 +233,8 @@ export function createAdminApp(o: AdminAppOptions): Hono {
   async function body<T extends z.ZodType>(c: Context, schema: T, optional = false): Promise<z.output<T>> {
     const text = await c.req.text();
     let raw: unknown = {};
+    // Content-Type: application/json was checked for every state-changing request before any route.
     if (text.trim() !== '' || !optional) {
-      const type = c.req.header('content-type') ?? '';
-      // Only JSON bodies: a browser cannot send one cross-site without a CORS preflight, which we never grant.
-      if (!/^application\/json\b/i.test(type)) {
-        throw new HttpError(415, { error: { code: 'EINVAL', message: 'request body must be JSON (Content-Type: application/json)' } });
-      }
       try {
         raw = JSON.parse(text);
       } catch {
@@ -239,15 +273,32 @@ export function createAdminApp(o: AdminAppOptions): Hono {
   app.notFound((c) => c.json({ error: { code: 'ENOENT', message: `no route ${c.req.method} ${c.req.path}` } }, 404));
 
   // Host check first (DNS rebinding), then the token. Both answer before any route runs.
+  const refused = o.refusals ?? newAdminRefusals();
+  // Refusals first, in this order: connection limit, Host (DNS rebinding), cross-origin and non-JSON
+  // state changes (CSRF), then the token. All answer before any route runs.
+  //
+  // hono's csrf() middleware was the candidate for the CSRF part: it lets a form or text/plain body
+  // through whenever Origin matches, and a JSON body from anywhere (relying on CORS). This API takes
+  // JSON only and grants no CORS, so the rule here is stricter: every state-changing request must be
+  // application/json (which a page can send cross-site only after a preflight that never succeeds)
+  // and, when a browser names its origin, come from the API's own origin.
   app.use('*', async (c, next) => {
+    const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+    if (incoming && overLimit.has(incoming.socket)) {
+      refused.tooManyClients++;
+      c.header('Connection', 'close');
+      return c.json({ error: { code: 'EBUSY', message: 'too many admin API connections: try again' } }, 503);
+    }
     if (!tokenHash && o.allowedHosts) {
       const host = (c.req.header('host') ?? '').replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1').toLowerCase();
       if (!o.allowedHosts.has(host)) {
+        refused.host++;
         return c.json({ error: { code: 'EPERM', message: `Host ${host || '(none)'} is not allowed: use the address the API listens on` } }, 403);
       }
     }
-    // Cross-site requests from a browser (CSRF): browsers name the page's origin on every POST/PUT/DELETE.
-    if (c.req.method !== 'GET' && c.req.method !== 'HEAD') {
+    if (!SAFE_METHODS.has(c.req.method)) {
+      // Browsers name the page's origin on every cross-origin POST/PUT/DELETE ("null" from sandboxes
+      // and file: pages), and modern ones say where the request comes from in Sec-Fetch-Site.
       const origin = c.req.header('origin');
       let sameOrigin = true;
       if (origin !== undefined) {
@@ -257,13 +308,25 @@ export function createAdminApp(o: AdminAppOptions): Hono {
           sameOrigin = false;
         }
       }
-      if (!sameOrigin) return c.json({ error: { code: 'EPERM', message: `cross-origin request from ${origin} refused` } }, 403);
+      const site = c.req.header('sec-fetch-site');
+      if (!sameOrigin || (site !== undefined && site !== 'same-origin' && site !== 'none')) {
+        refused.crossOrigin++;
+        return c.json({ error: { code: 'EPERM', message: `cross-origin request refused (Origin ${origin ?? '(none)'}, Sec-Fetch-Site ${site ?? '(none)'})` } }, 403);
+      }
+      if (!/^application\/json\s*(;|$)/i.test(c.req.header('content-type') ?? '')) {
+        refused.contentType++;
+        return c.json(
+          { error: { code: 'EINVAL', message: 'a state-changing request must be Content-Type: application/json (an empty body is fine)' } },
+          415,
+        );
+      }
     }
     const isAsset = o.dashboard && c.req.method === 'GET' && ASSETS.some(([p]) => p === c.req.path);
     // The dashboard's own files hold no data; the page sends the token with each API call.
     if (tokenHash && !isAsset) {
       const m = /^Bearer\s+(.+)$/i.exec(c.req.header('authorization') ?? '');
       if (!m || !timingSafeEqual(sha256(m[1]!.trim()), tokenHash)) {
+        refused.token++;
         c.header('WWW-Authenticate', 'Bearer realm="tsvsd"');
         return c.json({ error: { code: 'EPERM', message: 'missing or wrong bearer token' } }, 401);
       }
@@ -271,6 +334,21 @@ export function createAdminApp(o: AdminAppOptions): Hono {
     await next();
     if (c.req.method !== 'GET') o.log('info', 'admin API', { method: c.req.method, path: c.req.path, status: c.res.status });
   });
+
+  // Bodies are read whole (JSON): the limit applies before reading, from Content-Length, or while
+  // reading a chunked body. The connection is closed after the answer rather than drained.
+  const maxBody = o.maxBody ?? ADMIN_MAX_BODY;
+  app.use(
+    '*',
+    bodyLimit({
+      maxSize: maxBody,
+      onError: (c) => {
+        refused.tooLarge++;
+        c.header('Connection', 'close');
+        return c.json({ error: { code: 'EINVAL', message: `request body too large (limit ${maxBody} bytes)` } }, 413);
+      },
+    }),
+  );
 
   if (o.dashboard) {
     const dir = dashboardDir();
@@ -385,7 +463,8 @@ export function createAdminApp(o: AdminAppOptions): Hono {
     const [list, counters] = await Promise.all([call({ op: 'list' }), call({ op: 'counters' })]);
     const totals = list.totals;
     const health = o.health?.() ?? null;
-    const text = renderMetrics({ list, counters: counters as CountersResult, ...(totals ? { totals } : {}), ...(health ? { health } : {}) });
+    const refusals = { admin: refused, ...(o.controlRefusals ? { control: o.controlRefusals() } : {}) };
+    const text = renderMetrics({ list, counters: counters as CountersResult, ...(totals ? { totals } : {}), ...(health ? { health } : {}), refusals });
     c.header('Content-Type', METRICS_CONTENT_TYPE);
     return c.body(text);
   });

@@ -292,6 +292,24 @@ export interface MetricsInput {
   health?: HealthSnapshot;
   /** Emit node_exporter's families (default true). */
   nodeCompat?: boolean;
+  /** Requests refused by the admin API and by the control socket, by reason (camelCase keys). */
+  refusals?: { admin?: Readonly<Record<string, number>>; control?: Readonly<Record<string, number>> };
+}
+
+/** "tooManyClients" -> "too_many_clients", Prometheus's label-value style. */
+const snake = (k: string) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
+function refusalFamilies(r: NonNullable<MetricsInput['refusals']>): Family[] {
+  const fam = (name: string, help: string, counts: Readonly<Record<string, number>>): Family => ({
+    name,
+    type: 'counter',
+    help,
+    samples: Object.entries(counts).map(([k, v]) => ({ labels: [['reason', snake(k)]], value: v })),
+  });
+  const out: Family[] = [];
+  if (r.admin) out.push(fam('tsvs_admin_refused_total', 'Admin API requests refused before any route ran, by reason.', r.admin));
+  if (r.control) out.push(fam('tsvs_control_refused_total', 'Control socket lines refused or connections closed by a limit, by reason.', r.control));
+  return out;
 }
 
 /** The whole exposition, in Prometheus text format 0.0.4. */
@@ -300,6 +318,7 @@ export function renderMetrics(m: MetricsInput): string {
   if (m.nodeCompat !== false) families.push(...nodeIpvsFamilies(m.list, m.totals));
   families.push(...trafficFamilies(m.list), ...counterFamilies(m.counters));
   if (m.health) families.push(...healthFamilies(m.health));
+  if (m.refusals) families.push(...refusalFamilies(m.refusals));
   const out: string[] = [];
   for (const f of families) renderFamily(f, out);
   return out.join('\n') + '\n';

@@ -5,7 +5,7 @@ import type { AddressInfo, Server } from 'node:net';
 import { createAdaptorServer } from '@hono/node-server';
 import { claimSocketPath, type RequestHandler } from '../ctl/server.ts';
 import type { HealthSnapshot } from '../health/index.ts';
-import { createAdminApp, type AdminLog } from './app.ts';
+import { createAdminApp, newAdminRefusals, overLimit, type AdminLog, type AdminRefusals } from './app.ts';
 
 export type AdminListen = { host: string; port: number } | { path: string };
 
@@ -18,13 +18,40 @@ export interface AdminOptions {
   health?: () => HealthSnapshot | null;
   dashboard: boolean;
   log: AdminLog;
+  /** The control socket's refusals, for /metrics. */
+  controlRefusals?: () => Readonly<Record<string, number>>;
+  limits?: Partial<AdminLimits>;
 }
+
+/** What clients of the admin listener may hold (docs/operating.md). */
+export interface AdminLimits {
+  /** Connections served at once; requests on further ones are answered 503 and closed. */
+  maxConnections: number;
+  /** The request line and headers must arrive within this (slow-loris); else 408 and close. */
+  headersTimeoutMs: number;
+  /** The whole request, body included, must arrive within this; else 408 and close. */
+  requestTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this. */
+  keepAliveTimeoutMs: number;
+  /** Largest request body in bytes; larger ones are answered 413 and closed. */
+  maxBody: number;
+}
+
+export const ADMIN_LIMITS: Readonly<AdminLimits> = {
+  maxConnections: 64,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 5_000,
+  maxBody: 64 * 1024,
+};
 
 export interface AdminServer {
   /** Where it listens: "http://127.0.0.1:9200" or "unix:/run/tsvs/admin.sock". */
   address: string;
   /** The bound TCP port (0 for a unix socket); useful with port 0. */
   port: number;
+  /** Requests refused so far, by reason. */
+  refusals: Readonly<AdminRefusals>;
   close(): Promise<void>;
 }
 
@@ -70,15 +97,41 @@ export async function startAdmin(o: AdminOptions): Promise<AdminServer> {
   }
   // Without a token, a loopback listener only answers requests naming a loopback host (DNS-rebinding guard).
   const allowedHosts = tcp && !o.token ? new Set(['localhost', '127.0.0.1', '::1', tcp.host.toLowerCase()]) : undefined;
+  const limits = { ...ADMIN_LIMITS, ...o.limits };
+  const refusals = newAdminRefusals();
   const app = createAdminApp({
     handler: o.handler,
     dashboard: o.dashboard,
     log: o.log,
+    refusals,
+    maxBody: limits.maxBody,
+    ...(o.controlRefusals ? { controlRefusals: o.controlRefusals } : {}),
     ...(o.health ? { health: o.health } : {}),
     ...(o.token ? { token: o.token } : {}),
     ...(allowedHosts ? { allowedHosts } : {}),
   });
-  const server = createAdaptorServer({ fetch: app.fetch }) as Server;
+  const server = createAdaptorServer({
+    fetch: app.fetch,
+    serverOptions: {
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      // Node checks those deadlines this often (its default, 30 s, would let a slow client sit 3x longer).
+      connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs),
+    },
+  }) as Server;
+  // Over the limit, a connection is still accepted so that its request gets a clear 503 (Node's own
+  // maxConnections would close it without a word); it is cut off shortly after in any case.
+  let open = 0;
+  server.on('connection', (sock) => {
+    if (open >= limits.maxConnections) {
+      overLimit.add(sock);
+      sock.setTimeout(2000, () => sock.destroy());
+      return;
+    }
+    open++;
+    sock.once('close', () => open--);
+  });
   const unixPath = 'path' in o.listen ? o.listen.path : null;
   if (unixPath) {
     // A stale socket a killed tsvsd left is replaced; a live one (another tsvsd answers) is not stolen.
@@ -111,6 +164,7 @@ export async function startAdmin(o: AdminOptions): Promise<AdminServer> {
   return {
     address,
     port: bound,
+    refusals,
     close: async () => {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

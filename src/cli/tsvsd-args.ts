@@ -112,13 +112,31 @@ export function parseTsvsdArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   return { config, socket, logLevel, ...(adminToken ? { adminToken } : {}), help: false, version: false };
 }
 
+const CAP_NET_ADMIN = 12n;
+const CAP_NET_RAW = 13n;
+
+/**
+ * The capabilities tsvsd needs to own interfaces (AF_PACKET sockets, link and address changes) that
+ * the effective set in `status` (the text of /proc/PID/status) lacks, by name.
+ */
+export function missingNetCapabilities(status: string): string[] {
+  const m = /^CapEff:\s*([0-9a-f]+)$/im.exec(status);
+  const eff = m ? BigInt(`0x${m[1]}`) : 0n;
+  const missing: string[] = [];
+  if (((eff >> CAP_NET_RAW) & 1n) === 0n) missing.push('CAP_NET_RAW');
+  if (((eff >> CAP_NET_ADMIN) & 1n) === 0n) missing.push('CAP_NET_ADMIN');
+  return missing;
+}
+
 /**
  * Checks what can be checked before any port opens: privileges and each interface's presence and
  * state, in the current network namespace. Returns one clear line per problem (empty when fine).
  */
 export function preflight(config: Config): string[] {
   const problems: string[] = [];
-  if (typeof process.getuid === 'function' && process.getuid() !== 0) {
+  // What the kernel checks is the effective capability set, not the uid: root without CAP_NET_RAW
+  // (a container, setpriv, systemd's CapabilityBoundingSet) is refused as well, and says so here.
+  if (missingNetCapabilities(readFileSync('/proc/self/status', 'utf8')).length > 0) {
     problems.push('tsvsd needs root (CAP_NET_RAW and CAP_NET_ADMIN) to own interfaces');
   }
   for (const ifname of config.interfaces) {

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import pino from 'pino';
 import pretty from 'pino-pretty';
 import { ConfigError } from '../ctl/config.ts';
-import { claimSocketPath, startControlServer, stopControlServer } from '../ctl/server.ts';
+import { claimSocketPath, controlRefusals, startControlServer, stopControlServer } from '../ctl/server.ts';
 import { errorResponse, okResponse, type Request, type RequestBody, type Response, type ReloadResult, type Timeouts } from '../ctl/protocol.ts';
 import { checkServices, planReload, benignReloadError, RESTART_ONLY } from '../ctl/reload.ts';
 import { startHealth, type HealthHandle } from '../health/index.ts';
@@ -234,6 +234,7 @@ export async function main(argv: string[]): Promise<number> {
         health: () => health?.snapshot() ?? null,
         dashboard: opts.config.dashboard,
         log: (level, msg, fields) => log[level](fields ?? {}, msg),
+        controlRefusals: () => controlRefusals(server),
       });
     } catch (e) {
       process.stderr.write(`tsvsd: ${(e as Error).message}\n`);

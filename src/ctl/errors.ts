@@ -16,7 +16,11 @@ export type IpvsErrno =
   | 'EOPNOTSUPP'
   | 'EAFNOSUPPORT'
   | 'ENOPROTOOPT'
-  | 'ENODEV';
+  | 'ENODEV'
+  /** The control socket's or the admin API's own limits (too many clients), not an IPVS errno. */
+  | 'EBUSY'
+  /** A client that stalled mid-request or stayed idle past the control socket's timeouts. */
+  | 'ETIMEDOUT';
 
 /** The operation a control request performs, named as ipvsadm names its commands internally. */
 export type IpvsOp =
@@ -91,6 +95,10 @@ export function ipvsMessage(op: IpvsOp, code: IpvsErrno): string {
       return 'No such process';
     case 'ENODEV':
       return 'No such device';
+    case 'EBUSY':
+      return 'Device or resource busy';
+    case 'ETIMEDOUT':
+      return 'Connection timed out';
   }
 }
 

@@ -11,8 +11,9 @@ import { validateConfig } from '../../src/ctl/config.ts';
 import type { RequestHandler } from '../../src/ctl/server.ts';
 import type { ListResult } from '../../src/ctl/protocol.ts';
 import type { HealthSnapshot } from '../../src/health/index.ts';
-import { createAdminApp, httpStatusFor } from '../../src/api/app.ts';
+import { createAdminApp, httpStatusFor, newAdminRefusals, ADMIN_MAX_BODY } from '../../src/api/app.ts';
 import { startAdmin, parseAdminListen, isLoopback, AdminConfigError } from '../../src/api/server.ts';
+import { connect as netConnect } from 'node:net';
 import { parseExposition } from './exposition.ts';
 
 const VIP = '198.18.1.100';
@@ -35,8 +36,10 @@ function app(extra: Partial<Parameters<typeof createAdminApp>[0]> = {}) {
   const logs: string[] = [];
   const a = createAdminApp({ handler, dashboard: false, log: (_l, m, f) => logs.push(`${m} ${JSON.stringify(f)}`), ...extra });
   const call = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
-    const init: RequestInit = { method, headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers } };
-    if (body !== undefined) init.body = typeof body === 'string' ? body : JSON.stringify(body);
+    // As a script would: JSON on every state-changing request, with or without a body.
+    const init: RequestInit = { method, headers: { ...(body !== undefined || method !== 'GET' ? { 'content-type': 'application/json' } : {}), ...headers } };
+    if (body instanceof ReadableStream) Object.assign(init, { body, duplex: 'half' });
+    else if (body !== undefined) init.body = typeof body === 'string' ? body : JSON.stringify(body);
     const res = await a.request(path, init);
     const text = await res.text();
     let json: any = null;
@@ -142,6 +145,8 @@ test('httpStatusFor maps every errno', () => {
   assert.equal(httpStatusFor('EPERM'), 403);
   assert.equal(httpStatusFor('ENOMEM'), 500);
   assert.equal(httpStatusFor('EOPNOTSUPP'), 500);
+  assert.equal(httpStatusFor('EBUSY'), 503);
+  assert.equal(httpStatusFor('ETIMEDOUT'), 408);
 });
 
 test('drain sets weight 0 and undrain restores the last non-zero weight, even after a double drain', async () => {
@@ -332,5 +337,137 @@ test('startAdmin: refuses a non-loopback address without a token; serves TCP and
     await unix.close();
     assert.ok(!existsSync(path), 'close removes the socket file');
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a browser page cannot change state: cross-origin, cross-site, form, text/plain and type-less requests are refused; reads stay open', async () => {
+  const refusals = newAdminRefusals();
+  const { a, call, dp } = app({ allowedHosts: new Set(['127.0.0.1', 'localhost']), refusals });
+  const host = { host: '127.0.0.1:9200' };
+  const table = () => JSON.stringify(dp.handle({ v: 1, id: 1, op: 'list' }));
+  const before = table();
+  // What an HTML form or a "simple" fetch() can send, to every state-changing route.
+  const routes: Array<[string, string]> = [
+    ['POST', '/api/v1/flush'],
+    ['POST', '/api/v1/reload'],
+    ['POST', '/api/v1/zero'],
+    ['DELETE', '/api/v1/services'],
+    ['POST', '/api/v1/servers'],
+    ['PUT', '/api/v1/timeouts'],
+  ];
+  const simple = ['application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'text/plain', 'text/plain;charset=UTF-8', 'application/jsonx', 'application/json-patch+json'];
+  let n415 = 0;
+  for (const [method, path] of routes) {
+    for (const type of simple) {
+      const r = await call(method, path, JSON.stringify({ service: SVC }), { ...host, 'content-type': type });
+      assert.equal(r.status, 415, `${method} ${path} ${type}`);
+      assert.deepEqual(r.json.error.code, 'EINVAL');
+      assert.match(r.json.error.message, /must be Content-Type: application\/json/);
+      n415++;
+    }
+    // No Content-Type at all (fetch with no body, sendBeacon): refused too.
+    const bare = await a.request(path, { method, headers: host });
+    assert.equal(bare.status, 415, `${method} ${path} without a type`);
+    n415++;
+  }
+  // JSON from another origin, or a browser saying so (Sec-Fetch-Site), is refused before anything runs.
+  for (const h of <Array<Record<string, string>>>[{ origin: 'http://evil.example' }, { origin: 'null' }, { origin: 'http://127.0.0.1:9201' }, { 'sec-fetch-site': 'cross-site' }, { 'sec-fetch-site': 'same-site' }]) {
+    const r = await call('POST', '/api/v1/flush', {}, { ...host, ...h });
+    assert.equal(r.status, 403, JSON.stringify(h));
+    assert.equal(r.json.error.code, 'EPERM');
+    assert.match(r.json.error.message, /cross-origin request refused/);
+  }
+  // DNS rebinding: the page's own origin, but a Host that is not the listener.
+  let r = await call('POST', '/api/v1/flush', {}, { host: 'rebind.example:9200', origin: 'http://rebind.example:9200' });
+  assert.equal(r.status, 403);
+  assert.match(r.json.error.message, /Host rebind\.example is not allowed/);
+  assert.equal(table(), before, 'nothing changed');
+  // Reads stay open, whatever Origin a browser names (it cannot read the answer without CORS anyway).
+  r = await call('GET', '/api/v1/services', undefined, { ...host, origin: 'http://evil.example', 'sec-fetch-site': 'cross-site' });
+  assert.equal(r.status, 200);
+  // The API's own page and scripts (same origin, JSON) change state.
+  r = await call('POST', '/api/v1/zero', undefined, { ...host, origin: 'http://127.0.0.1:9200', 'sec-fetch-site': 'same-origin' });
+  assert.equal(r.status, 200, r.text);
+  r = await call('POST', '/api/v1/zero', {}, { ...host, 'content-type': 'application/json; charset=utf-8' });
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(refusals, { host: 1, crossOrigin: 5, contentType: n415, tooLarge: 0, token: 0, tooManyClients: 0 });
+  r = await call('GET', '/metrics', undefined, host);
+  assert.match(r.text, new RegExp(`^tsvs_admin_refused_total\\{reason="content_type"\\} ${n415}$`, 'm'));
+  assert.match(r.text, /^tsvs_admin_refused_total\{reason="cross_origin"\} 5$/m);
+});
+
+test('bodies over the limit are answered 413 (JSON) and the connection closed, by Content-Length or while reading a chunked body', async () => {
+  const refusals = newAdminRefusals();
+  const { call } = app({ refusals });
+  const big = JSON.stringify({ service: SVC, pad: 'x'.repeat(ADMIN_MAX_BODY) });
+  let r = await call('POST', '/api/v1/services', big);
+  assert.equal(r.status, 413);
+  assert.equal(r.res.headers.get('connection'), 'close');
+  assert.deepEqual(r.json.error, { code: 'EINVAL', message: `request body too large (limit ${ADMIN_MAX_BODY} bytes)` });
+  // A streamed body (no Content-Length) is cut off once it passes the limit, not read to its end.
+  let pulled = 0;
+  const stream = new ReadableStream({
+    pull(c) {
+      pulled++;
+      if (pulled > 10_000) c.close();
+      else c.enqueue(new Uint8Array(16 * 1024).fill(0x20));
+    },
+  });
+  r = await call('POST', '/api/v1/services', stream);
+  assert.equal(r.status, 413);
+  assert.ok(pulled < 20, `read ${pulled} chunks of a 160 MB body`);
+  assert.equal(refusals.tooLarge, 2);
+  r = await call('POST', '/api/v1/services', JSON.stringify({ service: { ...SVC, port: 81 } }));
+  assert.equal(r.status, 201, 'a normal body still passes');
+});
+
+/** One raw HTTP exchange over TCP: what came back and when the server closed. */
+function rawHttp(port: number, text: string | null): Promise<{ reply: string; closedAfterMs: number }> {
+  return new Promise((resolve) => {
+    const t0 = Date.now();
+    const s = netConnect(port, '127.0.0.1');
+    let reply = '';
+    s.setEncoding('utf8');
+    s.on('data', (d: string) => (reply += d));
+    s.on('error', () => {});
+    s.on('close', () => resolve({ reply, closedAfterMs: Date.now() - t0 }));
+    if (text !== null) s.write(text);
+  });
+}
+
+test('startAdmin limits: slow headers and slow bodies get 408 and close; beyond maxConnections 503 JSON', async () => {
+  const { handler } = director();
+  const admin = await startAdmin({
+    listen: { host: '127.0.0.1', port: 0 },
+    handler,
+    dashboard: false,
+    log: () => {},
+    limits: { maxConnections: 4, headersTimeoutMs: 500, requestTimeoutMs: 1000, keepAliveTimeoutMs: 300 },
+  });
+  try {
+    // Slow-loris: half a request line, then nothing.
+    const slow = await rawHttp(admin.port, 'GET /api/v1/serv');
+    assert.match(slow.reply, /^HTTP\/1\.1 408/);
+    assert.ok(slow.closedAfterMs < 3000, `closed after ${slow.closedAfterMs} ms`);
+    // Headers complete, body promised but never sent.
+    const body = await rawHttp(admin.port, 'POST /api/v1/zero HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 10\r\n\r\n{');
+    assert.ok(body.closedAfterMs < 4000, `closed after ${body.closedAfterMs} ms`);
+    // An idle connection that sends nothing at all does not stay either.
+    const idle = await rawHttp(admin.port, null);
+    assert.ok(idle.closedAfterMs < 4000, `idle closed after ${idle.closedAfterMs} ms`);
+
+    // Four connections held open; the fifth is answered 503 with a JSON body and closed.
+    const held = Array.from({ length: 4 }, () => netConnect(admin.port, '127.0.0.1'));
+    await Promise.all(held.map((s) => new Promise((r) => s.once('connect', r))));
+    const over = await rawHttp(admin.port, 'GET /api/v1/services HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+    assert.match(over.reply, /^HTTP\/1\.1 503/);
+    assert.match(over.reply, /connection: close/i);
+    assert.match(over.reply, /\{"error":\{"code":"EBUSY","message":"too many admin API connections: try again"\}\}/);
+    assert.equal(admin.refusals.tooManyClients, 1);
+    for (const s of held) s.destroy();
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal((await fetch(`${admin.address}/api/v1/services`)).status, 200, 'served again once slots are free');
+  } finally {
+    await admin.close();
   }
 });

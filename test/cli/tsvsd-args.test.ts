@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseTsvsdArgs } from '../../src/cli/tsvsd-args.ts';
+import { parseTsvsdArgs, missingNetCapabilities } from '../../src/cli/tsvsd-args.ts';
 import { ConfigError } from '../../src/ctl/config.ts';
 
 test('--busy-poll: off by default, on by flag or YAML busy_poll', () => {
@@ -27,4 +27,17 @@ test('--kernel-rx: drop by default, pass on request, YAML kernel_rx, anything el
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('missingNetCapabilities reads the effective set of /proc/PID/status, not the uid', () => {
+  const status = (eff: string) => `Name:\tnode\nUid:\t0\t0\t0\t0\nCapInh:\t0000000000000000\nCapPrm:\t000001ffffffffff\nCapEff:\t${eff}\n`;
+  assert.deepEqual(missingNetCapabilities(status('000001ffffffffff')), []);
+  // Bits 12 (CAP_NET_ADMIN) and 13 (CAP_NET_RAW) only.
+  assert.deepEqual(missingNetCapabilities(status('0000000000003000')), []);
+  assert.deepEqual(missingNetCapabilities(status('0000000000001000')), ['CAP_NET_RAW']);
+  assert.deepEqual(missingNetCapabilities(status('0000000000002000')), ['CAP_NET_ADMIN']);
+  // Root with both dropped (setpriv --bounding-set=-net_raw,-net_admin) and an ordinary user.
+  assert.deepEqual(missingNetCapabilities(status('000001ffffffcfff')), ['CAP_NET_RAW', 'CAP_NET_ADMIN']);
+  assert.deepEqual(missingNetCapabilities(status('0000000000000000')), ['CAP_NET_RAW', 'CAP_NET_ADMIN']);
+  assert.deepEqual(missingNetCapabilities('Name:\tnode\n'), ['CAP_NET_RAW', 'CAP_NET_ADMIN']);
 });

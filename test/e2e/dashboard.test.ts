@@ -18,6 +18,8 @@ const CHROMIUM = '/usr/bin/chromium';
 const RIPS = ['198.18.2.11', '198.18.2.12', '198.18.2.13'];
 const WEIGHTS = [2, 1, 1];
 const ADMIN = '127.0.0.1:9200';
+/** Markup a health check's output carries (a check script echoing what a real server said). */
+const HOSTILE = '<img src=x onerror=alert(1)><b id=injected>bold</b>';
 
 const skip = !canUseNetns() ? 'needs root' : !existsSync(CHROMIUM) ? `needs Debian's chromium at ${CHROMIUM} (apt-get install -y chromium)` : false;
 
@@ -37,6 +39,11 @@ test('dashboard: Chromium loads the page, numbers move under traffic, health eve
     scheduler: rr
     realservers:
 ${RIPS.map((ip, i) => `      - { address: ${ip}, port: 80, method: nat, weight: ${WEIGHTS[i]}, inhibit_on_failure: true, check: { type: http, path: /, interval: 1, timeout: 1, fall: 2, rise: 1 } }`).join('\n')}
+  - protocol: tcp
+    address: ${VIP}
+    port: 81
+    realservers:
+      - { address: ${RIPS[0]}, port: 81, method: nat, inhibit_on_failure: true, check: { type: misc, command: ${JSON.stringify(`printf '%s' '${HOSTILE}'; exit 1`)}, interval: 1, timeout: 2, fall: 1 } }
 `,
   );
   try {
@@ -75,7 +82,24 @@ ${RIPS.map((ip, i) => `      - { address: ${ip}, port: 80, method: nat, weight: 
             assert.equal(await row(ip).locator('td.weight').textContent(), String(WEIGHTS[i]));
           }
           // Health: all three checked up (the badges come from /api/v1/health).
-          await page.waitForFunction(() => document.querySelectorAll('[data-service] tr[data-dest] .badge.up').length === 3, null, { timeout: 20_000 });
+          await page.waitForFunction((v) => document.querySelectorAll(`[data-service="tcp ${v}:80"] tr[data-dest] .badge.up`).length === 3, VIP, { timeout: 20_000 });
+
+          // Everything shown is text: a health message full of markup appears as those characters in the
+          // events list and the badge's tooltip, and no element of it exists in the page.
+          const dialogs: string[] = [];
+          page.on('dialog', (dl) => {
+            dialogs.push(dl.message());
+            void dl.dismiss();
+          });
+          const detail = `exit 1: ${HOSTILE}`;
+          await page.waitForFunction((t) => [...document.querySelectorAll('#events li .detail')].some((e) => e.textContent === t), detail, { timeout: 20_000 });
+          const hostileRow = page.locator(`[data-service="tcp ${VIP}:81"] tr[data-dest="${RIPS[0]}:81"]`);
+          await hostileRow.locator('.badge.down').waitFor({ timeout: 10_000 });
+          assert.equal(await hostileRow.locator('.badge').getAttribute('title'), detail);
+          assert.equal(await page.locator('img').count(), 0, 'no <img> made from the message');
+          assert.equal(await page.locator('#injected, #events b').count(), 0, 'no <b> made from the message');
+          assert.match((await page.locator('#events').textContent()) ?? '', /<img src=x onerror=alert\(1\)><b id=injected>bold<\/b>/);
+          assert.deepEqual(dialogs, [], 'no script ran');
 
           // Numbers move under traffic: the conns column and the sparklines follow a bounded HTTP run.
           const connsOf = async (ip: string) => Number(((await row(ip).locator('td').nth(6).textContent()) ?? '').replace(/,/g, ''));
@@ -89,7 +113,7 @@ ${RIPS.map((ip, i) => `      - { address: ${ip}, port: 80, method: nat, weight: 
             [RIPS[0]!, before] as const,
             { timeout: 30_000 },
           );
-          await page.waitForFunction(() => Number(document.querySelector('[data-service] .svc-rates svg')?.getAttribute('data-last') ?? '0') > 0, null, { timeout: 30_000 });
+          await page.waitForFunction((v) => Number(document.querySelector(`[data-service="tcp ${v}:80"] .svc-rates svg`)?.getAttribute('data-last') ?? '0') > 0, VIP, { timeout: 30_000 });
           const http = await run;
           assert.equal(http.failed, 0, http.errors.join('; '));
           const shot = process.env.TSVS_DASHBOARD_SCREENSHOT;

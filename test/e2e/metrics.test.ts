@@ -2,10 +2,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { canUseNetns } from '../../src/lab/netns.ts';
+import { canUseNetns, waitFor } from '../../src/lab/netns.ts';
 import { withDirectorLab, VIP } from './director-harness.ts';
 import { parseExposition, type Sample } from '../api/exposition.ts';
 
@@ -38,9 +39,32 @@ function servicePackets(text: string, svc: string): { conns: number; inpkts: num
   return { conns: Number(conns), inpkts: Number(inpkts), outpkts: Number(outpkts) };
 }
 
-test('metrics e2e: NAT traffic through the VIP shows in node_ipvs_* and tsvs_* from a scrape', { skip: !canUseNetns() && 'needs root', timeout: 180_000 }, async () => {
+const PROMTOOL = '/usr/bin/promtool';
+const skip = !canUseNetns() ? 'needs root' : !existsSync(PROMTOOL) ? `needs Debian's promtool at ${PROMTOOL} (apt-get install -y prometheus)` : false;
+
+/** `promtool check metrics` on a scrape: Prometheus's own parser and linter. */
+function promtoolCheck(text: string): { code: number | null; out: string } {
+  const r = spawnSync(PROMTOOL, ['check', 'metrics'], { input: text, encoding: 'utf8', timeout: 30_000 });
+  return { code: r.status, out: `${r.stdout}${r.stderr}` };
+}
+
+test('metrics e2e: NAT traffic through the VIP shows in node_ipvs_* and tsvs_* from a scrape; promtool accepts it', { skip, timeout: 180_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'tsvs-metrics-'));
   const sock = join(dir, 'admin.sock');
+  // A second service, health-checked, so that the scrape carries the health families too.
+  const config = join(dir, 'tsvs.yaml');
+  writeFileSync(
+    config,
+    `services:
+  - protocol: tcp
+    address: ${VIP}
+    port: 80
+    scheduler: wrr
+    realservers:
+      - { address: 198.18.2.11, port: 80, method: nat, weight: 2, check: { type: http, path: /, interval: 1, timeout: 1 } }
+      - { address: 198.18.2.12, port: 80, method: nat, weight: 1, check: { type: tcp, interval: 1, timeout: 1 } }
+`,
+  );
   try {
     await withDirectorLab(
       'nat',
@@ -97,10 +121,26 @@ test('metrics e2e: NAT traffic through the VIP shows in node_ipvs_* and tsvs_* f
 
         // The API's JSON agrees with the scrape.
         const list = JSON.parse((await get(sock, '/api/v1/services')).body);
-        assert.equal(list.services[0].stats.conns, 30);
+        assert.equal(list.services.find((x: { key: { port: number } }) => x.key.port === 8080).stats.conns, 30);
+
+        // Prometheus's promtool parses and lints a scrape of the live director: both services, their
+        // real servers, traffic on each, health checks up, and the refusal counters.
+        const web = await d.client('http', 80, 20);
+        assert.equal(web.failed, 0, web.errors.join('; '));
+        await waitFor('both checked servers up', async () => parseExposition((await get(sock, '/metrics')).body).filter((x) => x.name === 'tsvs_backend_up' && x.value === 1).length === 2, 20_000, 200);
+        const scrape = (await get(sock, '/metrics')).body;
+        s = parseExposition(scrape);
+        assert.ok(one(s, 'tsvs_service_connections_total', { local_port: '80' }) >= 20, 'traffic on the checked service');
+        assert.ok(one(s, 'tsvs_healthcheck_checks_total', { remote_address: '198.18.2.11', local_port: '80' }) > 0);
+        assert.ok(s.some((x) => x.name === 'tsvs_admin_refused_total') && s.some((x) => x.name === 'tsvs_control_refused_total'));
+        const lint = promtoolCheck(scrape);
+        assert.equal(lint.code, 0, `promtool check metrics:\n${lint.out}`);
+        assert.equal(lint.out.trim(), '', 'no lint findings');
+        // The check can fail: a counter without _total is one promtool names.
+        assert.notEqual(promtoolCheck(scrape.replace(/tsvs_parse_total/g, 'tsvs_parse')).code, 0);
       },
       3,
-      ['--admin', `unix:${sock}`],
+      ['--admin', `unix:${sock}`, '--config', config],
     );
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -39,7 +39,13 @@ test('tsvsd refuses bad starts with one clear line and stops cleanly on SIGTERM'
       const down = await n.exec('d', [...TSVSD, '--interface', 'down0', '--socket', sock]);
       assert.equal(down.code, 1);
       assert.equal(down.stderr, 'tsvsd: interface down0 is down (ip link set down0 up)\n');
-      const noroot = await n.exec('d', ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', ...TSVSD, '--interface', 'up0', '--socket', sock]);
+      // Not root in the kernel's sense: uid 0 with CAP_NET_RAW and CAP_NET_ADMIN dropped from every set
+      // (an unprivileged uid has an empty effective set; the preflight reads that set, not the uid).
+      // Staying uid 0 keeps the checkout readable wherever it lives (under /root, mode 0700, too).
+      const dropped = ['setpriv', '--inh-caps=-net_raw,-net_admin', '--bounding-set=-net_raw,-net_admin'];
+      const caps = await n.exec('d', [...dropped, 'grep', '^CapEff:', '/proc/self/status']);
+      assert.equal(BigInt(`0x${caps.stdout.split(/\s+/)[1]}`) & 0x3000n, 0n, `setpriv dropped both: ${caps.stdout}`);
+      const noroot = await n.exec('d', [...dropped, ...TSVSD, '--interface', 'up0', '--socket', sock]);
       assert.equal(noroot.code, 1);
       assert.match(noroot.stderr, /^tsvsd: tsvsd needs root \(CAP_NET_RAW and CAP_NET_ADMIN\) to own interfaces\n$/);
       const cfg = join(dir, 'bad.yaml');

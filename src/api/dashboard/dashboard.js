@@ -19,9 +19,15 @@ function $(id) {
   return document.getElementById(id);
 }
 
+/**
+ * The page's one way to build elements. Everything the API returns (service and server addresses,
+ * health messages that quote a check's output, error texts) is untrusted: children are appended as
+ * text nodes and attributes set as properties, never parsed as HTML. No innerHTML anywhere.
+ */
 function el(tag, attrs, ...children) {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {
+    if (/html/i.test(k)) throw new Error('el(): ' + k + ' would parse markup');
     if (k === 'class') e.className = v;
     else if (k.startsWith('data-')) e.setAttribute(k, v);
     else e[k] = v;
@@ -33,7 +39,8 @@ function el(tag, attrs, ...children) {
 async function api(method, path, body) {
   const headers = { Accept: 'application/json' };
   if (token) headers.Authorization = 'Bearer ' + token;
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  // The API refuses any state change that is not JSON (what a forged form post would be).
+  if (method !== 'GET') headers['Content-Type'] = 'application/json';
   const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   if (res.status === 401) {
     $('login').hidden = false;
