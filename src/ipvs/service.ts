@@ -93,6 +93,8 @@ export interface Sysctls {
   expireQuiescentTemplate: number;
   connReuseMode: number;
   sloppyTcp: number;
+  /** Kept for parity with the kernel's sloppy_sctp; there is no SCTP protocol here, so nothing reads it. */
+  sloppySctp: number;
 }
 
 export interface DestInfo {
@@ -195,7 +197,7 @@ export class Ipvs {
   readonly udp: Protocol = makeUdp();
   /** Pass/drop reason counters (indexed by core.ts's R), shared with readers on other threads. */
   readonly reasons = new Float64Array(new SharedArrayBuffer(16 * 8));
-  readonly sysctl: Sysctls = { expireNodestConn: 0, expireQuiescentTemplate: 0, connReuseMode: 1, sloppyTcp: 0 };
+  readonly sysctl: Sysctls = { expireNodestConn: 0, expireQuiescentTemplate: 0, connReuseMode: 1, sloppyTcp: 0, sloppySctp: 0 };
 
   /** Services by (proto, addr, port). */
   readonly svcTable = new Map<number, IpvsService>();
