@@ -15,7 +15,7 @@ import { labMac, LAB, type Lab } from './topology.ts';
 import { birdCommand, parseProtocols } from '../bgp/birdc.ts';
 import { requestOnce } from '../ctl/client.ts';
 import { ipToU32, u32ToIp } from '../lib/inet.ts';
-import { ROOT } from '../root.ts';
+import { ROOT, moduleCommand } from '../root.ts';
 import type { AnnounceStatus } from '../ctl/protocol.ts';
 
 export const ROUTER_AS = 65000;
@@ -202,7 +202,7 @@ export async function routerSessions(lab: Lab): Promise<Map<string, string>> {
   const st = ecmpState(lab);
   if (!st.routerCtl) return new Map();
   const rows = parseProtocols(await birdCommand(st.routerCtl, 'show protocols'));
-  return new Map(rows.filter((p) => p.proto === 'BGP').map((p) => [p.name, p.info || p.state]));
+  return new Map(rows.filter((p) => p.proto === 'BGP').map((p) => [p.name, p.info.split(' ')[0] || p.state]));
 }
 
 export interface EcmpDirectorStatus {
@@ -264,4 +264,9 @@ export function formatEcmpStatus(rows: readonly EcmpDirectorStatus[], hops: read
     );
   }
   return lines.join('\n') + '\n';
+}
+
+/** The command that runs the lab client (src/lab/client.ts) from this tree, e.g. its `--mode flows`. */
+export function labClientCommand(): string[] {
+  return moduleCommand(import.meta.url, './client');
 }
