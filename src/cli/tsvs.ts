@@ -165,6 +165,16 @@ function buildProgram(): Command {
     });
 
   lab
+    .command('scene')
+    .description('a short self-contained story on its own lab: ecmp = three directors behind ECMP, one killed, flows survive')
+    .argument('<scene>', 'ecmp')
+    .action(async (scene: string) => {
+      if (scene !== 'ecmp') throw new Error(`unknown scene ${scene} (scenes: ecmp)`);
+      const { runEcmpScene } = await import('../lab/ecmp-scene.ts');
+      process.exitCode = (await runEcmpScene()) === 0 ? 0 : 1;
+    });
+
+  lab
     .command('add-director')
     .description('ECMP lab: add one more director (it starts announcing the VIP once its sessions are up)')
     .option('--name <name>', 'lab name', nameArg, 'lab')

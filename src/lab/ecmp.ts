@@ -7,6 +7,8 @@
 // The BGP session needs a kernel address, which owned interfaces do not have: it runs on mgmt0, the
 // director's management/peering link, and announces the VIP with next hop = the director's owned
 // address on the service LAN, where the router forwards VIP traffic.
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -17,6 +19,7 @@ import { requestOnce } from '../ctl/client.ts';
 import { ipToU32, u32ToIp } from '../lib/inet.ts';
 import { ROOT, moduleCommand } from '../root.ts';
 import type { AnnounceStatus } from '../ctl/protocol.ts';
+import type { FlowResult } from './client.ts';
 
 export const ROUTER_AS = 65000;
 /** Every director shares one AS: the router then sees equal AS paths and merges them into one multipath route. */
@@ -269,4 +272,37 @@ export function formatEcmpStatus(rows: readonly EcmpDirectorStatus[], hops: read
 /** The command that runs the lab client (src/lab/client.ts) from this tree, e.g. its `--mode flows`. */
 export function labClientCommand(): string[] {
   return moduleCommand(import.meta.url, './client');
+}
+
+/**
+ * Runs the lab client's long-lived flows (`--mode flows`) from every client address of the lab, in
+ * its client namespace; `during` runs once every flow is established (with the flows' "CIP:CPORT"
+ * keys). Resolves with each flow's result after `during` has finished too.
+ */
+export async function runLabFlows(
+  lab: Lab,
+  o: { flows: number; durationMs: number; graceMs?: number },
+  during: (flows: ReadonlySet<string>) => Promise<void>,
+): Promise<FlowResult[]> {
+  const child = spawn(
+    'ip',
+    [
+      'netns', 'exec', lab.ns('client'), ...labClientCommand(),
+      '--mode', 'flows', '--vip', LAB.vip, '--port', String(lab.state.ports.http), '--count', String(o.flows),
+      '--sources', lab.state.clients.join(','), '--duration', String(o.durationMs), '--grace', String(o.graceMs ?? 20_000),
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  let failed: { e: unknown } | null = null;
+  let done: Promise<void> = Promise.resolve();
+  let result: FlowResult[] | null = null;
+  for await (const line of createInterface({ input: child.stdout! })) {
+    const m = JSON.parse(line) as { event: string; flows: FlowResult[] };
+    if (m.event === 'connected') done = during(new Set(m.flows.map((f) => `${f.cip}:${f.cport}`))).catch((e: unknown) => void (failed = { e }));
+    if (m.event === 'done') result = m.flows;
+  }
+  await done;
+  if (failed) throw (failed as { e: unknown }).e;
+  if (!result) throw new Error('the lab client reported no flows');
+  return result;
 }

@@ -17,7 +17,7 @@
 // MAC is 02:00 followed by its IPv4 address (02:00:c6:12:01:02 is 198.18.1.2), so traces read easily.
 // The router has no route to the NAT inside net: NAT real servers are reached only through the director.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { must, run, waitFor, type ExecResult } from './netns.ts';
@@ -231,6 +231,8 @@ export class Lab {
     if (this.downed) throw new Error(`lab ${this.name} is being torn down`);
     const log = join(this.state.dir, `${role}-${what}.log`);
     const fd = openSync(log, 'a');
+    // A restarted program appends to its log: `ready` looks only at what this run writes.
+    const from = statSync(log).size;
     let child: ChildProcess;
     try {
       child = spawn('ip', ['netns', 'exec', this.ns(role), ...cmd], {
@@ -252,7 +254,7 @@ export class Lab {
       await waitFor(
         `${what} in ${role}`,
         () => {
-          const text = readFileSync(log, 'utf8');
+          const text = readFileSync(log).subarray(from).toString('utf8');
           if (re.test(text)) return true;
           if (child.exitCode !== null || child.signalCode !== null) {
             throw new Error(`${what} in ${role} exited (${child.exitCode ?? child.signalCode}): ${text.trim().split('\n').slice(-5).join('\n')}`);
@@ -533,13 +535,17 @@ export async function labUp(opts: LabOptions): Promise<Lab> {
           // LAN) through rem0, which a strict filter would drop.
           'sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.send_redirects=0 net.ipv4.conf.default.send_redirects=0',
           // ECMP: the routing daemon installs the VIP with one next hop per director; the kernel hashes
-          // each flow's 5-tuple (policy 1, L4) to pick one. Without any announcement the VIP is
-          // unreachable (never ARPed for on the LAN, where every director holds it).
+          // each flow's 5-tuple to pick one. Policy 3 (custom fields: addresses, protocol, ports) rather
+          // than 1: policy 1 takes a hash the packet already carries, and a veth carries the client
+          // socket's own txhash, which TCP re-draws after a retransmission timeout, so a flow would
+          // hop between directors on its own; a router hashing headers (hardware, or RSS on a NIC)
+          // does not. Without any announcement the VIP is unreachable (never ARPed for on the LAN,
+          // where every director holds it).
           ...(ecmp
             ? [
                 `ip addr add ${LAB.routerPeer}/24 dev peer0`,
                 'ip link set peer0 up',
-                'sysctl -qw net.ipv4.fib_multipath_hash_policy=1',
+                'sysctl -qw net.ipv4.fib_multipath_hash_policy=3 net.ipv4.fib_multipath_hash_fields=0x0037',
                 `ip route add unreachable ${LAB.vip}/32 metric 4000`,
               ]
             : []),
