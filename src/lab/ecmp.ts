@@ -103,7 +103,14 @@ export function directorConfig(lab: Lab, d: EcmpDirector, o: EcmpOptions): strin
       scheduler: o.scheduler,
       // mh and sh hash the source address; with the port too, one client's flows spread over the servers.
       ...(o.scheduler === 'mh' ? { sched_flags: ['mh-port'] } : o.scheduler === 'sh' ? { sched_flags: ['sh-port'] } : {}),
-      realservers: lab.realServers.map((rs) => ({ address: rs.ip, method: 'dr', check: { type: 'tcp', interval: 1, timeout: 1, fall: 2, rise: 1 } })),
+      // inhibit_on_failure: a failed server keeps its place in the list (weight 0) instead of being
+      // removed and re-added at another place, so mh's table stays equal on every director.
+      realservers: lab.realServers.map((rs) => ({
+        address: rs.ip,
+        method: 'dr',
+        inhibit_on_failure: true,
+        check: { type: 'tcp', interval: 1, timeout: 1, fall: 2, rise: 1 },
+      })),
     },
   ];
   const cfg = {
