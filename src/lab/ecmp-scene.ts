@@ -49,7 +49,7 @@ export async function runEcmpScene(out: (line: string) => void = (l) => process.
     for (const f of flows) byRs.set(f.server, (byRs.get(f.server) ?? 0) + 1);
     out(`\nflows by real server: ${[...byRs].map(([k, v]) => `${k} ${v}`).join(', ')}`);
     check(ok === FLOWS, `${ok}/${FLOWS} flows completed, each real server's SHA-256 of the upload matching the client's (no reset)`);
-    check(killedFlows > 0, `${killedFlows} flows moved off the dead director to the others, kept their real server (mh: every director computes the same table)`);
+    check(killedFlows > 0, `${killedFlows} flows moved off the dead director to the others, kept their real server (mh: every director computes the same table; another server would have reset them)`);
     check(ms < 2000, `the router stopped using the dead director within ${ms} ms`);
     out(formatEcmpStatus(await ecmpStatus(lab), await routerNextHops(lab)).trimEnd());
   } finally {
