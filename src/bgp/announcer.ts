@@ -34,8 +34,9 @@ export type AnnounceLog = (level: 'info' | 'warn' | 'error', msg: string, fields
 
 export interface AnnouncerOptions {
   bgp: BgpConfig;
-  vips: string[];
-  services: AnnouncedService[];
+  /** The VIPs and services of the current configuration (read on every evaluation: a reload may change them). */
+  vips: () => string[];
+  services: () => AnnouncedService[];
   /** The health monitor's current quorum per pool name (polled). */
   quorum: () => ReadonlyMap<string, boolean>;
   /** tsvsd's control socket: the BIRD files go next to it unless bgp.state_dir says otherwise. */
@@ -87,7 +88,7 @@ export class Announcer {
   /** Writes the configuration, starts BIRD and waits until its control socket answers. */
   async start(): Promise<void> {
     mkdirSync(dirname(this.conf), { recursive: true });
-    this.decisions = decideVips(this.o.vips, this.o.services, this.o.quorum(), this.drained);
+    this.decisions = decideVips(this.o.vips(), this.o.services(), this.o.quorum(), this.drained);
     this.current = this.decisions.filter((d) => d.announced).map((d) => d.prefix.split('/')[0]!);
     this.writeConf(this.current);
     await this.spawnBird();
@@ -138,7 +139,7 @@ export class Announcer {
   evaluate(): Promise<void> {
     this.applying = this.applying.then(async () => {
       if (this.stopping) return;
-      this.decisions = decideVips(this.o.vips, this.o.services, this.o.quorum(), this.drained);
+      this.decisions = decideVips(this.o.vips(), this.o.services(), this.o.quorum(), this.drained);
       const want = this.decisions.filter((d) => d.announced).map((d) => d.prefix.split('/')[0]!);
       if (this.current && want.join(',') === this.current.join(',')) return;
       this.writeConf(want);

@@ -209,11 +209,13 @@ export async function main(argv: string[]): Promise<number> {
   // first announcement already knows quorum.
   if (opts.config.bgp) {
     const { Announcer: AnnouncerClass } = await import('../bgp/announcer.ts');
-    const services = opts.config.services.map((s) => ({ addr: s.address, name: serviceName(s) }));
-    const vips = opts.config.bgp.vips ?? [...new Set(services.map((s) => s.addr))];
+    // From the current configuration each time: a reload that adds or removes services changes the VIPs.
+    const services = () => current.services.map((s) => ({ addr: s.address, name: serviceName(s) }));
+    const bgp = opts.config.bgp;
+    const vips = () => bgp.vips ?? [...new Set(services().map((s) => s.addr))];
     try {
       announcer = new AnnouncerClass({
-        bgp: opts.config.bgp,
+        bgp,
         vips,
         services,
         quorum: () => new Map((health?.snapshot().pools ?? []).map((p) => [p.service, p.quorumUp])),
