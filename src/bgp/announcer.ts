@@ -20,10 +20,17 @@ export interface AnnouncedService {
  * serve one of a VIP's services leaves the VIP to the directors that can. `quorum` maps pool names
  * to their quorum state; a service missing from it is unchecked.
  */
-export function decideVips(vips: readonly string[], services: readonly AnnouncedService[], quorum: ReadonlyMap<string, boolean>, drained: boolean): AnnouncedVip[] {
+export function decideVips(
+  vips: readonly string[],
+  services: readonly AnnouncedService[],
+  quorum: ReadonlyMap<string, boolean>,
+  drained: boolean,
+  dataPlaneAlive = true,
+): AnnouncedVip[] {
   return vips.map((v) => {
     const prefix = `${v}/32`;
     if (drained) return { prefix, announced: false, reason: 'drained' };
+    if (!dataPlaneAlive) return { prefix, announced: false, reason: 'data plane not answering' };
     const down = services.filter((s) => s.addr === v && quorum.get(s.name) === false).map((s) => s.name);
     if (down.length) return { prefix, announced: false, reason: `no quorum: ${down.join(', ')}` };
     return { prefix, announced: true, reason: 'quorum' };
@@ -42,6 +49,8 @@ export interface AnnouncerOptions {
   /** tsvsd's control socket: the BIRD files go next to it unless bgp.state_dir says otherwise. */
   controlSocket: string;
   log: AnnounceLog;
+  /** False while the data plane does not answer (a stuck worker would black-hole its share of the flows). */
+  dataPlaneAlive?: () => boolean;
   /** How often quorum is re-read (default 200 ms). */
   pollMs?: number;
 }
@@ -88,7 +97,7 @@ export class Announcer {
   /** Writes the configuration, starts BIRD and waits until its control socket answers. */
   async start(): Promise<void> {
     mkdirSync(dirname(this.conf), { recursive: true });
-    this.decisions = decideVips(this.o.vips(), this.o.services(), this.o.quorum(), this.drained);
+    this.decisions = decideVips(this.o.vips(), this.o.services(), this.o.quorum(), this.drained, this.o.dataPlaneAlive?.() ?? true);
     this.current = this.decisions.filter((d) => d.announced).map((d) => d.prefix.split('/')[0]!);
     this.writeConf(this.current);
     await this.spawnBird();
@@ -106,7 +115,9 @@ export class Announcer {
     const args = ['-f', '-c', this.conf, '-s', this.ctl];
     const setpriv = findSetpriv();
     if (!setpriv) this.o.log('warn', 'bgp: setpriv not found: BIRD would outlive a tsvsd killed with SIGKILL (BFD still withdraws its routes if the host dies)');
-    const child = setpriv ? spawn(setpriv, ['--pdeathsig', 'KILL', '--', this.bird, ...args], { stdio: ['ignore', 'ignore', 'pipe'] }) : spawn(this.bird, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    // Its own session: a Ctrl-C on the terminal reaches tsvsd only, which withdraws in order.
+    const how = { stdio: ['ignore', 'ignore', 'pipe'] as ('ignore' | 'pipe')[], detached: true };
+    const child = setpriv ? spawn(setpriv, ['--pdeathsig', 'KILL', '--', this.bird, ...args], how) : spawn(this.bird, args, how);
     this.child = child;
     let tail = '';
     child.stderr!.setEncoding('utf8');
@@ -139,7 +150,7 @@ export class Announcer {
   evaluate(): Promise<void> {
     this.applying = this.applying.then(async () => {
       if (this.stopping) return;
-      this.decisions = decideVips(this.o.vips(), this.o.services(), this.o.quorum(), this.drained);
+      this.decisions = decideVips(this.o.vips(), this.o.services(), this.o.quorum(), this.drained, this.o.dataPlaneAlive?.() ?? true);
       const want = this.decisions.filter((d) => d.announced).map((d) => d.prefix.split('/')[0]!);
       if (this.current && want.join(',') === this.current.join(',')) return;
       this.writeConf(want);

@@ -213,9 +213,18 @@ export async function main(argv: string[]): Promise<number> {
     const services = () => current.services.map((s) => ({ addr: s.address, name: serviceName(s) }));
     const bgp = opts.config.bgp;
     const vips = () => bgp.vips ?? [...new Set(services().map((s) => s.addr))];
+    // A heartbeat to the data plane: a worker that stops answering must not keep attracting flows.
+    let lastBeat = Date.now();
+    const beat = setInterval(() => {
+      void toWorker({ v: 1, id: 0, op: 'hello' }).then((r) => {
+        if (r.ok) lastBeat = Date.now();
+      });
+    }, 500);
+    beat.unref();
     try {
       announcer = new AnnouncerClass({
         bgp,
+        dataPlaneAlive: () => Date.now() - lastBeat < 2000,
         vips,
         services,
         quorum: () => new Map((health?.snapshot().pools ?? []).map((p) => [p.service, p.quorumUp])),

@@ -30,6 +30,7 @@ test('decideVips: announced with quorum; withheld when drained or when any servi
     { prefix: '198.18.1.101/32', announced: true, reason: 'quorum' },
   ]);
   assert.deepEqual(decideVips(vips, services, new Map(), true).map((v) => v.reason), ['drained', 'drained']);
+  assert.deepEqual(decideVips(vips, services, new Map(), false, false).map((v) => [v.announced, v.reason]), [[false, 'data plane not answering'], [false, 'data plane not answering']]);
 });
 
 test('bgp config: defaults, and bad values refused with the field', () => {
