@@ -13,6 +13,8 @@ import { parseTsvsdArgs, preflight, TSVSD_USAGE } from './tsvsd-args.ts';
 import type { WorkerEvent, WorkerInit, WorkerCommand } from '../dp/worker.ts';
 import { ROOT, moduleWorker } from '../root.ts';
 import { KernelSyncSockets } from '../ipvs/sync/kernel-socket.ts';
+import { serviceName } from '../health/plan.ts';
+import type { Announcer } from '../bgp/announcer.ts';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as { version: string };
@@ -150,6 +152,7 @@ export async function main(argv: string[]): Promise<number> {
   const healthLog = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => log[level](fields ?? {}, msg);
   let current = opts.config;
   let health: HealthHandle | null = null;
+  let announcer: Announcer | null = null;
   let reloading: Promise<ReloadResult> | null = null;
   const reload = async (): Promise<ReloadResult> => {
     const next = parseTsvsdArgs(argv).config;
@@ -198,6 +201,13 @@ export async function main(argv: string[]): Promise<number> {
       }
     }
     if (req.op === 'health') return okResponse(req.id, health ? health.snapshot() : { pools: [], counters: {} });
+    if (req.op === 'announce' || req.op === 'director-drain' || req.op === 'director-undrain') {
+      if (!announcer) {
+        if (req.op === 'announce') return okResponse(req.id, (await import('../bgp/announcer.ts')).announceDisabled());
+        return errorResponse(req.id, req.op, 'EINVAL', 'this director announces no routes (no bgp: in its configuration)');
+      }
+      return okResponse(req.id, req.op === 'announce' ? await announcer.status() : await announcer.setDrained(req.op === 'director-drain'));
+    }
     return toWorker(req, stream, signal);
   };
 
@@ -215,6 +225,43 @@ export async function main(argv: string[]): Promise<number> {
     health = await startHealth(current, toWorker, healthLog);
   } catch (e) {
     log.error({ err: (e as Error).message }, 'health checks did not start');
+  }
+  // Route announcement (src/bgp): BIRD runs while tsvsd does; started after health checking so the
+  // first announcement already knows quorum.
+  if (opts.config.bgp) {
+    const { Announcer: AnnouncerClass } = await import('../bgp/announcer.ts');
+    // From the current configuration each time: a reload that adds or removes services changes the VIPs.
+    const services = () => current.services.map((s) => ({ addr: s.address, name: serviceName(s) }));
+    const bgp = opts.config.bgp;
+    const vips = () => bgp.vips ?? [...new Set(services().map((s) => s.addr))];
+    // A heartbeat to the data plane: a worker that stops answering must not keep attracting flows.
+    let lastBeat = Date.now();
+    const beat = setInterval(() => {
+      void toWorker({ v: 1, id: 0, op: 'hello' }).then((r) => {
+        if (r.ok) lastBeat = Date.now();
+      });
+    }, 500);
+    beat.unref();
+    try {
+      announcer = new AnnouncerClass({
+        bgp,
+        dataPlaneAlive: () => Date.now() - lastBeat < 2000,
+        vips,
+        services,
+        quorum: () => new Map((health?.snapshot().pools ?? []).map((p) => [p.service, p.quorumUp])),
+        controlSocket: opts.socket,
+        log: (level, msg, fields) => log[level](fields ?? {}, msg),
+      });
+      await announcer.start();
+    } catch (e) {
+      process.stderr.write(`tsvsd: ${(e as Error).message}\n`);
+      await announcer?.stop();
+      if (health) await health.stop({ removeServers: false });
+      await stopControlServer(server, opts.socket);
+      send({ type: 'stop' });
+      await worker.terminate();
+      return 1;
+    }
   }
   process.on('SIGHUP', () => {
     reloadOnce().catch((e: Error) => log.error({ err: e.message }, 'reload refused, nothing changed'));
@@ -263,6 +310,8 @@ export async function main(argv: string[]): Promise<number> {
       resolve(1);
     });
   });
+  // Routes go first, while the data plane still forwards what the routers sent before they heard.
+  if (announcer) await announcer.stop();
   if (health) await health.stop({ removeServers: false });
   await stopControlServer(server, opts.socket);
   send({ type: 'stop' });

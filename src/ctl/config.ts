@@ -172,6 +172,40 @@ export const syncDaemonSchema = z
   })
   .strict();
 
+/** A BGP neighbor (a router) of the director. */
+const bgpNeighborSchema = z.object({ address: ipv4, as: z.number().int().min(1).max(4294967295) }).strict();
+
+/**
+ * `bgp:` — the director announces its VIPs (as /32) to routers through BIRD 2, which tsvsd starts and
+ * reconfigures. The session runs from `source`, a kernel address (owned interfaces have none); the
+ * announced next hop is `next_hop`, an address tsvsd owns on the segment the routers reach it by.
+ */
+export const bgpSchema = z
+  .object({
+    daemon: z.literal('bird').default('bird'),
+    local_as: z.number().int().min(1).max(4294967295),
+    source: ipv4,
+    router_id: ipv4.optional(),
+    next_hop: ipv4,
+    neighbors: z.array(bgpNeighborSchema).min(1).max(16),
+    /** BGP hold time, seconds (keepalives every third of it). */
+    hold_time: z.number().int().min(3).max(65535).default(3),
+    /** BFD on every session (sub-second detection of a dead director), or false. */
+    bfd: z
+      .union([
+        z.literal(false),
+        z.object({ interval_ms: z.number().int().min(10).max(10000).default(100), multiplier: z.number().int().min(2).max(255).default(3) }).strict(),
+      ])
+      .default({ interval_ms: 100, multiplier: 3 }),
+    /** Only these VIPs (default: every address of a TCP/UDP service). */
+    vips: z.array(ipv4).optional(),
+    /** Where the generated bird.conf and its control socket go (default: the control socket's directory). */
+    state_dir: z.string().min(1).optional(),
+    /** The BIRD binary (default: bird on PATH, then /usr/sbin/bird). */
+    bird: z.string().min(1).optional(),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     interfaces: z.array(z.string().min(1).max(15)).default([]),
@@ -194,6 +228,17 @@ export const configSchema = z
       .object({ tcp: z.number().int().min(1).optional(), tcpfin: z.number().int().min(1).optional(), udp: z.number().int().min(1).optional() })
       .strict()
       .default({}),
+    /**
+     * net.ipv4.vs sysctls the director honours, by their kernel names (reloadable). sloppy_tcp: 1 lets a
+     * TCP packet that is not a SYN create a conn (several directors behind ECMP); sloppy_sctp is
+     * accepted for parity and changes nothing (no SCTP here).
+     */
+    sysctl: z
+      .object({ sloppy_tcp: z.union([z.literal(0), z.literal(1)]).default(0), sloppy_sctp: z.union([z.literal(0), z.literal(1)]).default(0) })
+      .strict()
+      .default({ sloppy_tcp: 0, sloppy_sctp: 0 }),
+    /** Route announcement over BGP by a routing daemon tsvsd drives (src/bgp); off when absent. Restart-only. */
+    bgp: bgpSchema.optional(),
     expire_nodest_conn: z.boolean().default(false),
     expire_quiescent_template: z.boolean().default(false),
     pcap: z.string().optional(),
@@ -228,6 +273,7 @@ export const configSchema = z
   .refine((c) => c.sync_period === 0 || c.sync_threshold < c.sync_period, { message: 'sync_threshold must be less than sync_period', path: ['sync_threshold'] });
 
 export type Config = z.output<typeof configSchema>;
+export type BgpConfig = z.output<typeof bgpSchema>;
 export type ServiceConfig = z.output<typeof serviceSchema>;
 export type RealServerConfig = z.output<typeof realServerSchema>;
 export type CheckConfig = z.output<typeof checkSchema>;

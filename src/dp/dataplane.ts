@@ -20,6 +20,7 @@ import {
   type ConnEntry,
   type CountersResult,
   type DaemonConfig,
+  type SysctlValues,
 } from '../ctl/protocol.ts';
 import { VERDICT_COUNT, verdictName } from '../packet/parse.ts';
 import { DROP_NAMES } from './drops.ts';
@@ -133,6 +134,8 @@ export class Dataplane {
     this.ipvs = new Ipvs({ connCapacity: config.conn_table_size });
     this.ipvs.sysctl.expireNodestConn = config.expire_nodest_conn ? 1 : 0;
     this.ipvs.sysctl.expireQuiescentTemplate = config.expire_quiescent_template ? 1 : 0;
+    this.ipvs.sysctl.sloppyTcp = config.sysctl.sloppy_tcp;
+    this.ipvs.sysctl.sloppySctp = config.sysctl.sloppy_sctp;
     this.path = new IpvsPath(this.ipvs, this.director, log);
     this.director.ipvs = this.path;
     this.sync = new SyncDaemons(this.ipvs, this.director, (n) => this.ifIndex.get(n), log, syncRelay);
@@ -297,9 +300,21 @@ export class Dataplane {
       }
       case 'counters':
         return okResponse(req.id, this.counters());
+      case 'get-sysctl':
+        return okResponse(req.id, this.sysctls());
+      case 'set-sysctl': {
+        const s = req.sysctl;
+        if (s.sloppy_tcp !== undefined) this.ipvs.sysctl.sloppyTcp = s.sloppy_tcp;
+        if (s.sloppy_sctp !== undefined) this.ipvs.sysctl.sloppySctp = s.sloppy_sctp;
+        if (s.sloppy_tcp !== undefined || s.sloppy_sctp !== undefined) this.log('info', 'sysctl set', { ...s });
+        return okResponse(req.id, this.sysctls());
+      }
       case 'trace':
       case 'reload':
       case 'health':
+      case 'director-drain':
+      case 'director-undrain':
+      case 'announce':
         throw new IpvsError('EINVAL', 'other', `${req.op} is served by tsvsd's main thread, not the data plane`);
       case 'address-del': {
         const addr = ipToU32(req.address.addr);
@@ -309,6 +324,10 @@ export class Dataplane {
       }
     }
     return errorResponse(0, 'other', 'EINVAL', 'unknown operation');
+  }
+
+  private sysctls(): SysctlValues {
+    return { sloppy_tcp: this.ipvs.sysctl.sloppyTcp, sloppy_sctp: this.ipvs.sysctl.sloppySctp };
   }
 
   /** The packet path's counters by name (slow path). */

@@ -6,6 +6,7 @@ import { runTrace, formatTracePacket } from '../cli/trace.ts';
 import type { TracePacket } from '../dp/trace.ts';
 
 import { ROOT } from '../root.ts';
+import { runEcmpScene } from './ecmp-scene.ts';
 const REQUESTS = 300;
 
 const STORY: Record<LabMode, { title: string; how: string[] }> = {
@@ -84,7 +85,7 @@ async function demoMode(mode: LabMode): Promise<boolean> {
 }
 
 /** Runs the three demos; resolves with the exit code (non-zero if any request failed). */
-export async function demo(modes: LabMode[] = ['nat', 'dr', 'tun']): Promise<number> {
+export async function demo(modes: LabMode[] = ['nat', 'dr', 'tun'], scaleOut = true): Promise<number> {
   if (typeof process.getuid === 'function' && process.getuid() !== 0) {
     process.stderr.write('npm run demo builds network namespaces: run it as root\n');
     return 1;
@@ -102,10 +103,25 @@ export async function demo(modes: LabMode[] = ['nat', 'dr', 'tun']): Promise<num
     }
   }
   say(`\n${modes.length - failed}/${modes.length} forwarding methods worked; ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  if (scaleOut) {
+    say('\n=== Scale out: three directors behind a router\'s ECMP, the VIP announced over BGP (BIRD) ===');
+    say('Every director runs mh (the same table everywhere) with sloppy_tcp=1, so a flow the router moves');
+    say('to another director reaches the same real server; one director is killed with SIGKILL mid-transfer.');
+    if (spawnSync('sh', ['-c', 'command -v bird'], { encoding: 'utf8' }).status !== 0) say('(skipped: BIRD 2 is not installed: apt-get install bird2)');
+    else {
+      try {
+        if ((await runEcmpScene(say)) !== 0) failed++;
+      } catch (e) {
+        failed++;
+        say(`!! scale-out: ${(e as Error).message}`);
+      }
+    }
+    say(`\ndemo done in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  }
   return failed === 0 ? 0 : 1;
 }
 
 if (process.argv[1]?.endsWith('demo.ts')) {
   const modes = process.argv.slice(2).filter((a): a is LabMode => ['nat', 'dr', 'tun'].includes(a));
-  demo(modes.length ? modes : undefined).then((c) => process.exit(c));
+  demo(modes.length ? modes : undefined, modes.length === 0 || process.argv.includes('ecmp')).then((c) => process.exit(c));
 }
