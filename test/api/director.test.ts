@@ -26,7 +26,8 @@ function setup() {
   };
   const a = createAdminApp({ handler, dashboard: false, log: () => {} });
   const call = async (method: string, path: string, body?: unknown) => {
-    const res = await a.request(path, { method, headers: body !== undefined ? { 'content-type': 'application/json' } : {}, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+    // State changes must be JSON (the API refuses form-like requests a browser page could send).
+    const res = await a.request(path, { method, headers: method !== 'GET' ? { 'content-type': 'application/json' } : {}, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
     return { status: res.status, json: (await res.json()) as any };
   };
   return { dp, call, seen };
@@ -60,7 +61,7 @@ test('POST /api/v1/director/drain and undrain go through the control path and an
 test('drain on a director without bgp: is refused (400) with the reason', async () => {
   const handler: RequestHandler = async (req: Request) => errorResponse(req.id, req.op, 'EINVAL', 'this director announces no routes (no bgp: in its configuration)');
   const a = createAdminApp({ handler, dashboard: false, log: () => {} });
-  const res = await a.request('/api/v1/director/drain', { method: 'POST' });
+  const res = await a.request('/api/v1/director/drain', { method: 'POST', headers: { 'content-type': 'application/json' } });
   assert.equal(res.status, 400);
   assert.match(((await res.json()) as any).error.message, /no bgp:/);
 });
