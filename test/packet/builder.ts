@@ -383,3 +383,14 @@ export class PacketBuilder {
 export function hex(b: Uint8Array, off = 0, len = b.length - off): string {
   return Buffer.from(b.subarray(off, off + len)).toString('hex');
 }
+
+/** Arbitrary for fuzzing: one of `seeds`, cut at a random length, with up to six random bytes replaced. */
+export function mutatedSeed(fc: typeof import('fast-check').default, seeds: readonly Uint8Array[]) {
+  return fc
+    .tuple(fc.constantFrom(...seeds), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 6 }), fc.nat())
+    .map(([seed, muts, cut]) => {
+      const bytes = seed.slice(0, seed.length - (cut % (seed.length + 1)));
+      for (const [i, v] of muts) if (bytes.length) bytes[i % bytes.length] = v;
+      return bytes;
+    });
+}
