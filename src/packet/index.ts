@@ -55,3 +55,4 @@ export * from './rewrite6.ts';
 export * from './ip6ip6.ts';
 export * from './icmp6.ts';
 export * from './ndisc.ts';
+export * from './gso6.ts';
