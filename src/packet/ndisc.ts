@@ -172,8 +172,10 @@ export function buildNeighborSolicit(
 
 /**
  * Builds a Neighbour Advertisement "`target` is at `mac`" from `src` to `to` (Ethernet `ethDst`),
- * with NA flags `flags` (ND.NA_*) and a target link-layer option. For an answer to an NS: S and O set,
- * `to` the NS's source — or all-nodes (ALL_NODES, 33:33:00:00:00:01) with S clear when it came from ::.
+ * with NA flags `flags` (ND.NA_*) and a target link-layer option. The kernel's ndisc_recv_ns answers an
+ * NS with S set, O only when the NS was multicast (a unicast NS is a reachability probe), R when it
+ * forwards, to the NS's source; one from :: (DAD) goes to all-nodes (ALL_NODES, 33:33:00:00:00:01)
+ * with S clear and O set.
  */
 export function buildNeighborAdvert(
   dst: Uint8Array,
@@ -198,9 +200,19 @@ const ALL_NODES_MAC = Uint8Array.of(0x33, 0x33, 0, 0, 0, 1);
 /**
  * The unsolicited NA a node sends when an address becomes its own (RFC 4861 §7.2.6), IPv6's
  * gratuitous ARP: from and about `addr`, to all-nodes, S clear and O set so neighbours replace a cached
- * link-layer address. tsvs sends it without duplicate address detection first (the operator assigned
- * the address; a VIP that moves between directors must take over at once).
+ * link-layer address; R when the sender forwards on that link (the kernel's ndisc_send_unsol_na takes
+ * it from the interface's forwarding setting). tsvs sends it without duplicate address detection first
+ * (the operator assigned the address; a VIP that moves between directors must take over at once).
  */
-export function buildUnsolicitedNeighborAdvert(dst: Uint8Array, off: number, mac: Uint8Array, macOff: number, addr: Uint32Array, ai: number): number {
-  return buildNeighborAdvert(dst, off, mac, macOff, addr, ai, ALL_NODES_MAC, 0, ALL_NODES, 0, addr, ai, ND.NA_OVERRIDE);
+export function buildUnsolicitedNeighborAdvert(
+  dst: Uint8Array,
+  off: number,
+  mac: Uint8Array,
+  macOff: number,
+  addr: Uint32Array,
+  ai: number,
+  router = false,
+): number {
+  const flags = ND.NA_OVERRIDE | (router ? ND.NA_ROUTER : 0);
+  return buildNeighborAdvert(dst, off, mac, macOff, addr, ai, ALL_NODES_MAC, 0, ALL_NODES, 0, addr, ai, flags);
 }

@@ -311,6 +311,11 @@ test('NA: the answer to an NS, and the unsolicited NA sent for each address at s
     .payload([...ip6(VIP), 2, 1, ...MY_MAC])
     .build();
   assert.equal(hex(out, 0, u), hex(wantU.buf, wantU.off, wantU.len));
+  // On a link where the director forwards (a NAT inside net), R as well.
+  buildUnsolicitedNeighborAdvert(out, 0, MY_MAC, 0, ip6w(DIP), 0, true);
+  assert.equal(parseFrame6(out, 0, u, p, PARSE.VERIFY_L4), Verdict.OK);
+  assert.ok(parseNdisc(out, p, nd));
+  assert.equal(nd.flags, ND.NA_ROUTER | ND.NA_OVERRIDE);
   assert.equal(ipv6ToString(ALL_NODES), 'ff02::1');
 });
 
