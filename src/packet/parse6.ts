@@ -102,8 +102,10 @@ function reset(p: ParsedFrame6, off: number, end: number): void {
   p.hopLimit = 0;
   p.nexthdr = 0;
   p.proto = 0;
-  p.saddr.fill(0);
-  p.daddr.fill(0);
+  const sa = p.saddr;
+  const da = p.daddr;
+  sa[0] = sa[1] = sa[2] = sa[3] = 0;
+  da[0] = da[1] = da[2] = da[3] = 0;
   p.extCount = 0;
   p.extLen = 0;
   p.fragHdr = 0;
