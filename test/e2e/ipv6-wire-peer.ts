@@ -13,6 +13,7 @@ import {
   buildPacketTooBig,
   buildUnsolicitedNeighborAdvert,
   frameSetDaddr6,
+  setDaddr6,
   ipv6ToString,
   macToString,
   parseFrame6,
@@ -43,9 +44,9 @@ function send(buf: Uint8Array, off: number, len: number): void {
 }
 const sendBuilt = (f: BuiltFrame) => send(f.buf, f.off, f.len);
 
-/** Receives until `pred` accepts a parsed IPv6 frame (verified L4), or 3 s pass; returns a copy of it. */
-function receive(pred: (q: ParsedFrame6, buf: Uint8Array) => boolean): { buf: Uint8Array; len: number } | null {
-  const until = Date.now() + 3000;
+/** Receives until `pred` accepts a parsed IPv6 frame, or `ms` pass; returns a copy of it. */
+function receive(pred: (q: ParsedFrame6, buf: Uint8Array) => boolean, ms = 3000): { buf: Uint8Array; len: number } | null {
+  const until = Date.now() + ms;
   while (Date.now() < until) {
     port.wait(50);
     for (let i = 0; i < SLOTS; i++) rxOffs[i] = i * slot;
@@ -96,6 +97,28 @@ const eth = { dst: kernelMac, src: myMac };
   // The kernel's own TCP leaves with a partial checksum over veth: then its seed must be ours.
   const seedOk = got !== null && (p.flags & PF6.CSUM_PARTIAL) !== 0 && ((got.buf[p.l4 + 16]! << 8) | got.buf[p.l4 + 17]!) === l4PartialSeed6(got.buf, p.l3, p.l4, p.ipEnd, 6);
   out.rst = got && { checked: (p.flags & PF6.L4_VERIFIED) !== 0 || seedOk, flags: p.tcpFlags };
+}
+
+// C'. The same with a partial checksum (NEEDS_CSUM): the seed is rewritten by the partial rule and the
+//     kernel completes it on the way out (the test turns xd's tx checksum offload off), so the kernel on
+//     the other side verifies what the rule produced. The complete-checksum formula applied to the seed
+//     instead must get no answer: the check can fail.
+{
+  const syn = (sport: number) => {
+    const f = new PacketBuilder().eth(eth).ipv6({ src: myAddr, dst: '2001:db8:ffff::98', ext: [{ type: 'dest' }] }).tcp({ sport, dport: 9, flags: 0x02 }).partialChecksum().build();
+    const q = new ParsedFrame6();
+    parseFrame6(f.buf, f.off, f.len, q, 0);
+    return { f, q };
+  };
+  const wrong = syn(40125);
+  setDaddr6(wrong.f.buf, wrong.q.l3, wrong.q.l4, 6, ip6w(kernelAddr), 0, false);
+  sendBuilt(wrong.f);
+  out.partialWrong = receive((r) => r.proto === 6 && r.sport === 9 && r.dport === 40125, 700) !== null;
+  const right = syn(40126);
+  out.partialIn = (right.q.flags & PF6.CSUM_PARTIAL) !== 0;
+  frameSetDaddr6(right.f.buf, right.q, ip6w(kernelAddr), 0);
+  sendBuilt(right.f);
+  out.partialRst = receive((r) => r.proto === 6 && r.sport === 9 && r.dport === 40126) !== null;
 }
 
 // D. UDP to a closed port: the kernel's port unreachable, its embedded datagram read by parseIcmp6Inner.

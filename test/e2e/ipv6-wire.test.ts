@@ -1,5 +1,5 @@
 // src/packet's IPv6 against the Linux kernel as the peer: NS/NA, echo, an incrementally NAT-rewritten TCP SYN
-// behind extension headers, port unreachable with its embedded datagram, Packet Too Big and an unsolicited NA.
+// behind extension headers (complete and partial checksums), port unreachable with its embedded datagram, Packet Too Big and an unsolicited NA.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +19,8 @@ test('IPv6 wire formats against the kernel: ND, echo, rewritten TCP, port unreac
     // The kernel of y speaks IPv6 on yd; x's kernel stays silent (IPv6 off), the test's port speaks for it.
     await n.sh('y', `sysctl -qw net.ipv6.conf.all.disable_ipv6=0 net.ipv6.conf.yd.disable_ipv6=0 net.ipv6.conf.yd.accept_dad=0 net.ipv6.icmp.ratelimit=0`);
     await n.ip('y', '-6', 'addr', 'add', `${KERNEL}/64`, 'dev', 'yd', 'nodad');
+    // Partial checksums leaving xd are completed by x's kernel (skb_checksum_help), so y verifies them.
+    await n.sh('x', 'ethtool -K xd tx off >/dev/null');
     const kernelMac = (await n.sh('y', 'cat /sys/class/net/yd/address')).trim();
     const r = await n.exec('x', [process.execPath, '--import', 'tsx', PEER, 'xd', KERNEL, ME, kernelMac, NEW_MAC], 30_000);
     assert.equal(r.code, 0, r.stderr);
@@ -28,6 +30,9 @@ test('IPv6 wire formats against the kernel: ND, echo, rewritten TCP, port unreac
     assert.deepEqual(out.echo, { verified: true, from: KERNEL, len: 16 });
     // C: the kernel found the rewritten checksum right: RST|ACK for a SYN to a closed port.
     assert.deepEqual(out.rst, { checked: true, flags: 0x14 });
+    assert.equal(out.partialIn, true);
+    assert.equal(out.partialWrong, false, 'the complete-checksum formula on a partial seed must not be accepted');
+    assert.equal(out.partialRst, true, 'the partial rule: the kernel accepted the completed checksum');
     assert.deepEqual(out.unreach, { code: 4, innerSrc: ME, innerDst: KERNEL, sport: 40124, dport: 9, proto: 17 });
     assert.deepEqual(out.bigEcho, { len: 1408 });
     assert.equal(out.ptbLen, 10 + 14 + 1280);
