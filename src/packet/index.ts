@@ -34,6 +34,7 @@
 //           icmp6EchoReplyInPlace, parseIcmp6Inner + icmp6InnerSetSaddr/Daddr/Sport/Dport
 // ND        parseNdisc(buf, p, out: NdMessage), buildNeighborSolicit/buildNeighborAdvert/
 //           buildUnsolicitedNeighborAdvert, solicitedNodeMulticast, ipv6MulticastMac
+// GSO       gsoSegment6(buf, off, len, l3, l4, l4HdrLen, dst, dstOffs, dstLens, slotSize): count|-1
 //
 // Partial checksums (vnet NEEDS_CSUM, PF.CSUM_PARTIAL): the TCP/UDP field holds the folded
 // pseudo-header sum; address rewrites add ~old + new without complementing, port rewrites leave it.

@@ -2,7 +2,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { EXTHDR_MAX, PARSE, PF6, ParsedFrame, ParsedFrame6, Verdict, parseFrame, parseFrame6, verdictName } from '../../src/packet/index.ts';
+import { EXTHDR_MAX, PARSE, PF, PF6, ParsedFrame, ParsedFrame6, Verdict, parseFrame, parseFrame6, verdictName } from '../../src/packet/index.ts';
 import { PacketBuilder, ip6w, type BuiltFrame, type ExtSpec } from './builder.ts';
 
 const p = new ParsedFrame6();
@@ -192,4 +192,11 @@ test('GSO: TCPV6 on TCP and UDP_L4 on UDP are taken; a mismatch or gso_size 0 is
   assert.equal(parse(f), Verdict.OK);
   assert.equal(p.ipEnd, f.off + f.len);
   assert.equal(p.payloadLen, 20 + 100);
+});
+
+test('the PF6 bits shared with IPv4 have PF\'s values (code that only tests L4 / CSUM_PARTIAL / GSO works on both)', () => {
+  for (const k of ['VLAN', 'FRAGMENT', 'L4', 'NEEDS_CSUM', 'CSUM_PARTIAL', 'DATA_VALID', 'GSO', 'L4_VERIFIED'] as const) assert.equal(PF6[k], PF[k], k);
+  // The IPv6-only bits do not collide with any IPv4 one.
+  const v4 = Object.values(PF).reduce((a, b) => a | b, 0);
+  assert.equal((PF6.ROUTING_PENDING | PF6.FRAG_HDR) & v4, 0);
 });
