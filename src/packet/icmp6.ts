@@ -1,5 +1,4 @@
-// ICMPv6 (RFC 4443): echo replies in place, error messages (Packet Too Big, port unreachable, hop limit
-// exceeded) with their sending rules, and the datagram embedded in an error, read and rewritten with every checksum kept right.
+// ICMPv6 (RFC 4443): echo replies in place, errors with their sending rules, and the datagram in an error read and rewritten for NAT.
 
 import { csumReplace16, readU32 } from './checksum.ts';
 import { addr6Diff, csumApplyDiff, l4CsumOffset6, l4SetChecksum6 } from './checksum6.ts';
