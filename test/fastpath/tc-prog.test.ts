@@ -8,18 +8,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { MemoryPort } from '../../src/io/memory.ts';
-import { Dataplane } from '../../src/dp/dataplane.ts';
-import { validateConfig } from '../../src/ctl/config.ts';
 import { PacketBuilder, ip, mac, refSum } from '../packet/builder.ts';
+import { LAN_MAC, NAT_MAC, ROUTER_MAC, RS_MAC, setup, bytesOf, eth, u16, u32, entryFromTs, hex } from './harness.ts';
 import { BpfHashMap, loadProgram, testRun, closeFd, BPF_PROG_TYPE_SCHED_CLS } from '../../src/fastpath/bpf.ts';
 import { buildTcProgram, TC_ACT, SKB } from '../../src/fastpath/tc-prog.ts';
 import { KEY, VALUE, METHOD, encodeKey, encodeValue, decodeCounters, type FastEntry, type Method } from '../../src/fastpath/layout.ts';
 
-const LAN_MAC = '02:00:00:00:01:01';
-const NAT_MAC = '02:00:00:00:01:02';
-const ROUTER_MAC = '02:00:00:00:0a:01';
-const RS_MAC = '02:00:00:00:0b:01';
 const PUNT = TC_ACT.OK;
 
 function probe(): string | false {
@@ -56,63 +50,6 @@ class Fast {
   }
 }
 
-function setup(method: 'nat' | 'dr' | 'tun', maxFrame = 4096) {
-  const lan = new MemoryPort('lan0', { mac: mac(LAN_MAC), maxFrame, capacity: 512 });
-  const nat = new MemoryPort('nat0', { mac: mac(NAT_MAC), maxFrame });
-  const rip = method === 'nat' ? '198.18.2.11' : method === 'dr' ? '198.18.1.11' : '198.19.0.11';
-  const config = validateConfig({
-    interfaces: ['lan0', 'nat0'],
-    addresses: ['198.18.1.100/32@lan0', '198.18.1.2/24@lan0', '198.18.2.1/24@nat0'],
-    gateway: '198.18.1.1',
-    services: [
-      { protocol: 'tcp', address: '198.18.1.100', port: 80, scheduler: 'rr', realservers: [{ address: rip, port: method === 'nat' ? 8080 : 80, method }] },
-      { protocol: 'udp', address: '198.18.1.100', port: 53, scheduler: 'rr', realservers: [{ address: rip, port: method === 'nat' ? 5353 : 53, method }] },
-    ],
-  });
-  const dp = new Dataplane([lan, nat], config, () => {});
-  const d = dp.director;
-  d.neigh.learn(ip('198.18.1.1'), 0, mac(ROUTER_MAC), 0, 0, true);
-  d.neigh.learn(ip(rip), method === 'nat' ? 1 : 0, mac(RS_MAC), 0, 0, true);
-  lan.drain();
-  nat.drain();
-  let now = 1;
-  /** Frames the TS path sent, per port, for one input frame (vnet header included). */
-  const ts = (port: MemoryPort, f: Uint8Array): { lan: Uint8Array[]; nat: Uint8Array[] } => {
-    port.inject(f);
-    d.runOnce(now++);
-    return { lan: lan.drain(), nat: nat.drain() };
-  };
-  return { lan, nat, ts, rip };
-}
-
-const bytesOf = (b: PacketBuilder): Uint8Array => {
-  const f = b.build();
-  return f.buf.slice(f.off, f.off + f.len);
-};
-const eth = (f: Uint8Array): Uint8Array => f.subarray(10);
-const u32 = (b: Uint8Array, at: number): number => ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
-const u16 = (b: Uint8Array, at: number): number => (b[at]! << 8) | b[at + 1]!;
-
-/** The entry for what the TS path did to `input` (Ethernet onward) when it sent `output`. */
-function entryFromTs(method: Method, input: Uint8Array, output: Uint8Array, mtu = 1500): FastEntry {
-  const e: FastEntry = {
-    method, forward: method === METHOD.NAT_OUT, mtu, ifindex: 7, addr: 0, port: 0,
-    dmac: output.slice(0, 6), smac: output.slice(6, 12), tunSaddr: 0, tunDaddr: 0,
-  };
-  if (method === METHOD.NAT_IN) {
-    e.addr = u32(output, 30);
-    e.port = u16(output, 36);
-  } else if (method === METHOD.NAT_OUT) {
-    e.addr = u32(output, 26);
-    e.port = u16(output, 34);
-  } else if (method === METHOD.TUN) {
-    e.tunSaddr = u32(output, 26);
-    e.tunDaddr = u32(output, 30);
-  }
-  assert.ok(input.length >= 38);
-  return e;
-}
-
 const keyBuf = new Uint8Array(KEY.SIZE);
 const valBuf = new Uint8Array(VALUE.SIZE);
 /** Installs the entry keyed by the input frame's own 5-tuple. */
@@ -130,7 +67,6 @@ function ctxWith(gsoSize: number, gsoSegs: number): Uint8Array {
   return c;
 }
 
-const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
 test('NAT in and out (TCP and UDP): the program writes the bytes the TS path writes, and counts', { skip }, () => {
   const fast = new Fast();
