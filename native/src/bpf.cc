@@ -9,6 +9,7 @@
 //   bpfProgLoad(type, insns: Uint8Array, name, expectedAttachType) -> fd  (throws, verifier log in the message)
 //   bpfProgTestRun(fd, dataIn, dataOut, ctxIn | null, ctxOut | null) -> { retval, dataSizeOut, ctxSizeOut }
 //   bpfTcxAttach(progFd, ifindex, egress: boolean) -> link fd              (throws)
+//   bpfAttachSocket(sockFd, progFd) -> 0 | errno                       (SO_ATTACH_BPF: a socket filter)
 //   bpfClose(fd)
 // Map calls return an errno instead of throwing: E2BIG (map full) and ENOENT are answers the caller
 // acts on, not failures, and the per-entry calls stay cheap.
@@ -16,6 +17,7 @@
 #include <cerrno>
 #include <cstring>
 #include <string>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <vector>
 
@@ -150,6 +152,13 @@ static Napi::Value TcxAttach(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, fd);
 }
 
+static Napi::Value AttachSocket(const Napi::CallbackInfo& info) {
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) return Napi::Number::New(info.Env(), EINVAL);
+  int sock = info[0].As<Napi::Number>().Int32Value();
+  int prog = info[1].As<Napi::Number>().Int32Value();
+  return Napi::Number::New(info.Env(), setsockopt(sock, SOL_SOCKET, SO_ATTACH_BPF, &prog, sizeof prog) < 0 ? errno : 0);
+}
+
 static Napi::Value CloseFd(const Napi::CallbackInfo& info) {
   if (info.Length() > 0 && info[0].IsNumber()) {
     int fd = info[0].As<Napi::Number>().Int32Value();
@@ -167,6 +176,7 @@ void InitBpf(Napi::Env env, Napi::Object exports) {
   exports.Set("bpfProgLoad", Napi::Function::New(env, ProgLoad, "bpfProgLoad"));
   exports.Set("bpfProgTestRun", Napi::Function::New(env, ProgTestRun, "bpfProgTestRun"));
   exports.Set("bpfTcxAttach", Napi::Function::New(env, TcxAttach, "bpfTcxAttach"));
+  exports.Set("bpfAttachSocket", Napi::Function::New(env, AttachSocket, "bpfAttachSocket"));
   exports.Set("bpfClose", Napi::Function::New(env, CloseFd, "bpfClose"));
 }
 

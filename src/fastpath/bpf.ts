@@ -11,6 +11,7 @@ interface BpfNative {
   bpfProgLoad(type: number, insns: Uint8Array, name: string, expectedAttachType: number): number;
   bpfProgTestRun(fd: number, dataIn: Uint8Array, dataOut: Uint8Array, ctxIn: Uint8Array | null, ctxOut: Uint8Array | null): { retval: number; dataSizeOut: number; ctxSizeOut: number };
   bpfTcxAttach(progFd: number, ifindex: number, egress: boolean): number;
+  bpfAttachSocket(sockFd: number, progFd: number): number;
   bpfClose(fd: number): void;
 }
 
@@ -84,6 +85,11 @@ export function testRun(progFd: number, frame: Uint8Array, ctxIn: Uint8Array | n
 /** Attaches a SCHED_CLS program to an interface's tcx hook; returns the link fd (closing it detaches). */
 export function tcxAttach(progFd: number, ifindex: number, egress = false): number {
   return n().bpfTcxAttach(progFd, ifindex, egress);
+}
+
+/** Attaches a SOCKET_FILTER program to a socket (SO_ATTACH_BPF); 0 or an errno. The socket holds the program. */
+export function attachSocketFilter(sockFd: number, progFd: number): number {
+  return n().bpfAttachSocket(sockFd, progFd);
 }
 
 /** Closes a program, map or link fd. */

@@ -13,7 +13,7 @@ export const TC_ACT = { NEXT: -1, OK: 0, SHOT: 2, REDIRECT: 7 } as const;
 export const SKB = { LEN: 0, VLAN_PRESENT: 20, DATA: 76, DATA_END: 80, GSO_SEGS: 164, GSO_SIZE: 176, SIZE: 192 } as const;
 
 /** Helper ids (enum bpf_func_id). */
-const FN = { MAP_LOOKUP: 1, KTIME_GET_NS: 5, SKB_STORE_BYTES: 9, L3_CSUM_REPLACE: 10, L4_CSUM_REPLACE: 11, REDIRECT: 23, CSUM_DIFF: 28, SKB_ADJUST_ROOM: 50 } as const;
+const FN = { MAP_LOOKUP: 1, KTIME_GET_NS: 5, SKB_STORE_BYTES: 9, SKB_LOAD_BYTES: 26, L3_CSUM_REPLACE: 10, L4_CSUM_REPLACE: 11, REDIRECT: 23, CSUM_DIFF: 28, SKB_ADJUST_ROOM: 50 } as const;
 /** Helper flags. */
 const F_PSEUDO_HDR = 0x10;
 const F_MARK_MANGLED_0 = 0x20;
@@ -40,6 +40,9 @@ const S_KEY = -16; // KEY.SIZE bytes
 const S_OUTER = -40; // 20-byte outer IPv4 header (TUN)
 const S_TMP = -48; // 4-byte source for bpf_skb_store_bytes
 const S_LEN = -52; // skb->len on entry (the byte counter counts the frame as received)
+// The socket filter's copy of L4 + 20 bytes of headers: ≡ 2 (mod 4), so the 32-bit loads of the
+// addresses and ports (frame offsets 26, 30, 34) are aligned, as the verifier requires on the stack.
+const S_HDR = -114;
 
 /** What the program is built for. */
 export interface TcProgOptions {
@@ -51,8 +54,6 @@ export interface TcProgOptions {
   punt: number;
 }
 
-/** The little-endian 32-bit value of 4 bytes, as a BPF_W load of them reads. */
-const le32 = (b: Uint8Array, at: number): number => (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
 
 /** Loads r8 = data, r9 = data_end and punts unless `need` bytes are there. Packet pointers die at every helper that may change the packet, hence a reload before each use. */
 function loadPacket(a: Asm, need: number): void {
@@ -96,53 +97,94 @@ function natRewrite(a: Asm, tcp: boolean, field: number, oldAt: number, portFiel
   a.ja('forward_ttl');
 }
 
-/** Builds the program. */
-export function buildTcProgram(o: TcProgOptions): Uint8Array {
-  if (o.mac.length < 6) throw new RangeError('mac must be 6 bytes');
-  const a = new Asm();
+/** How the classification reads the frame: tc has direct packet access; a socket filter has not. */
+type Access = 'direct' | 'copy';
+
+/**
+ * Emits what both programs share: parse, key, lookup, and every check the executor makes before it
+ * acts. Falls through with r6 = ctx and r7 = the entry when the executor will act; jumps to `punt`
+ * otherwise. The socket filter (sock-filter.ts) runs this same code, so the packet socket refuses
+ * exactly the frames the tcx program carries: a frame is never refused by one and punted by the other.
+ * `direct`: reads through r8 = data (bounds against r9 = data_end); `copy`: bpf_skb_load_bytes copies
+ * the headers to the stack at S_HDR first.
+ */
+export function emitClassify(a: Asm, o: { mapFd: number; mac: Uint8Array }, access: Access): void {
+  const direct = access === 'direct';
+  const ld = (size: Parameters<Asm['ldx']>[0], dst: number, off: number): Asm => a.ldx(size, dst, direct ? R8 : FP, direct ? off : S_HDR + off);
+  /** Makes bytes [from, to) readable (direct: checks them; copy: copies them), or punts. Clobbers r1–r5 when copying. */
+  const need = (from: number, to: number): void => {
+    if (direct) {
+      a.ldx(SZ.W, R8, R6, SKB.DATA).ldx(SZ.W, R9, R6, SKB.DATA_END);
+      a.mov(R1, R8).addi(R1, to).jmp(JMP.JGT, R1, { reg: R9 }, 'punt');
+    } else {
+      a.mov(R1, R6).movi(R2, from).mov(R3, FP).addi(R3, S_HDR + from).movi(R4, to - from).call(FN.SKB_LOAD_BYTES);
+      a.jmp(JMP.JNE, R0, 0, 'punt');
+    }
+  };
   a.mov(R6, R1);
   // A tag the device took out into metadata: the TS path drops VLAN frames, so they are not ours.
   a.ldx(SZ.W, R2, R6, SKB.VLAN_PRESENT).jmp(JMP.JNE, R2, 0, 'punt');
-  a.ldx(SZ.W, R2, R6, SKB.LEN).stx(SZ.W, FP, S_LEN, R2);
-  loadPacket(a, L4);
+  need(0, L4);
   // For this interface's MAC only (broadcast and other hosts' frames are the TS path's business).
-  a.ldx(SZ.W, R2, R8, 0).jmp32(JMP.JNE, R2, le32(o.mac, 0), 'punt');
-  a.ldx(SZ.H, R2, R8, 4).jmp32(JMP.JNE, R2, o.mac[4]! | (o.mac[5]! << 8), 'punt');
+  for (const at of [0, 2, 4]) ld(SZ.H, R2, at).jmp32(JMP.JNE, R2, o.mac[at]! | (o.mac[at + 1]! << 8), 'punt');
   // IPv4, no options, not a fragment (MF clear, offset 0; DF may be set).
-  a.ldx(SZ.H, R2, R8, 12).jmp32(JMP.JNE, R2, 0x0008, 'punt');
-  a.ldx(SZ.B, R2, R8, IP).jmp32(JMP.JNE, R2, 0x45, 'punt');
-  a.ldx(SZ.H, R2, R8, IP_FRAG).alu32(ALU.AND, R2, 0xff3f).jmp32(JMP.JNE, R2, 0, 'punt');
+  ld(SZ.H, R2, 12).jmp32(JMP.JNE, R2, 0x0008, 'punt');
+  ld(SZ.B, R2, IP).jmp32(JMP.JNE, R2, 0x45, 'punt');
+  ld(SZ.H, R2, IP_FRAG).alu32(ALU.AND, R2, 0xff3f).jmp32(JMP.JNE, R2, 0, 'punt');
   // TCP without SYN/FIN/RST (state changes are the TS state machine's) or UDP, header in linear data.
-  a.ldx(SZ.B, R5, R8, IP + 9);
-  a.jmp32(JMP.JEQ, R5, 6, 'tcp');
-  a.jmp32(JMP.JNE, R5, 17, 'punt');
-  a.mov(R1, R8).addi(R1, L4 + 8).jmp(JMP.JGT, R1, { reg: R9 }, 'punt');
-  a.ja('key');
-  a.label('tcp');
-  a.mov(R1, R8).addi(R1, L4 + 20).jmp(JMP.JGT, R1, { reg: R9 }, 'punt');
-  a.ldx(SZ.B, R2, R8, TCP_FLAGS).jmp32(JMP.JSET, R2, 0x07, 'punt');
+  ld(SZ.B, R2, IP + 9);
+  a.jmp32(JMP.JEQ, R2, 6, 'c_tcp');
+  a.jmp32(JMP.JNE, R2, 17, 'punt');
+  need(L4, L4 + 8);
+  a.ja('c_key');
+  a.label('c_tcp');
+  need(L4, L4 + 20);
+  ld(SZ.B, R2, TCP_FLAGS).jmp32(JMP.JSET, R2, 0x07, 'punt');
   // The key: addresses and ports straight from the headers, protocol, three zero bytes.
-  a.label('key');
-  a.ldx(SZ.W, R2, R8, IP_SADDR).stx(SZ.W, FP, S_KEY + KEY.SADDR, R2);
-  a.ldx(SZ.W, R2, R8, IP_DADDR).stx(SZ.W, FP, S_KEY + KEY.DADDR, R2);
-  a.ldx(SZ.W, R2, R8, L4).stx(SZ.W, FP, S_KEY + KEY.SPORT, R2);
-  a.stx(SZ.W, FP, S_KEY + KEY.PROTO, R5);
+  a.label('c_key');
+  ld(SZ.W, R2, IP_SADDR).stx(SZ.W, FP, S_KEY + KEY.SADDR, R2);
+  ld(SZ.W, R2, IP_DADDR).stx(SZ.W, FP, S_KEY + KEY.DADDR, R2);
+  ld(SZ.W, R2, L4).stx(SZ.W, FP, S_KEY + KEY.SPORT, R2);
+  ld(SZ.B, R2, IP + 9).stx(SZ.W, FP, S_KEY + KEY.PROTO, R2);
   a.ldMap(R1, o.mapFd).mov(R2, FP).addi(R2, S_KEY).call(FN.MAP_LOOKUP);
   a.jmp(JMP.JEQ, R0, 0, 'punt');
   a.mov(R7, R0);
 
-  // What the TS path would refuse or answer itself.
-  loadPacket(a, L4 + 8);
+  // What the TS path would refuse or answer itself, and entries this program does not understand.
+  if (direct) need(0, L4 + 8);
   a.ldx(SZ.B, R2, R7, VALUE.FLAGS).jmp32(JMP.JSET, R2, ~VFLAG.FORWARD, 'punt');
-  a.jmp32(JMP.JNE, R2, VFLAG.FORWARD, 'ttl_ok');
-  a.ldx(SZ.B, R2, R8, IP_TTL).jmp32(JMP.JLE, R2, 1, 'punt');
-  a.label('ttl_ok');
+  a.jmp32(JMP.JNE, R2, VFLAG.FORWARD, 'c_ttl_ok');
+  ld(SZ.B, R2, IP_TTL).jmp32(JMP.JLE, R2, 1, 'punt');
+  a.label('c_ttl_ok');
+  a.ldx(SZ.B, R2, R7, VALUE.METHOD);
+  a.jmp32(JMP.JEQ, R2, 0, 'punt');
+  a.jmp32(JMP.JGT, R2, METHOD.TUN, 'punt');
+  a.jmp32(JMP.JNE, R2, METHOD.TUN, 'c_act');
+  // TUN: the MTU rule (a packet, or each GSO segment, + 20 must fit the egress MTU).
+  ld(SZ.H, R3, IP_TOTLEN).toBe(R3, 16); // host-order total length
+  a.ldx(SZ.W, R4, R6, SKB.GSO_SIZE);
+  a.jmp(JMP.JEQ, R4, 0, 'c_tun_mtu');
+  // A GSO skb: TCP only (bpf_skb_adjust_room refuses other GSO); its segments are IP + TCP header + gso_size.
+  a.ldx(SZ.B, R2, FP, S_KEY + KEY.PROTO).jmp32(JMP.JNE, R2, 6, 'punt');
+  if (direct) a.mov(R1, R8).addi(R1, L4 + 20).jmp(JMP.JGT, R1, { reg: R9 }, 'punt');
+  ld(SZ.B, R3, TCP_DOFF).alu32(ALU.RSH, R3, 4).alu32(ALU.LSH, R3, 2);
+  a.alu64(ALU.ADD, R3, { reg: R4 }).addi(R3, 20);
+  a.label('c_tun_mtu');
+  a.addi(R3, 20).ldx(SZ.H, R4, R7, VALUE.MTU).jmp(JMP.JGT, R3, { reg: R4 }, 'punt');
+  a.label('c_act');
+}
+
+/** Builds the tcx program. */
+export function buildTcProgram(o: TcProgOptions): Uint8Array {
+  if (o.mac.length < 6) throw new RangeError('mac must be 6 bytes');
+  const a = new Asm();
+  emitClassify(a, o, 'direct');
+  a.ldx(SZ.W, R2, R6, SKB.LEN).stx(SZ.W, FP, S_LEN, R2);
   a.ldx(SZ.B, R2, R7, VALUE.METHOD);
   a.jmp32(JMP.JEQ, R2, METHOD.NAT_IN, 'nat_in');
   a.jmp32(JMP.JEQ, R2, METHOD.NAT_OUT, 'nat_out');
   a.jmp32(JMP.JEQ, R2, METHOD.DR, 'macs');
-  a.jmp32(JMP.JEQ, R2, METHOD.TUN, 'tun');
-  a.ja('punt');
+  a.ja('tun');
 
   // NAT: one code path per protocol, so offsets and flags are immediates.
   a.label('nat_in');
@@ -168,19 +210,9 @@ export function buildTcProgram(o: TcProgOptions): Uint8Array {
   callOk(a, FN.SKB_STORE_BYTES);
   a.ja('macs');
 
-  // TUN: the MTU rule, then an outer header DIP → RIP in front of the IP header.
+  // TUN (the MTU rule was checked): an outer header DIP → RIP in front of the IP header.
   a.label('tun');
   loadPacket(a, L4 + 8);
-  a.ldx(SZ.H, R3, R8, IP_TOTLEN).toBe(R3, 16); // host-order total length
-  a.ldx(SZ.W, R4, R6, SKB.GSO_SIZE);
-  a.jmp(JMP.JEQ, R4, 0, 'tun_mtu');
-  // A GSO skb: TCP only (its segments are what the MTU rule judges: IP + TCP header + gso_size).
-  a.ldx(SZ.B, R2, FP, S_KEY + KEY.PROTO).jmp32(JMP.JNE, R2, 6, 'punt');
-  a.mov(R1, R8).addi(R1, L4 + 20).jmp(JMP.JGT, R1, { reg: R9 }, 'punt');
-  a.ldx(SZ.B, R3, R8, TCP_DOFF).alu32(ALU.RSH, R3, 4).alu32(ALU.LSH, R3, 2);
-  a.alu64(ALU.ADD, R3, { reg: R4 }).addi(R3, 20);
-  a.label('tun_mtu');
-  a.addi(R3, 20).ldx(SZ.H, R4, R7, VALUE.MTU).jmp(JMP.JGT, R3, { reg: R4 }, 'punt');
   // Outer header on the stack, as little-endian words of its bytes.
   // Word 0: version/IHL 0x45, TOS of the inner header, total length + 20 (network order).
   a.ldx(SZ.H, R3, R8, IP_TOTLEN).toBe(R3, 16).addi(R3, 20).toBe(R3, 16).alu32(ALU.LSH, R3, 16);

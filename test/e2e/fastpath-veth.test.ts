@@ -20,12 +20,13 @@ const skip = !canUseNetns() && 'needs root (network namespaces, tcx, AF_PACKET)'
 interface Result {
   name: string;
   retFrames: string[];
+  ringFrames: number;
   packets: number;
   bytes: number;
 }
 
 /** Runs the cases in the namespace's veth bed; returns what reached out1. */
-async function runBed(n: Netns, cases: { name: string; frame: Uint8Array; method: Method; decided: Uint8Array; expect: number }[]): Promise<Map<string, Result>> {
+async function runBed(n: Netns, cases: { name: string; frame: Uint8Array; method: Method; decided: Uint8Array | null; expect: number }[]): Promise<Map<string, Result>> {
   const dir = mkdtempSync(join(tmpdir(), 'tsvs-fpv-'));
   try {
     const file = join(dir, 'cases.json');
@@ -36,6 +37,7 @@ async function runBed(n: Netns, cases: { name: string; frame: Uint8Array; method
           // The program is on in0 (LAN_MAC): every fixture is addressed to it.
           const f = c.frame.slice();
           f.set(Buffer.from(LAN_MAC.replace(/:/g, ''), 'hex'), 10);
+          if (c.decided === null) return { name: c.name, frame: hex(f), expect: c.expect, entry: null };
           const e = entryFromTs(c.method, eth(f), c.decided, 1500);
           return { name: c.name, frame: hex(f), expect: c.expect, entry: { ...e, dmac: hex(e.dmac), smac: hex(e.smac) } };
         }),
@@ -59,14 +61,14 @@ const vnetOf = (f: Uint8Array) => ({
 });
 const fromHex = (h: string): Uint8Array => Uint8Array.from(Buffer.from(h, 'hex'));
 
-test('fast path on veths: NAT and DR keep partial checksums and GSO as the TS path does; TUN GSO leaves as one encapsulated GSO skb', { skip, timeout: 120_000 }, async () => {
+test('fast path on veths: NAT and DR keep partial checksums and GSO as the TS path does; TUN GSO leaves as one encapsulated GSO skb; the ring sees only punted frames', { skip, timeout: 120_000 }, async () => {
   const gsoSize = 1000;
   const payload = Array.from({ length: 3 * gsoSize }, (_, i) => (i * 13) & 0xff);
   const tcp = (b: PacketBuilder, flags: number, p: number[], gso: boolean, src = '198.18.0.2', dst = '198.18.1.100', sport = 40000, dport = 80) => {
     if (gso) b.vnet({ gsoType: 1, gsoSize, hdrLen: 54 });
     return bytesOf(b.ipv4({ src, dst, df: true }).tcp({ sport, dport, flags, seq: 1000, ack: 1 }).payload(p).partialChecksum());
   };
-  const cases: { name: string; frame: Uint8Array; method: Method; decided: Uint8Array; expect: number; want: Uint8Array[] }[] = [];
+  const cases: { name: string; frame: Uint8Array; method: Method; decided: Uint8Array | null; expect: number; want: Uint8Array[] }[] = [];
   // NAT in: partial TCP, and a TCP GSO frame; NAT out: a partial UDP reply.
   {
     const { lan, nat, ts } = setup('nat', 70_000);
@@ -77,6 +79,11 @@ test('fast path on veths: NAT and DR keep partial checksums and GSO as the TS pa
       assert.equal(out.length, 1, `${name}: TS forwarded one frame`);
       cases.push({ name, frame: f, method: METHOD.NAT_IN, decided: eth(out[0]!), expect: 1, want: out });
     }
+    // Punted: a FIN of the same connection (its entry installed), and a frame of a flow with none.
+    const fin = tcp(new PacketBuilder().eth({ dst: LAN_MAC, src: ROUTER_MAC }), 0x11, [], false);
+    cases.push({ name: 'punt fin', frame: fin, method: METHOD.NAT_IN, decided: eth(cases[0]!.want[0]!), expect: 0, want: [] });
+    const other = tcp(new PacketBuilder().eth({ dst: LAN_MAC, src: ROUTER_MAC }), 0x10, [1], false, '198.18.0.3');
+    cases.push({ name: 'punt no entry', frame: other, method: METHOD.NAT_IN, decided: null, expect: 0, want: [] });
     ts(lan, bytesOf(new PacketBuilder().eth({ dst: LAN_MAC, src: ROUTER_MAC }).ipv4({ src: '198.18.0.2', dst: '198.18.1.100' }).udp({ sport: 5000, dport: 53 }).payload([1])));
     const back = bytesOf(new PacketBuilder().eth({ dst: NAT_MAC, src: RS_MAC }).ipv4({ src: '198.18.2.11', dst: '198.18.0.2', ttl: 64 }).udp({ sport: 5353, dport: 5000 }).payload([4, 5, 6, 7]).partialChecksum());
     const out = ts(nat, back).lan;
@@ -108,8 +115,15 @@ test('fast path on veths: NAT and DR keep partial checksums and GSO as the TS pa
     await n.veth('fp', 'out0', 'fp', 'out1');
     await n.ip('fp', 'link', 'set', 'in0', 'address', LAN_MAC);
     const got = await runBed(n, cases);
-    for (const c of cases.filter((x) => x.name !== 'tun gso')) {
+    for (const c of cases.filter((x) => x.name.startsWith('punt'))) {
       const r = got.get(c.name)!;
+      assert.equal(r.retFrames.length, 0, `${c.name}: nothing forwarded`);
+      assert.equal(r.ringFrames, 1, `${c.name}: the packet socket got it (the TS path's)`);
+      assert.equal(r.packets, 0, `${c.name}: not counted`);
+    }
+    for (const c of cases.filter((x) => x.name !== 'tun gso' && !x.name.startsWith('punt'))) {
+      const r = got.get(c.name)!;
+      assert.equal(r.ringFrames, 0, `${c.name}: the packet socket's filter refused it (never copied to the ring)`);
       assert.equal(r.retFrames.length, 1, `${c.name}: one frame reached out1`);
       assert.equal(r.packets, 1, `${c.name}: counted once`);
       assert.equal(r.bytes, c.frame.length - 10 - 14, `${c.name}: IP bytes as received`);
@@ -121,6 +135,7 @@ test('fast path on veths: NAT and DR keep partial checksums and GSO as the TS pa
     // TUN: one GSO skb, encapsulated, with the inner packet as it came (its checksum still partial).
     const t = got.get('tun gso')!;
     assert.equal(t.retFrames.length, 1, `tun gso: one GSO frame reached out1, got ${t.retFrames.length}`);
+    assert.equal(t.ringFrames, 0, 'tun gso: not on the ring');
     const g = fromHex(t.retFrames[0]!);
     const v = vnetOf(g);
     assert.equal(v.gsoType & 0x7f, 1, 'TCPv4 GSO');
