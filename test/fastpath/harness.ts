@@ -38,7 +38,7 @@ export function setup(method: 'nat' | 'dr' | 'tun', maxFrame = 4096) {
     d.runOnce(now++);
     return { lan: lan.drain(), nat: nat.drain() };
   };
-  return { lan, nat, ts, rip };
+  return { lan, nat, ts, rip, dp };
 }
 
 export const bytesOf = (b: PacketBuilder): Uint8Array => {
