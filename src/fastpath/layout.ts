@@ -53,7 +53,7 @@ export const VALUE = {
   TUN_DADDR: 32, // u32: outer destination (RIP)
   /** 36..39 zero. */
   PACKETS: 40, // u64: frames (skbs; a GSO skb counts once) the program forwarded
-  BYTES: 48, // u64: their IP bytes as received (skb->len − 14)
+  BYTES: 48, // u64: their IP bytes as received (IP total length, as the TS path counts; a GSO skb's whole)
   LAST_SEEN: 56, // u64: bpf_ktime_get_ns() of the last one (CLOCK_MONOTONIC ns)
   SIZE: 64,
 } as const;

@@ -39,7 +39,7 @@ const TCP_FLAGS = L4 + 13;
 const S_KEY = -16; // KEY.SIZE bytes
 const S_OUTER = -40; // 20-byte outer IPv4 header (TUN)
 const S_TMP = -48; // 4-byte source for bpf_skb_store_bytes
-const S_LEN = -52; // skb->len on entry (the byte counter counts the frame as received)
+const S_LEN = -52; // the IP total length on entry (the byte counter counts the packet as received)
 // The socket filter's copy of L4 + 20 bytes of headers: ≡ 2 (mod 4), so the 32-bit loads of the
 // addresses and ports (frame offsets 26, 30, 34) are aligned, as the verifier requires on the stack.
 const S_HDR = -114;
@@ -179,7 +179,9 @@ export function buildTcProgram(o: TcProgOptions): Uint8Array {
   if (o.mac.length < 6) throw new RangeError('mac must be 6 bytes');
   const a = new Asm();
   emitClassify(a, o, 'direct');
-  a.ldx(SZ.W, R2, R6, SKB.LEN).stx(SZ.W, FP, S_LEN, R2);
+  // The byte counter counts IP total length, as the TS path does (Ethernet padding excluded).
+  loadPacket(a, L4);
+  a.ldx(SZ.H, R2, R8, IP_TOTLEN).toBe(R2, 16).stx(SZ.W, FP, S_LEN, R2);
   a.ldx(SZ.B, R2, R7, VALUE.METHOD);
   a.jmp32(JMP.JEQ, R2, METHOD.NAT_IN, 'nat_in');
   a.jmp32(JMP.JEQ, R2, METHOD.NAT_OUT, 'nat_out');
@@ -243,7 +245,7 @@ export function buildTcProgram(o: TcProgOptions): Uint8Array {
   a.mov(R1, R6).movi(R2, 0).mov(R3, R7).addi(R3, VALUE.DMAC).movi(R4, 12).movi(R5, 0);
   callOk(a, FN.SKB_STORE_BYTES);
   a.movi(R2, 1).atomicAdd64(R7, VALUE.PACKETS, R2);
-  a.ldx(SZ.W, R2, FP, S_LEN).addi(R2, -ETH).atomicAdd64(R7, VALUE.BYTES, R2);
+  a.ldx(SZ.W, R2, FP, S_LEN).atomicAdd64(R7, VALUE.BYTES, R2);
   a.call(FN.KTIME_GET_NS).stx(SZ.DW, R7, VALUE.LAST_SEEN, R0);
   a.ldx(SZ.W, R1, R7, VALUE.IFINDEX).movi(R2, 0).call(FN.REDIRECT);
   a.exit();
