@@ -8,7 +8,7 @@
 //   bpfMapNextKey(fd, key: Uint8Array | null, nextOut: Uint8Array) -> 0 | errno (ENOENT at the end)
 //   bpfProgLoad(type, insns: Uint8Array, name, expectedAttachType) -> fd  (throws, verifier log in the message)
 //   bpfProgTestRun(fd, dataIn, dataOut, ctxIn | null, ctxOut | null) -> { retval, dataSizeOut, ctxSizeOut }
-//   bpfTcxAttach(progFd, ifindex, egress: boolean) -> link fd              (throws)
+//   bpfTcxAttach(progFd, ifindex, egress: boolean, first?: boolean) -> link fd (throws; first: BPF_F_BEFORE all)
 //   bpfAttachSocket(sockFd, progFd) -> 0 | errno                       (SO_ATTACH_BPF: a socket filter)
 //   bpfClose(fd)
 // Map calls return an errno instead of throwing: E2BIG (map full) and ENOENT are answers the caller
@@ -25,6 +25,7 @@ namespace tsvs {
 
 static constexpr uint32_t kTcxIngress = 46;  // BPF_TCX_INGRESS (Linux 6.6), newer than some uapi headers
 static constexpr uint32_t kTcxEgress = 47;
+static constexpr uint32_t kBpfFBefore = 1u << 3;  // BPF_F_BEFORE (Linux 6.6)
 
 static bool Bytes(const Napi::Value& v, uint8_t** data, size_t* len) {
   void* d;
@@ -147,6 +148,8 @@ static Napi::Value TcxAttach(const Napi::CallbackInfo& info) {
   a.link_create.prog_fd = info[0].As<Napi::Number>().Uint32Value();
   a.link_create.target_ifindex = info[1].As<Napi::Number>().Uint32Value();
   a.link_create.attach_type = info[2].As<Napi::Boolean>().Value() ? kTcxEgress : kTcxIngress;
+  // Before every program already there (with no relative fd: the first), e.g. the kernelDrop program.
+  if (info.Length() > 3 && info[3].IsBoolean() && info[3].As<Napi::Boolean>().Value()) a.link_create.flags = kBpfFBefore;
   int fd = static_cast<int>(Bpf(BPF_LINK_CREATE, &a));
   if (fd < 0) return ThrowIoError(env, ErrCode(errno), "BPF_LINK_CREATE (tcx)", errno);
   return Napi::Number::New(env, fd);

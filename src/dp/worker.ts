@@ -10,6 +10,7 @@ import type { Request } from '../ctl/protocol.ts';
 import { Dataplane } from './dataplane.ts';
 import { TraceSessions } from './trace.ts';
 import { okResponse } from '../ctl/protocol.ts';
+import { FastPath } from '../fastpath/runtime.ts';
 
 /** What tsvsd hands the worker. */
 export interface WorkerInit {
@@ -25,7 +26,7 @@ export type WorkerEvent =
   | { type: 'fatal'; message: string; code?: string }
   | { type: 'reply'; seq: number; response: unknown }
   | { type: 'trace'; seq: number; event: unknown }
-  | { type: 'log'; level: 'info' | 'warn' | 'error'; msg: string; fields?: Record<string, unknown> }
+  | { type: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; msg: string; fields?: Record<string, unknown> }
   | { type: 'stopped' };
 
 /** Messages tsvsd posts to the worker. */
@@ -58,6 +59,15 @@ function main(): void {
   try {
     dp = new Dataplane(ports, init.config, (level, msg, fields) => post({ type: 'log', level, msg, fields }));
   } catch (e) {
+    for (const p of ports) p.close();
+    post({ type: 'fatal', message: (e as Error).message });
+    return;
+  }
+  let fast: FastPath | null;
+  try {
+    fast = FastPath.open(init.config.fastpath, ports, dp, (level, msg, fields) => post({ type: 'log', level, msg, fields }));
+  } catch (e) {
+    dp.close();
     for (const p of ports) p.close();
     post({ type: 'fatal', message: (e as Error).message });
     return;
@@ -102,9 +112,12 @@ function main(): void {
           traces.start(cmd.seq, req, (event) => post({ type: 'trace', seq: cmd.seq, event }), (packets) =>
             post({ type: 'reply', seq: cmd.seq, response: okResponse(req.id, { packets }) }),
           );
+          // A traced conn must show every packet: its frames go back to the TS path at once.
+          if (dp.director.tracer.active) fast?.cache.removeAll();
           continue;
         }
         post({ type: 'reply', seq: cmd.seq, response: dp.handle(req) });
+        fast?.revalidate();
       }
       if (!running) break;
     }
@@ -112,11 +125,13 @@ function main(): void {
     const n = dp.director.runOnce(now);
     if (now - lastTick >= TICK_MS) {
       dp.tick(now);
+      fast?.tick(now);
       lastTick = now;
     }
     // Busy-poll (on request) never sleeps: no wake-up latency per burst, one core spent on it.
     if (n === 0 && io && !busyPoll) io.pollFds(fds, IDLE_POLL_MS);
   }
+  fast?.close();
   dp.close();
   for (const p of ports) p.close();
   post({ type: 'stopped' });

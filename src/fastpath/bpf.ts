@@ -10,7 +10,7 @@ interface BpfNative {
   bpfMapNextKey(fd: number, key: Uint8Array | null, nextOut: Uint8Array): number;
   bpfProgLoad(type: number, insns: Uint8Array, name: string, expectedAttachType: number): number;
   bpfProgTestRun(fd: number, dataIn: Uint8Array, dataOut: Uint8Array, ctxIn: Uint8Array | null, ctxOut: Uint8Array | null): { retval: number; dataSizeOut: number; ctxSizeOut: number };
-  bpfTcxAttach(progFd: number, ifindex: number, egress: boolean): number;
+  bpfTcxAttach(progFd: number, ifindex: number, egress: boolean, first: boolean): number;
   bpfAttachSocket(sockFd: number, progFd: number): number;
   bpfClose(fd: number): void;
 }
@@ -82,9 +82,9 @@ export function testRun(progFd: number, frame: Uint8Array, ctxIn: Uint8Array | n
   return { retval: r.retval, data: out.subarray(0, r.dataSizeOut), ctx: ctxOut === null ? null : ctxOut.subarray(0, r.ctxSizeOut) };
 }
 
-/** Attaches a SCHED_CLS program to an interface's tcx hook; returns the link fd (closing it detaches). */
-export function tcxAttach(progFd: number, ifindex: number, egress = false): number {
-  return n().bpfTcxAttach(progFd, ifindex, egress);
+/** Attaches a SCHED_CLS program to an interface's tcx hook (`first`: before the programs already there); returns the link fd (closing it detaches). */
+export function tcxAttach(progFd: number, ifindex: number, egress = false, first = false): number {
+  return n().bpfTcxAttach(progFd, ifindex, egress, first);
 }
 
 /** Attaches a SOCKET_FILTER program to a socket (SO_ATTACH_BPF); 0 or an errno. The socket holds the program. */

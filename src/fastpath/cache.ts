@@ -163,6 +163,16 @@ export class FastCache {
     return true;
   }
 
+  /** Removes the entries of every conn for which `pred` is true (a real server deleted, a trace started). */
+  removeWhere(pred: (i: number) => boolean): void {
+    for (const i of [...this.live]) if (pred(i)) this.remove(i);
+  }
+
+  /** Removes every entry (counters folded). */
+  removeAll(): void {
+    this.removeWhere(() => true);
+  }
+
   /** Adds what the program counted since the last fold to the stats, for every conn with entries. */
   fold(): void {
     for (const i of this.live) this.foldConn(i);
