@@ -45,3 +45,48 @@ for (const [mode, flag, method, tcpPort] of [['nat', '-m', 'Masq', 8080], ['dr',
     }, 3, ['--fastpath', 'tc', '--log-level', 'debug']);
   });
 }
+
+test('director NAT with --fastpath tc: a UDP conn the program carries outlives its timeout by last-seen, then expires on time', { skip, timeout: 120_000 }, async () => {
+  await withDirectorLab('nat', async (d) => {
+    const rs = d.lab.realServers;
+    await d.restore([`-A -u ${VIP}:53 -s rr`, ...rs.map((r) => `-a -u ${VIP}:53 -r ${r.ip}:53 -m`)].join('\n') + '\n');
+    await d.admOk('--set', '0', '0', '3'); // UDP timeout 3 s
+    // One client socket (a fixed source port) sends a datagram every 700 ms for 7 s: after the first,
+    // the TS path sees none of them, so only last-seen keeps the conn past its 3 s timeout.
+    const script = `
+      const s = require('node:dgram').createSocket('udp4');
+      const servers = [];
+      s.on('message', (m) => servers.push(m.toString().split(' ')[0]));
+      s.bind(40555, () => {
+        let i = 0;
+        const t = setInterval(() => {
+          if (i++ === 10) { clearInterval(t); setTimeout(() => { console.log(JSON.stringify(servers)); s.close(); }, 500); return; }
+          s.send('ping-' + i, 53, '${VIP}');
+        }, 700);
+      });`;
+    const conn = /UDP\s+\d\d:\d\d\s+UDP\s+198\.18\.0\.2:40555\s/;
+    const run = d.lab.exec('client', [process.execPath, '-e', script], 30_000);
+    await new Promise((r) => setTimeout(r, 5000));
+    assert.match(await d.admOk('-L', '-n', '-c'), conn, 'the conn is still there 5 s in (timeout 3 s): the program carried its packets');
+    const r = await run;
+    assert.equal(r.code, 0, r.stderr);
+    const servers = JSON.parse(r.stdout.trim()) as string[];
+    assert.equal(servers.length, 10, 'every datagram answered');
+    assert.equal(new Set(servers).size, 1, `one real server answered all: the conn was never re-scheduled (${servers.join(',')})`);
+    const stop = Date.now() - 500;
+    await new Promise((res) => setTimeout(res, 1000));
+    assert.match(await d.admOk('-L', '-n', '-c'), conn, 'still there 1 s after the last datagram');
+    let goneAt = 0;
+    while (Date.now() - stop < 8000) {
+      if (!conn.test(await d.admOk('-L', '-n', '-c'))) {
+        goneAt = Date.now() - stop;
+        break;
+      }
+      await new Promise((res) => setTimeout(res, 200));
+    }
+    assert.ok(goneAt > 0, 'the idle conn expired');
+    assert.ok(goneAt >= 2500 && goneAt <= 6000, `expired ${goneAt} ms after its last packet (timeout 3 s)`);
+    const rep = fastReport(d);
+    assert.ok(rep && rep.packets >= 15, `the program carried the datagrams and replies: ${JSON.stringify(rep)}`);
+  }, 3, ['--fastpath', 'tc', '--log-level', 'debug']);
+});
