@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { canUseNetns } from '../../src/lab/netns.ts';
 import { withDirectorLab, VIP, type DirectorLab } from './director-harness.ts';
 import { checkForwarding } from './director-checks.ts';
+import { runTrace } from '../../src/cli/trace.ts';
 
 const skip = !canUseNetns() && 'needs root';
 
@@ -89,4 +90,24 @@ test('director NAT with --fastpath tc: a UDP conn the program carries outlives i
     const rep = fastReport(d);
     assert.ok(rep && rep.packets >= 15, `the program carried the datagrams and replies: ${JSON.stringify(rep)}`);
   }, 3, ['--fastpath', 'tc', '--log-level', 'debug']);
+});
+
+test('director NAT with --fastpath tc: a trace started on an established fast-path connection shows its packets', { skip, timeout: 120_000 }, async () => {
+  await withDirectorLab('nat', async (d) => {
+    await d.restore(`-A -t ${VIP}:8080 -s rr\n-a -t ${VIP}:8080 -r ${d.lab.realServers[0]!.ip}:80 -m\n`);
+    // The first request establishes the connection: the program carries it from then on.
+    const ka = await d.keepAlive(8080);
+    await new Promise((r) => setTimeout(r, 1500));
+    const before = fastReport(d);
+    assert.ok(before && before.packets > 0, 'the established connection was on the fast path');
+    const lines: string[] = [];
+    const tracing = runTrace({ socket: d.lab.director.socket, cip: '198.18.0.2', port: 8080, count: 4, timeoutMs: 15_000 }, (s) => lines.push(s));
+    await new Promise((r) => setTimeout(r, 300));
+    const second = await ka.second();
+    assert.equal(second.sameSocket, true, 'the same connection');
+    const packets = await tracing;
+    assert.equal(packets.length, 4, `the trace saw the second request's packets: ${lines.join(' | ')}`);
+    assert.ok(packets.some((p) => p.steps[0]!.daddr === VIP), 'client → VIP packets traced');
+    assert.ok(packets.some((p) => p.steps[0]!.saddr === d.lab.realServers[0]!.ip), 'replies traced');
+  }, 1, ['--fastpath', 'tc', '--log-level', 'debug']);
 });
