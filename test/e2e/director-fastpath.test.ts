@@ -57,12 +57,14 @@ test('director NAT with --fastpath tc: a UDP conn the program carries outlives i
     const script = `
       const s = require('node:dgram').createSocket('udp4');
       const servers = [];
+      let last = 0;
       s.on('message', (m) => servers.push(m.toString().split(' ')[0]));
       s.bind(40555, () => {
         let i = 0;
         const t = setInterval(() => {
-          if (i++ === 10) { clearInterval(t); setTimeout(() => { console.log(JSON.stringify(servers)); s.close(); }, 500); return; }
+          if (i++ === 10) { clearInterval(t); setTimeout(() => { console.log(JSON.stringify({ servers, last })); s.close(); }, 500); return; }
           s.send('ping-' + i, 53, '${VIP}');
+          last = Date.now();
         }, 700);
       });`;
     const conn = /UDP\s+\d\d:\d\d\s+UDP\s+198\.18\.0\.2:40555\s/;
@@ -71,11 +73,11 @@ test('director NAT with --fastpath tc: a UDP conn the program carries outlives i
     assert.match(await d.admOk('-L', '-n', '-c'), conn, 'the conn is still there 5 s in (timeout 3 s): the program carried its packets');
     const r = await run;
     assert.equal(r.code, 0, r.stderr);
-    const servers = JSON.parse(r.stdout.trim()) as string[];
+    const { servers, last } = JSON.parse(r.stdout.trim()) as { servers: string[]; last: number };
     assert.equal(servers.length, 10, 'every datagram answered');
     assert.equal(new Set(servers).size, 1, `one real server answered all: the conn was never re-scheduled (${servers.join(',')})`);
-    const stop = Date.now() - 500;
-    await new Promise((res) => setTimeout(res, 1000));
+    const stop = last; // the last datagram (same host clock)
+    await new Promise((res) => setTimeout(res, Math.max(0, stop + 1000 - Date.now())));
     assert.match(await d.admOk('-L', '-n', '-c'), conn, 'still there 1 s after the last datagram');
     let goneAt = 0;
     while (Date.now() - stop < 8000) {
@@ -89,6 +91,14 @@ test('director NAT with --fastpath tc: a UDP conn the program carries outlives i
     assert.ok(goneAt >= 2500 && goneAt <= 6000, `expired ${goneAt} ms after its last packet (timeout 3 s)`);
     const rep = fastReport(d);
     assert.ok(rep && rep.packets >= 15, `the program carried the datagrams and replies: ${JSON.stringify(rep)}`);
+    // --stats equals the client's tally: 10 datagrams in, 10 answers out, their IP bytes.
+    const stats = await d.admOk('-L', '-n', '--stats', '--exact');
+    const row = stats.split('\n').find((l) => l.startsWith(`UDP  ${VIP}:53 `));
+    assert.ok(row, stats);
+    const [, , conns, inPkts, outPkts, inBytes, outBytes] = row.trim().split(/\s+/).map((x, k) => (k < 2 ? 0 : Number(x)));
+    const sent = Array.from({ length: 10 }, (_, i) => 28 + `ping-${i + 1}`.length);
+    const answers = Array.from({ length: 10 }, (_, i) => 28 + `${servers[0]} ping-${i + 1}`.length);
+    assert.deepEqual([conns, inPkts, outPkts, inBytes, outBytes], [1, 10, 10, sent.reduce((a, b) => a + b), answers.reduce((a, b) => a + b)], stats);
   }, 3, ['--fastpath', 'tc', '--log-level', 'debug']);
 });
 
