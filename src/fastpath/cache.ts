@@ -3,7 +3,7 @@ import type { ConnTable } from '../ipvs/conn.ts';
 import { CONN_F } from '../ipvs/conn.ts';
 import { TCP_S } from '../ipvs/proto/tcp.ts';
 import { Fwd } from '../ipvs/types.ts';
-import { BPF_ANY, E2BIG } from './bpf.ts';
+import { BPF_ANY, BPF_EXIST, E2BIG } from './bpf.ts';
 import { KEY, VALUE, encodeKey, encodeValue, decodeCounters, type FastEntry } from './layout.ts';
 import type { Side } from './entry.ts';
 
@@ -59,6 +59,7 @@ export class FastCache {
   private readonly installedAt: Float64Array;
   private readonly key = new Uint8Array(KEY.SIZE);
   private readonly val = new Uint8Array(VALUE.SIZE);
+  private readonly fresh = new Uint8Array(VALUE.SIZE);
   private readonly entry: FastEntry = { method: 3, forward: false, mtu: 0, ifindex: 0, addr: 0, port: 0, dmac: new Uint8Array(6), smac: new Uint8Array(6), tunSaddr: 0, tunDaddr: 0 };
   /** Conns with at least one direction installed (for fold()). */
   private readonly live = new Set<number>();
@@ -161,6 +162,35 @@ export class FastCache {
     this.ct.armAt(i, this.ct.now + rest);
     this.stats.kept++;
     return true;
+  }
+
+  /**
+   * Re-derives every installed entry from the director's state as it is now: a changed one (a
+   * neighbour's new MAC, a route moved to another port) is rewritten after its counters are folded
+   * (the program's counters then restart from 0), one that can no longer be filled (the neighbour
+   * failed) takes its conn off the fast path.
+   */
+  refresh(): void {
+    for (const i of [...this.live]) {
+      for (const [side, bit, k] of [['in', BIT_IN, i * 4], ['out', BIT_OUT, i * 4 + 2]] as const) {
+        if ((this.installed[i]! & bit) === 0) continue;
+        const e = this.hooks.entryFor(i, side, this.entry);
+        if (e === null) {
+          this.remove(i);
+          break;
+        }
+        encodeValue(this.fresh, e);
+        if (!this.map.lookup(this.keyOf(i, side), this.val)) continue;
+        let same = true;
+        for (let b = 0; b < VALUE.PACKETS; b++) if (this.fresh[b] !== this.val[b]) same = false;
+        if (same) continue;
+        this.foldConn(i);
+        if (this.map.update(this.keyOf(i, side), this.fresh, BPF_EXIST) === 0) {
+          this.folded[k] = 0;
+          this.folded[k + 1] = 0;
+        }
+      }
+    }
   }
 
   /** Removes the entries of every conn for which `pred` is true (a real server deleted, a trace started). */

@@ -113,13 +113,14 @@ export class FastPath {
     }
   }
 
-  /** Timer work: fold the counters; drop every entry while a trace or --pcap watches. */
+  /** Timer work: fold the counters; re-derive the entries (neighbours, routes); drop every entry while a trace or --pcap watches. */
   tick(now: number): void {
     if (now - this.lastFold < FOLD_MS) return;
     this.lastFold = now;
     this.cache.fold();
     const dir = this.dp.director;
     if (dir.tracer.active || dir.pcap !== null) this.cache.removeAll();
+    else this.cache.refresh();
     if (this.carried.packets !== this.lastLogged) {
       this.lastLogged = this.carried.packets;
       let ring = 0;

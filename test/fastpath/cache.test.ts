@@ -25,11 +25,12 @@ function bed(watched: (i: number) => boolean = () => false) {
     watched,
   }, () => mono);
   const progs = new Map<string, number>();
-  const run = (ifmac: string, f: Uint8Array) => {
+  const progFd = (ifmac: string) => {
     let fd = progs.get(ifmac);
     if (fd === undefined) progs.set(ifmac, (fd = loadProgram(BPF_PROG_TYPE_SCHED_CLS, buildTcProgram({ mapFd: map.fd, mac: Uint8Array.from(Buffer.from(ifmac.replace(/:/g, ''), 'hex')), punt: TC_ACT.OK }), 'tsvs_cache_t')));
-    return testRun(fd, f).retval;
+    return fd;
   };
+  const run = (ifmac: string, f: Uint8Array) => testRun(progFd(ifmac), f).retval;
   const close = () => {
     for (const fd of progs.values()) closeFd(fd);
     map.close();
@@ -43,7 +44,7 @@ function bed(watched: (i: number) => boolean = () => false) {
     const c = conn(sport);
     if (c >= 0) cache.consider(c);
   };
-  return { env, ipvs, ct, map, cache, run, close, cin, rout, conn, tsThen, setMono: (v: number) => (mono = v) };
+  return { env, ipvs, ct, map, cache, run, progFd, close, cin, rout, conn, tsThen, setMono: (v: number) => (mono = v) };
 }
 
 test('installed when the handshake completes, both directions; counters folded into the stats; removed on FIN', { skip }, () => {
@@ -124,6 +125,35 @@ test('map full: the flow stays on the TS path, counted; a watched conn is never 
     watchAll = true;
     b.tsThen('lan', b.cin(0x10, [], 40000), 40000);
     assert.equal(b.cache.installedOf(b.conn(40000)), 0);
+  } finally {
+    b.close();
+  }
+});
+
+test('refresh: a neighbour\'s new MAC rewrites the entry (counters folded first); a neighbour gone elsewhere takes the conn off', { skip }, () => {
+  const b = bed();
+  try {
+    b.tsThen('lan', b.cin(0x02));
+    b.tsThen('nat', b.rout(0x12));
+    b.tsThen('lan', b.cin(0x10));
+    const c = b.conn();
+    assert.equal(b.run(LAN_MAC, eth(b.cin(0x10, [1]))), TC_ACT.REDIRECT);
+    const st = b.ipvs.stats;
+    const in0 = st.raw(ST_TOTAL, ST_INPKTS);
+    b.env.dp.director.neigh.learn(ip('198.18.2.11'), 1, Uint8Array.from([2, 0, 0, 0, 0x0b, 0x99]), 0, 0, true);
+    b.cache.refresh();
+    assert.equal(st.raw(ST_TOTAL, ST_INPKTS), in0 + 1, 'the packet before the rewrite was folded');
+    const r = testRun(b.progFd(LAN_MAC), eth(b.cin(0x10, [2])));
+    assert.equal(r.retval, TC_ACT.REDIRECT);
+    assert.equal(Buffer.from(r.data.subarray(0, 6)).toString('hex'), '020000000b99', 'the new MAC');
+    b.cache.fold();
+    assert.equal(st.raw(ST_TOTAL, ST_INPKTS), in0 + 2, 'counting goes on after the rewrite');
+    b.cache.refresh();
+    assert.equal(b.cache.stats.removes, 0);
+    // The real server's address now answers on the other port: no usable next hop, off the fast path.
+    b.env.dp.director.neigh.learn(ip('198.18.2.11'), 0, Uint8Array.from([2, 0, 0, 0, 0x0b, 0x99]), 0, 0, true);
+    b.cache.refresh();
+    assert.equal(b.cache.installedOf(c), 0);
   } finally {
     b.close();
   }
