@@ -9,7 +9,7 @@
 //   bpfProgLoad(type, insns: Uint8Array, name, expectedAttachType) -> fd  (throws, verifier log in the message)
 //   bpfProgTestRun(fd, dataIn, dataOut, ctxIn | null, ctxOut | null) -> { retval, dataSizeOut, ctxSizeOut }
 //   bpfTcxAttach(progFd, ifindex, egress: boolean, first?: boolean) -> link fd (throws; first: BPF_F_BEFORE all)
-//   bpfAttachSocket(sockFd, progFd) -> 0 | errno                       (SO_ATTACH_BPF: a socket filter)
+//   bpfAttachSocket(sockFd, progFd) -> 0 | errno  (SO_ATTACH_BPF: a socket filter; progFd -1: SO_DETACH_BPF)
 //   bpfClose(fd)
 // Map calls return an errno instead of throwing: E2BIG (map full) and ENOENT are answers the caller
 // acts on, not failures, and the per-entry calls stay cheap.
@@ -159,7 +159,9 @@ static Napi::Value AttachSocket(const Napi::CallbackInfo& info) {
   if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) return Napi::Number::New(info.Env(), EINVAL);
   int sock = info[0].As<Napi::Number>().Int32Value();
   int prog = info[1].As<Napi::Number>().Int32Value();
-  return Napi::Number::New(info.Env(), setsockopt(sock, SOL_SOCKET, SO_ATTACH_BPF, &prog, sizeof prog) < 0 ? errno : 0);
+  int r = prog < 0 ? setsockopt(sock, SOL_SOCKET, SO_DETACH_BPF, &prog, sizeof prog)
+                   : setsockopt(sock, SOL_SOCKET, SO_ATTACH_BPF, &prog, sizeof prog);
+  return Napi::Number::New(info.Env(), r < 0 ? errno : 0);
 }
 
 static Napi::Value CloseFd(const Napi::CallbackInfo& info) {

@@ -92,6 +92,11 @@ export function attachSocketFilter(sockFd: number, progFd: number): number {
   return n().bpfAttachSocket(sockFd, progFd);
 }
 
+/** Takes a socket's filter off (SO_DETACH_BPF); 0 or an errno (ENOENT: none was attached). */
+export function detachSocketFilter(sockFd: number): number {
+  return n().bpfAttachSocket(sockFd, -1);
+}
+
 /** Closes a program, map or link fd. */
 export function closeFd(fd: number): void {
   n().bpfClose(fd);

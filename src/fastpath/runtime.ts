@@ -5,7 +5,7 @@ import type { Dataplane } from '../dp/dataplane.ts';
 import { countFolded } from '../ipvs/core.ts';
 import { DEST_F, Fwd } from '../ipvs/types.ts';
 import { CONN_F } from '../ipvs/conn.ts';
-import { BpfHashMap, loadProgram, tcxAttach, attachSocketFilter, closeFd, BPF_PROG_TYPE_SCHED_CLS, BPF_PROG_TYPE_SOCKET_FILTER } from './bpf.ts';
+import { BpfHashMap, loadProgram, tcxAttach, attachSocketFilter, detachSocketFilter, closeFd, BPF_PROG_TYPE_SCHED_CLS, BPF_PROG_TYPE_SOCKET_FILTER } from './bpf.ts';
 import { buildTcProgram, TC_ACT } from './tc-prog.ts';
 import { buildSockFilter } from './sock-filter.ts';
 import { KEY, VALUE } from './layout.ts';
@@ -104,6 +104,7 @@ export class FastPath {
       log('info', `fast path on: tcx program and socket filter on ${ports.map((p) => p.ifname).join(', ')}`, { fastpath: 'tc' });
       return fast;
     } catch (e) {
+      for (const p of ports) if (p instanceof AfPacketPort) detachSocketFilter(p.fd);
       for (const fd of fds.reverse()) closeFd(fd);
       map?.close();
       const why = (e as Error).message;
@@ -148,6 +149,9 @@ export class FastPath {
     this.cache.fold();
     this.cache.removeAll();
     this.restore();
+    // The packet sockets outlive the fast path only briefly (they close next), but a filter left on
+    // would still hold the map: take it off.
+    for (const p of this.ports) detachSocketFilter(p.fd);
     for (const fd of this.fds.reverse()) closeFd(fd);
     this.map.close();
   }
