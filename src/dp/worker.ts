@@ -116,6 +116,8 @@ function main(): void {
           if (dp.director.tracer.active) fast?.cache.removeAll();
           continue;
         }
+        // Counters the program kept go into the stats first, so a listing right after traffic is exact.
+        fast?.cache.fold();
         post({ type: 'reply', seq: cmd.seq, response: dp.handle(req) });
         fast?.revalidate();
       }
