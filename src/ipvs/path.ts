@@ -48,7 +48,7 @@ export class IpvsPath implements IpvsHook {
   private readonly inner = new IcmpInner();
   private lastNoDestLog = -Infinity;
   private suppressed = 0;
-  /** Called with the conn after the TS path forwarded a packet of it (the fast path's cache installs then). */
+  /** Called with the conn when the TS path forwards a packet of it, before the transmitter (the fast path's cache installs then). */
   onForwarded: ((conn: number) => void) | null = null;
 
   constructor(
