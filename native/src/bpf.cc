@@ -6,6 +6,8 @@
 //   bpfMapLookup(fd, key: Uint8Array, valueOut: Uint8Array) -> 0 | errno
 //   bpfMapDelete(fd, key: Uint8Array) -> 0 | errno
 //   bpfMapNextKey(fd, key: Uint8Array | null, nextOut: Uint8Array) -> 0 | errno (ENOENT at the end)
+//   bpfMapLookupBatch(fd, inBatch: Uint8Array | null, outBatch: Uint8Array, keys, values, max)
+//     -> { count, errno } (BPF_MAP_LOOKUP_BATCH: up to `max` elements; errno ENOENT: the map is done)
 //   bpfProgLoad(type, insns: Uint8Array, name, expectedAttachType) -> fd  (throws, verifier log in the message)
 //   bpfProgTestRun(fd, dataIn, dataOut, ctxIn | null, ctxOut | null) -> { retval, dataSizeOut, ctxSizeOut }
 //   bpfTcxAttach(progFd, ifindex, egress: boolean, first?: boolean) -> link fd (throws; first: BPF_F_BEFORE all)
@@ -77,6 +79,30 @@ static Napi::Value MapUpdate(const Napi::CallbackInfo& info) { return MapElem(in
 static Napi::Value MapLookup(const Napi::CallbackInfo& info) { return MapElem(info, BPF_MAP_LOOKUP_ELEM); }
 static Napi::Value MapDelete(const Napi::CallbackInfo& info) { return MapElem(info, BPF_MAP_DELETE_ELEM); }
 static Napi::Value MapNextKey(const Napi::CallbackInfo& info) { return MapElem(info, BPF_MAP_GET_NEXT_KEY); }
+
+static Napi::Value MapLookupBatch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint8_t *inB = nullptr, *outB, *keys, *vals;
+  size_t l0 = 0, l1, l2, l3;
+  if (info.Length() < 6 || !info[0].IsNumber() || (!info[1].IsNull() && !Bytes(info[1], &inB, &l0)) ||
+      !Bytes(info[2], &outB, &l1) || !Bytes(info[3], &keys, &l2) || !Bytes(info[4], &vals, &l3) || !info[5].IsNumber() ||
+      l1 < 8)
+    return ThrowIoError(env, "EINVAL", "bpfMapLookupBatch(fd, inBatch | null, outBatch (8 bytes), keys, values, max)", 0);
+  union bpf_attr a;
+  std::memset(&a, 0, sizeof a);
+  a.batch.map_fd = info[0].As<Napi::Number>().Uint32Value();
+  a.batch.in_batch = reinterpret_cast<uint64_t>(inB);
+  a.batch.out_batch = reinterpret_cast<uint64_t>(outB);
+  a.batch.keys = reinterpret_cast<uint64_t>(keys);
+  a.batch.values = reinterpret_cast<uint64_t>(vals);
+  a.batch.count = info[5].As<Napi::Number>().Uint32Value();
+  int e = Bpf(BPF_MAP_LOOKUP_BATCH, &a) < 0 ? errno : 0;
+  Napi::Object r = Napi::Object::New(env);
+  // On ENOENT (the end) count still says how many elements this last call copied.
+  r.Set("count", Napi::Number::New(env, e == 0 || e == ENOENT ? a.batch.count : 0));
+  r.Set("errno", Napi::Number::New(env, e));
+  return r;
+}
 
 static Napi::Value ProgLoad(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -178,6 +204,7 @@ void InitBpf(Napi::Env env, Napi::Object exports) {
   exports.Set("bpfMapLookup", Napi::Function::New(env, MapLookup, "bpfMapLookup"));
   exports.Set("bpfMapDelete", Napi::Function::New(env, MapDelete, "bpfMapDelete"));
   exports.Set("bpfMapNextKey", Napi::Function::New(env, MapNextKey, "bpfMapNextKey"));
+  exports.Set("bpfMapLookupBatch", Napi::Function::New(env, MapLookupBatch, "bpfMapLookupBatch"));
   exports.Set("bpfProgLoad", Napi::Function::New(env, ProgLoad, "bpfProgLoad"));
   exports.Set("bpfProgTestRun", Napi::Function::New(env, ProgTestRun, "bpfProgTestRun"));
   exports.Set("bpfTcxAttach", Napi::Function::New(env, TcxAttach, "bpfTcxAttach"));

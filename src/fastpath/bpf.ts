@@ -8,6 +8,7 @@ interface BpfNative {
   bpfMapLookup(fd: number, key: Uint8Array, valueOut: Uint8Array): number;
   bpfMapDelete(fd: number, key: Uint8Array): number;
   bpfMapNextKey(fd: number, key: Uint8Array | null, nextOut: Uint8Array): number;
+  bpfMapLookupBatch(fd: number, inBatch: Uint8Array | null, outBatch: Uint8Array, keys: Uint8Array, values: Uint8Array, max: number): { count: number; errno: number };
   bpfProgLoad(type: number, insns: Uint8Array, name: string, expectedAttachType: number): number;
   bpfProgTestRun(fd: number, dataIn: Uint8Array, dataOut: Uint8Array, ctxIn: Uint8Array | null, ctxOut: Uint8Array | null): { retval: number; dataSizeOut: number; ctxSizeOut: number };
   bpfTcxAttach(progFd: number, ifindex: number, egress: boolean, first: boolean): number;
@@ -28,6 +29,8 @@ export const ENOENT = 2;
 export const E2BIG = 7;
 
 const n = (): BpfNative => native<BpfNative>();
+/** Elements per BPF_MAP_LOOKUP_BATCH call. */
+const BATCH = 1024;
 
 /** A BPF hash map owned by this process (closed with `close()`). */
 export class BpfHashMap {
@@ -52,6 +55,36 @@ export class BpfHashMap {
   delete(key: Uint8Array): boolean {
     return n().bpfMapDelete(this.fd, key) === 0;
   }
+  /**
+   * Calls `fn(keys, values, at)` for every element, `BATCH` at a time through BPF_MAP_LOOKUP_BATCH (one
+   * syscall per batch instead of one per element); `at` is the element's byte offset / size within
+   * the batch buffers. Elements added or removed meanwhile may or may not be seen. Returns false when
+   * the kernel has no batch operations (callers then look elements up one by one).
+   */
+  forEach(fn: (keys: Uint8Array, values: Uint8Array, index: number) => void): boolean {
+    const nat = n();
+    const keys = (this.batchKeys ??= new Uint8Array(BATCH * this.keySize));
+    const vals = (this.batchVals ??= new Uint8Array(BATCH * this.valueSize));
+    const tokA = (this.tokA ??= new Uint8Array(8));
+    const tokB = (this.tokB ??= new Uint8Array(8));
+    let inTok: Uint8Array | null = null;
+    let outTok = tokA;
+    for (;;) {
+      const r = nat.bpfMapLookupBatch(this.fd, inTok, outTok, keys, vals, BATCH);
+      // Any other error (no batch ops in this kernel, a bucket larger than the batch): the caller looks
+      // elements up one by one; what was handed over already is safe to see twice (callers fold deltas).
+      if (r.errno !== 0 && r.errno !== ENOENT) return false;
+      for (let i = 0; i < r.count; i++) fn(keys, vals, i);
+      if (r.errno === ENOENT) return true;
+      inTok = outTok;
+      outTok = outTok === tokA ? tokB : tokA;
+    }
+  }
+  private batchKeys: Uint8Array | undefined;
+  private batchVals: Uint8Array | undefined;
+  private tokA: Uint8Array | undefined;
+  private tokB: Uint8Array | undefined;
+
   /** Every key (a snapshot; for flushes and tests, not the per-packet path). */
   keys(): Uint8Array[] {
     const out: Uint8Array[] = [];

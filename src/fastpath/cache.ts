@@ -12,6 +12,8 @@ export interface FastMap {
   update(key: Uint8Array, value: Uint8Array, flags?: number): number;
   lookup(key: Uint8Array, out: Uint8Array): boolean;
   delete(key: Uint8Array): boolean;
+  /** Every element in batches; false when the kernel cannot (the cache then reads entry by entry). */
+  forEach?(fn: (keys: Uint8Array, values: Uint8Array, index: number) => void): boolean;
 }
 
 /** What the cache asks of the director. */
@@ -115,7 +117,7 @@ export class FastCache {
   private install(i: number, side: Side, bit: number): void {
     const e = this.hooks.entryFor(i, side, this.entry);
     if (e === null) return;
-    const r = this.map.update(this.keyOf(i, side), encodeValue(this.val, e), BPF_ANY);
+    const r = this.map.update(this.keyOf(i, side), encodeValue(this.val, e, side === 'out'), BPF_ANY);
     if (r !== 0) {
       if (r === E2BIG) this.stats.full++;
       else this.stats.errors++;
@@ -168,29 +170,27 @@ export class FastCache {
    * Re-derives every installed entry from the director's state as it is now: a changed one (a
    * neighbour's new MAC, a route moved to another port) is rewritten after its counters are folded
    * (the program's counters then restart from 0), one that can no longer be filled (the neighbour
-   * failed) takes its conn off the fast path.
+   * failed) takes its conn off the fast path. Folds everything on the way (`fold(true)`).
    */
   refresh(): void {
-    for (const i of [...this.live]) {
-      for (const [side, bit, k] of [['in', BIT_IN, i * 4], ['out', BIT_OUT, i * 4 + 2]] as const) {
-        if ((this.installed[i]! & bit) === 0) continue;
-        const e = this.hooks.entryFor(i, side, this.entry);
-        if (e === null) {
-          this.remove(i);
-          break;
-        }
-        encodeValue(this.fresh, e);
-        if (!this.map.lookup(this.keyOf(i, side), this.val)) continue;
-        let same = true;
-        for (let b = 0; b < VALUE.PACKETS; b++) if (this.fresh[b] !== this.val[b]) same = false;
-        if (same) continue;
-        this.foldConn(i);
-        if (this.map.update(this.keyOf(i, side), this.fresh, BPF_EXIST) === 0) {
-          this.folded[k] = 0;
-          this.folded[k + 1] = 0;
-        }
-      }
-    }
+    this.fold(true);
+  }
+
+  /** Whether the freshly derived entry of conn i's `side` differs from the value bytes at `vals[vo]`; fills this.fresh. Null: it cannot be derived any more. */
+  private differs(i: number, side: Side, vals: Uint8Array, vo: number): boolean | null {
+    const e = this.hooks.entryFor(i, side, this.entry);
+    if (e === null) return null;
+    encodeValue(this.fresh, e, side === 'out');
+    for (let b = 0; b < VALUE.PACKETS; b++) if (this.fresh[b] !== vals[vo + b]) return true;
+    return false;
+  }
+
+  /** Writes this.fresh as conn i's `side` entry (its counters, folded just before, restart from 0). */
+  private rewrite(i: number, side: Side): void {
+    if (this.map.update(this.keyOf(i, side), this.fresh, BPF_EXIST) !== 0) return;
+    const k = i * 4 + (side === 'in' ? 0 : 2);
+    this.folded[k] = 0;
+    this.folded[k + 1] = 0;
   }
 
   /** Removes the entries of every conn for which `pred` is true (a real server deleted, a trace started). */
@@ -203,25 +203,80 @@ export class FastCache {
     this.removeWhere(() => true);
   }
 
-  /** Adds what the program counted since the last fold to the stats, for every conn with entries. */
-  fold(): void {
-    for (const i of this.live) this.foldConn(i);
+  /**
+   * Adds what the program counted since the last fold to the stats, for every conn with entries: the
+   * whole map read in batches (each entry's key finds its conn in the table's index), or entry by
+   * entry where the kernel has no batch operations.
+   */
+  fold(refresh = false): void {
+    if (this.live.size === 0) return;
+    const ct = this.ct;
+    let dv: DataView | null = null;
+    const gone: number[] = [];
+    const changed: [number, Side][] = [];
+    const batched = this.map.forEach?.((keys, vals, idx) => {
+      const ko = idx * KEY.SIZE;
+      const vo = idx * VALUE.SIZE;
+      const reply = vals[vo + VALUE.SIDE] === 1;
+      const u32 = (at: number) => ((keys[at]! << 24) | (keys[at + 1]! << 16) | (keys[at + 2]! << 8) | keys[at + 3]!) >>> 0;
+      const u16 = (at: number) => (keys[at]! << 8) | keys[at + 1]!;
+      const proto = keys[ko + KEY.PROTO]!;
+      const s = u32(ko + KEY.SADDR);
+      const d = u32(ko + KEY.DADDR);
+      const sp = u16(ko + KEY.SPORT);
+      const dp = u16(ko + KEY.DPORT);
+      const i = reply ? ct.lookupOut(proto, s, sp, d, dp) : ct.lookupIn(proto, s, sp, d, dp);
+      if (i < 0 || (this.installed[i]! & (reply ? BIT_OUT : BIT_IN)) === 0) return;
+      if (dv === null || dv.buffer !== vals.buffer) dv = new DataView(vals.buffer, vals.byteOffset, vals.byteLength);
+      const side: Side = reply ? 'out' : 'in';
+      this.foldOne(i, side, Number(dv.getBigUint64(vo + VALUE.PACKETS, true)), Number(dv.getBigUint64(vo + VALUE.BYTES, true)));
+      if (!refresh) return;
+      const chg = this.differs(i, side, vals, vo);
+      if (chg === null) gone.push(i);
+      else if (chg) changed.push([i, side]);
+    });
+    if (batched !== true) {
+      for (const i of this.live) this.foldConn(i);
+      if (refresh) {
+        for (const i of this.live) {
+          for (const [side, bit] of [['in', BIT_IN], ['out', BIT_OUT]] as const) {
+            if ((this.installed[i]! & bit) === 0 || !this.map.lookup(this.keyOf(i, side), this.val)) continue;
+            const chg = this.differs(i, side, this.val, 0);
+            if (chg === null) gone.push(i);
+            else if (chg) changed.push([i, side]);
+          }
+        }
+      }
+    }
+    // Applied after the walk (the batch buffers and this.fresh are reused meanwhile).
+    for (const [i, side] of changed) {
+      const e = this.hooks.entryFor(i, side, this.entry);
+      if (e === null) continue;
+      encodeValue(this.fresh, e, side === 'out');
+      this.rewrite(i, side);
+    }
+    for (const i of gone) this.remove(i);
+  }
+
+  /** Folds one direction's counters as read from the map. */
+  private foldOne(i: number, side: Side, packets: number, bytes: number): void {
+    const k = i * 4 + (side === 'in' ? 0 : 2);
+    const dp = packets - this.folded[k]!;
+    if (dp <= 0) return;
+    const db = bytes - this.folded[k + 1]!;
+    this.folded[k] = packets;
+    this.folded[k + 1] = bytes;
+    this.hooks.count(i, side, dp, db);
   }
 
   /** Folds conn i's directions; returns the latest last-seen (monotonic ms, 0: never). */
   private foldConn(i: number): number {
     const has = this.installed[i]!;
     let last = 0;
-    for (const [side, bit, k] of [['in', BIT_IN, i * 4], ['out', BIT_OUT, i * 4 + 2]] as const) {
+    for (const [side, bit] of [['in', BIT_IN], ['out', BIT_OUT]] as const) {
       if ((has & bit) === 0 || !this.map.lookup(this.keyOf(i, side), this.val)) continue;
       const c = decodeCounters(this.val);
-      const dp = c.packets - this.folded[k]!;
-      const db = c.bytes - this.folded[k + 1]!;
-      if (dp > 0) {
-        this.folded[k] = c.packets;
-        this.folded[k + 1] = c.bytes;
-        this.hooks.count(i, side, dp, db);
-      }
+      this.foldOne(i, side, c.packets, c.bytes);
       const ms = Number(c.lastSeenNs / 1_000_000n);
       if (ms > last) last = ms;
     }

@@ -46,7 +46,8 @@ export const VALUE = {
   IFINDEX: 4, // u32: egress interface (bpf_redirect)
   ADDR: 8, // u32: NAT_IN new daddr, NAT_OUT new saddr
   PORT: 12, // u16: NAT_IN new dport, NAT_OUT new sport
-  /** 14..15 zero. */
+  SIDE: 14, // u8: which key this is (0 client side, 1 NAT reply), for TS reading the map back; the program ignores it
+  /** 15 zero. */
   DMAC: 16, // 6 bytes: next hop's MAC
   SMAC: 22, // 6 bytes: egress interface's MAC (DMAC + SMAC = the 12 bytes written at offset 0)
   TUN_SADDR: 28, // u32: outer source (DIP)
@@ -92,9 +93,10 @@ export function encodeKey(out: Uint8Array, proto: number, saddr: number, daddr: 
   return out;
 }
 
-/** Fills `out` (VALUE.SIZE bytes) with an entry; the counters start at zero. */
-export function encodeValue(out: Uint8Array, e: FastEntry): Uint8Array {
+/** Fills `out` (VALUE.SIZE bytes) with an entry for the client side (`reply` false) or the NAT reply; the counters start at zero. */
+export function encodeValue(out: Uint8Array, e: FastEntry, reply = false): Uint8Array {
   out.fill(0, 0, VALUE.SIZE);
+  out[VALUE.SIDE] = reply ? 1 : 0;
   const dv = new DataView(out.buffer, out.byteOffset, VALUE.SIZE);
   out[VALUE.METHOD] = e.method;
   out[VALUE.FLAGS] = e.forward ? VFLAG.FORWARD : 0;

@@ -118,10 +118,9 @@ export class FastPath {
   tick(now: number): void {
     if (now - this.lastFold < FOLD_MS) return;
     this.lastFold = now;
-    this.cache.fold();
     const dir = this.dp.director;
     if (dir.tracer.active || dir.pcap !== null) this.cache.removeAll();
-    else this.cache.refresh();
+    else this.cache.refresh(); // folds on the way
     if (this.carried.packets !== this.lastLogged) {
       this.lastLogged = this.carried.packets;
       let ring = 0;

@@ -13,13 +13,15 @@ import { ST_TOTAL, ST_INPKTS, ST_INBYTES, ST_OUTPKTS, ST_OUTBYTES } from '../../
 
 const skip = process.getuid?.() !== 0 && 'needs root (BPF maps and BPF_PROG_TEST_RUN)';
 
-function bed(watched: (i: number) => boolean = () => false) {
+function bed(watched: (i: number) => boolean = () => false, perEntry = false) {
   const env = setup('nat');
   const ipvs = env.dp.ipvs;
   const ct = ipvs.conns;
   const map = new BpfHashMap(KEY.SIZE, VALUE.SIZE, 4, 'tsvs_cache_t');
   let mono = 1_000_000;
-  const cache = new FastCache(map, ct, {
+  // perEntry: the map as a kernel without batch lookups would serve it (no forEach).
+  const fastMap = perEntry ? { update: map.update.bind(map), lookup: map.lookup.bind(map), delete: map.delete.bind(map) } : map;
+  const cache = new FastCache(fastMap, ct, {
     entryFor: (i, side, out) => fastEntryFor(env.dp.director, ct, i, side, () => 7, out),
     count: (i, side, pk, by) => countFolded(ipvs, ipvs.destById[ct.dest[i]!], side === 'out', pk, by),
     watched,
@@ -130,8 +132,9 @@ test('map full: the flow stays on the TS path, counted; a watched conn is never 
   }
 });
 
-test('refresh: a neighbour\'s new MAC rewrites the entry (counters folded first); a neighbour gone elsewhere takes the conn off', { skip }, () => {
-  const b = bed();
+for (const perEntry of [false, true]) {
+test(`refresh (${perEntry ? 'entry by entry' : 'batched'}): a neighbour's new MAC rewrites the entry (counters folded first); a neighbour gone elsewhere takes the conn off`, { skip }, () => {
+  const b = bed(undefined, perEntry);
   try {
     b.tsThen('lan', b.cin(0x02));
     b.tsThen('nat', b.rout(0x12));
@@ -154,6 +157,48 @@ test('refresh: a neighbour\'s new MAC rewrites the entry (counters folded first)
     b.env.dp.director.neigh.learn(ip('198.18.2.11'), 0, Uint8Array.from([2, 0, 0, 0, 0x0b, 0x99]), 0, 0, true);
     b.cache.refresh();
     assert.equal(b.cache.installedOf(c), 0);
+  } finally {
+    b.close();
+  }
+});
+}
+
+test('BpfHashMap.forEach reads every element in batches (more than one batch); fold uses it, not one lookup per entry', { skip }, () => {
+  const m = new BpfHashMap(KEY.SIZE, VALUE.SIZE, 4096, 'tsvs_batch_t');
+  try {
+    const k = new Uint8Array(KEY.SIZE);
+    const v = new Uint8Array(VALUE.SIZE);
+    for (let i = 0; i < 2500; i++) {
+      k.fill(0);
+      new DataView(k.buffer).setUint32(0, i);
+      v[20] = i & 0xff;
+      assert.equal(m.update(k, v), 0);
+    }
+    const seen = new Set<number>();
+    const ok = m.forEach((keys, vals, idx) => {
+      const n = new DataView(keys.buffer, keys.byteOffset).getUint32(idx * KEY.SIZE);
+      assert.equal(vals[idx * VALUE.SIZE + 20], n & 0xff, 'value matches its key');
+      seen.add(n);
+    });
+    assert.equal(ok, true, 'the kernel has batch lookups');
+    assert.equal(seen.size, 2500);
+  } finally {
+    m.close();
+  }
+  // fold() over a map that counts its per-entry lookups.
+  const b = bed();
+  try {
+    b.tsThen('lan', b.cin(0x02));
+    b.tsThen('nat', b.rout(0x12));
+    b.tsThen('lan', b.cin(0x10));
+    assert.equal(b.run(LAN_MAC, eth(b.cin(0x10, [1]))), TC_ACT.REDIRECT);
+    let lookups = 0;
+    const real = b.map.lookup.bind(b.map);
+    b.map.lookup = (key, out) => (lookups++, real(key, out));
+    const before = b.ipvs.stats.raw(ST_TOTAL, ST_INPKTS);
+    b.cache.fold();
+    assert.equal(b.ipvs.stats.raw(ST_TOTAL, ST_INPKTS), before + 1);
+    assert.equal(lookups, 0, 'no per-entry lookup');
   } finally {
     b.close();
   }
