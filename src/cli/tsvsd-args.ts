@@ -21,6 +21,8 @@ The tsvs director: owns interfaces and forwards traffic for virtual services (NA
   --kernel-rx drop|pass     the kernel's own stack and frames arriving on the interfaces: drop
                             (default; after tsvsd has seen them) or pass (interfaces with kernel addresses)
   --busy-poll               the data-plane thread never sleeps in poll(): lower latency, one core busy
+  --fastpath auto|tc|off    established connections forwarded by a kernel (tcx) program: auto (where the
+                            kernel allows), tc (required), off (default for now; docs/fastpath.md)
   --conn-table-size N       connection table capacity (default 1048576)
   --admin ADDR:PORT|unix:PATH  admin HTTP API, metrics (/metrics) and dashboard; loopback or a unix socket
                             unless --admin-token is given
@@ -61,6 +63,7 @@ export function parseTsvsdArgs(argv: string[], env: NodeJS.ProcessEnv = process.
         promiscuous: { type: 'boolean' },
         'kernel-rx': { type: 'string' },
         'busy-poll': { type: 'boolean' },
+        fastpath: { type: 'string' },
         'conn-table-size': { type: 'string' },
         admin: { type: 'string' },
         'admin-token': { type: 'string' },
@@ -90,6 +93,7 @@ export function parseTsvsdArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   if (values.promiscuous) merged.promiscuous = true;
   if (values['kernel-rx'] !== undefined) merged.kernel_rx = values['kernel-rx'];
   if (values['busy-poll']) merged.busy_poll = true;
+  if (values.fastpath !== undefined) merged.fastpath = values.fastpath;
   if (values.admin) merged.admin = values.admin;
   if (values.dashboard) merged.dashboard = true;
   if (values['conn-table-size'] !== undefined) {

@@ -223,6 +223,11 @@ export const configSchema = z
     kernel_rx: z.enum(['drop', 'pass']).default('drop'),
     /** The data-plane thread spins instead of sleeping in poll() when idle (lower latency, a whole core). */
     busy_poll: z.boolean().default(false),
+    /**
+     * The kernel fast path (docs/fastpath.md): established conns forwarded by a tcx program from
+     * entries TS installs. `auto` where the kernel allows it, `tc` required, `off`. Restart-only.
+     */
+    fastpath: z.enum(['auto', 'tc', 'off']).default('off'),
     conn_table_size: z.number().int().min(1024).max(1 << 26).default(1 << 20),
     timeouts: z
       .object({ tcp: z.number().int().min(1).optional(), tcpfin: z.number().int().min(1).optional(), udp: z.number().int().min(1).optional() })

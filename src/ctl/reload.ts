@@ -21,6 +21,7 @@ export const RESTART_ONLY = [
   'promiscuous',
   'kernel_rx',
   'busy_poll',
+  'fastpath',
   'conn_table_size',
   'routes',
   'gateway',

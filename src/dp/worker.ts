@@ -11,6 +11,7 @@ import { Dataplane } from './dataplane.ts';
 import { TraceSessions } from './trace.ts';
 import { okResponse, type DaemonEntry } from '../ctl/protocol.ts';
 import type { SyncRelay } from '../ipvs/sync/daemon.ts';
+import { FastPath } from '../fastpath/runtime.ts';
 
 /** What tsvsd hands the worker. */
 export interface WorkerInit {
@@ -26,7 +27,7 @@ export type WorkerEvent =
   | { type: 'fatal'; message: string; code?: string }
   | { type: 'reply'; seq: number; response: unknown }
   | { type: 'trace'; seq: number; event: unknown }
-  | { type: 'log'; level: 'info' | 'warn' | 'error'; msg: string; fields?: Record<string, unknown> }
+  | { type: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; msg: string; fields?: Record<string, unknown> }
   // A sync daemon on a kernel interface: the main thread holds its socket.
   | { type: 'sync-open'; state: 'master' | 'backup'; daemon: DaemonEntry }
   | { type: 'sync-close'; state: 'master' | 'backup' }
@@ -77,6 +78,15 @@ function main(): void {
     post({ type: 'fatal', message: (e as Error).message });
     return;
   }
+  let fast: FastPath | null;
+  try {
+    fast = FastPath.open(init.config.fastpath, ports, dp, (level, msg, fields) => post({ type: 'log', level, msg, fields }));
+  } catch (e) {
+    dp.close();
+    for (const p of ports) p.close();
+    post({ type: 'fatal', message: (e as Error).message });
+    return;
+  }
   for (const p of ports) {
     if (p instanceof AfPacketPort && p.kernelDropError) {
       post({ type: 'log', level: 'warn', msg: `the kernel still processes frames arriving on ${p.ifname} (${p.kernelDropError}); keep kernel forwarding off there`, fields: { ifname: p.ifname } });
@@ -121,9 +131,14 @@ function main(): void {
           traces.start(cmd.seq, req, (event) => post({ type: 'trace', seq: cmd.seq, event }), (packets) =>
             post({ type: 'reply', seq: cmd.seq, response: okResponse(req.id, { packets }) }),
           );
+          // A traced conn must show every packet: its frames go back to the TS path at once.
+          if (dp.director.tracer.active) fast?.cache.removeAll();
           continue;
         }
+        // Counters the program kept go into the stats first, so a listing right after traffic is exact.
+        fast?.cache.fold();
         post({ type: 'reply', seq: cmd.seq, response: dp.handle(req) });
+        fast?.revalidate();
       }
       if (!running) break;
     }
@@ -131,11 +146,13 @@ function main(): void {
     const n = dp.director.runOnce(now);
     if (now - lastTick >= TICK_MS) {
       dp.tick(now);
+      fast?.tick(now);
       lastTick = now;
     }
     // Busy-poll (on request) never sleeps: no wake-up latency per burst, one core spent on it.
     if (n === 0 && io && !busyPoll) io.pollFds(fds, IDLE_POLL_MS);
   }
+  fast?.close();
   dp.close();
   for (const p of ports) p.close();
   post({ type: 'stopped' });
