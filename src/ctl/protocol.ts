@@ -10,6 +10,7 @@ import { createRequire } from 'node:module';
 import type * as Zod from 'zod';
 import type { IpvsErrno, IpvsOp } from './errors.ts';
 import { ipvsMessage } from './errors.ts';
+import type { VrrpSnapshot } from '../vrrp/host.ts';
 
 export const PROTOCOL_VERSION = 1 as const;
 /** Default path of tsvsd's control socket (override with TSVS_SOCKET or tsvsadm --socket). */
@@ -227,7 +228,9 @@ export type RequestBody =
   /** Re-read the configuration file and apply the difference (as SIGHUP does). */
   | { op: 'reload' }
   /** The health checker's view: each real server's state, checks, failures, last latency. */
-  | { op: 'health' };
+  | { op: 'health' }
+  /** Each VRRP instance's state, priority, master and counters (src/vrrp/host.ts VrrpSnapshot). */
+  | { op: 'vrrp' };
 
 /** What a reload did. */
 export interface ReloadResult {
@@ -297,6 +300,7 @@ export interface ResultMap {
   trace: { packets: number };
   reload: ReloadResult;
   health: unknown;
+  vrrp: VrrpSnapshot;
 }
 
 export interface ErrorBody {
@@ -337,6 +341,7 @@ export function errorOpFor(op: Op | string): IpvsOp {
     case 'trace':
     case 'reload':
     case 'health':
+    case 'vrrp':
       return 'other';
     default:
       return 'other';
@@ -456,6 +461,7 @@ function buildSchemas(z: typeof Zod.z) {
     z.object({ ...env, op: z.literal('counters') }).strict(),
     z.object({ ...env, op: z.literal('reload') }).strict(),
     z.object({ ...env, op: z.literal('health') }).strict(),
+    z.object({ ...env, op: z.literal('vrrp') }).strict(),
     z
       .object({
         ...env,

@@ -30,6 +30,8 @@ import { Director } from './director.ts';
 import { Ipvs, type ServiceKey, type ServiceSpec, type DestSpec, type ServiceInfo, type DestInfo } from '../ipvs/service.ts';
 import { IpvsPath } from '../ipvs/path.ts';
 import { Fwd, SVC_F, IPPROTO_TCP, IPPROTO_UDP } from '../ipvs/types.ts';
+import { VrrpHost, type VrrpEvent, type VrrpHostOptions } from '../vrrp/host.ts';
+import { resolveVrrp } from '../vrrp/config.ts';
 
 export type LogFn = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
 
@@ -110,13 +112,18 @@ export class Dataplane {
   readonly director: Director;
   readonly ipvs: Ipvs;
   readonly path: IpvsPath;
+  /** The VRRP instances this director runs (null when none is configured). */
+  readonly vrrp: VrrpHost | null = null;
   private readonly ifIndex = new Map<string, number>();
   private lastEst = 0;
+  private lastNow = 0;
 
   constructor(
     ports: Port[],
     config: Config,
     private readonly log: LogFn,
+    vrrpEvents: (e: VrrpEvent) => void = () => {},
+    vrrpOpts: VrrpHostOptions = {},
   ) {
     ports.forEach((p, i) => this.ifIndex.set(p.ifname, i));
     this.director = new Director(ports);
@@ -144,6 +151,15 @@ export class Dataplane {
       this.mustApply({ v: 1, id: ++id, op: 'add-service', service: key, config: serviceSettings(s) });
       for (const r of initialDests(s)) this.mustApply({ v: 1, id: ++id, op: 'add-server', service: key, dest: destSettings(s, r) });
     }
+    if (config.vrrp.instances.length) {
+      this.vrrp = new VrrpHost(this.director, (n) => this.portOf(n), resolveVrrp(config.vrrp, config), config.vrrp.sync_groups, vrrpEvents, vrrpOpts);
+    }
+  }
+
+  /** Starts what runs on its own once the ports are open: the VRRP instances. */
+  start(now: number): void {
+    this.lastNow = now;
+    this.vrrp?.start(now);
   }
 
   private portOf(ifname: string): number {
@@ -170,6 +186,8 @@ export class Dataplane {
 
   /** Timer work: conn expiry, neighbours, the 2-second estimator. */
   tick(now: number): void {
+    this.lastNow = now;
+    this.vrrp?.tick(now);
     this.director.tick(now);
     if (now - this.lastEst >= 2000) {
       this.ipvs.estimate();
@@ -268,6 +286,8 @@ export class Dataplane {
       }
       case 'counters':
         return okResponse(req.id, this.counters());
+      case 'vrrp':
+        return okResponse(req.id, this.vrrp ? this.vrrp.snapshot(this.lastNow) : { instances: [], groups: [], unmatched: {} });
       case 'trace':
       case 'reload':
       case 'health':
@@ -305,7 +325,9 @@ export class Dataplane {
     };
   }
 
-  close(): void {
+  /** Stops: a VRRP master says priority 0 and releases its addresses, then the capture closes. */
+  close(now = this.lastNow): void {
+    this.vrrp?.stop(now);
     this.director.pcap?.close();
   }
 }

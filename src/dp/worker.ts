@@ -10,6 +10,7 @@ import type { Request } from '../ctl/protocol.ts';
 import { Dataplane } from './dataplane.ts';
 import { TraceSessions } from './trace.ts';
 import { okResponse } from '../ctl/protocol.ts';
+import type { VrrpEvent } from '../vrrp/host.ts';
 
 /** What tsvsd hands the worker. */
 export interface WorkerInit {
@@ -26,12 +27,15 @@ export type WorkerEvent =
   | { type: 'reply'; seq: number; response: unknown }
   | { type: 'trace'; seq: number; event: unknown }
   | { type: 'log'; level: 'info' | 'warn' | 'error'; msg: string; fields?: Record<string, unknown> }
+  | { type: 'vrrp'; event: VrrpEvent }
   | { type: 'stopped' };
 
 /** Messages tsvsd posts to the worker. */
 export type WorkerCommand =
   | { type: 'request'; seq: number; request: Request }
   | { type: 'trace-stop'; seq: number }
+  /** A virtual service a VRRP instance tracks gained or lost its quorum ("tcp 198.18.1.100:80"). */
+  | { type: 'vrrp-track'; service: string; up: boolean }
   | { type: 'stop' };
 
 const IDLE_POLL_MS = 10;
@@ -56,7 +60,7 @@ function main(): void {
   }
   let dp: Dataplane;
   try {
-    dp = new Dataplane(ports, init.config, (level, msg, fields) => post({ type: 'log', level, msg, fields }));
+    dp = new Dataplane(ports, init.config, (level, msg, fields) => post({ type: 'log', level, msg, fields }), (event) => post({ type: 'vrrp', event }));
   } catch (e) {
     for (const p of ports) p.close();
     post({ type: 'fatal', message: (e as Error).message });
@@ -78,6 +82,7 @@ function main(): void {
     })),
   });
 
+  dp.start(performance.now());
   const traces = new TraceSessions(dp.director.tracer, ports.map((p) => p.ifname));
   const fds = new Int32Array(ports.map((p) => p.fd).filter((fd) => fd >= 0));
   const io = fds.length ? native() : null;
@@ -95,6 +100,10 @@ function main(): void {
         }
         if (cmd.type === 'trace-stop') {
           traces.stop(cmd.seq);
+          continue;
+        }
+        if (cmd.type === 'vrrp-track') {
+          dp.vrrp?.trackService(cmd.service, cmd.up, performance.now());
           continue;
         }
         const req = cmd.request;
@@ -117,7 +126,7 @@ function main(): void {
     // Busy-poll (on request) never sleeps: no wake-up latency per burst, one core spent on it.
     if (n === 0 && io && !busyPoll) io.pollFds(fds, IDLE_POLL_MS);
   }
-  dp.close();
+  dp.close(performance.now());
   for (const p of ports) p.close();
   post({ type: 'stopped' });
 }
