@@ -18,6 +18,7 @@ import { startDirector, defineLabServices } from '../lab/director.ts';
 import { runTrace } from './trace.ts';
 import { requestOnce } from '../ctl/client.ts';
 import { socketPath } from '../ctl/protocol.ts';
+import { formatVrrp } from '../vrrp/format.ts';
 
 function intArg(min: number, max: number) {
   return (v: string): number => {
@@ -195,6 +196,13 @@ function buildProgram(): Command {
   sockOpt(addr.command('del').description('remove an address').argument('<ADDR/PREFIX@IFNAME>', 'the address', addrArg)).action(
     async (a: { addr: string; plen: number; ifname: string }, o: { socket?: string }) => {
       await requestOnce(socketPath(o.socket), { op: 'address-del', address: a });
+    },
+  );
+
+  sockOpt(program.command('vrrp').description("each VRRP instance's state, priority, master and advert counters").option('--json', 'the snapshot as JSON')).action(
+    async (o: { socket?: string; json?: boolean }) => {
+      const r = await requestOnce(socketPath(o.socket), { op: 'vrrp' });
+      process.stdout.write(o.json ? `${JSON.stringify(r, null, 2)}\n` : formatVrrp(r));
     },
   );
 
