@@ -2,7 +2,7 @@
 # Installs the Debian tools the tests, the demo and the lab use, when they are missing (needs root and apt).
 set -euo pipefail
 declare -A pkgs=([ip]=iproute2 [nstat]=iproute2 [ping]=iputils-ping [arping]=iputils-arping [ethtool]=ethtool
-  [curl]=curl [tshark]=tshark [chromium]=chromium [sysctl]=procps [make]=make [g++]=g++ [python3]=python3)
+  [curl]=curl [tshark]=tshark [keepalived]=keepalived [chromium]=chromium [sysctl]=procps [make]=make [g++]=g++ [python3]=python3)
 need=()
 for cmd in "${!pkgs[@]}"; do command -v "$cmd" >/dev/null 2>&1 || need+=("${pkgs[$cmd]}"); done
 [ ${#need[@]} -eq 0 ] && exit 0
