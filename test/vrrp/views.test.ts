@@ -126,3 +126,17 @@ test("vrrp notify: notify_master/backup/fault and notify with keepalived's argum
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('vrrp views: GET /api/v1/vrrp and /metrics through the admin API', async () => {
+  const { createAdminApp } = await import('../../src/api/app.ts');
+  const h = hosted({ priority: 90 }, new Map([['lan0', true]]));
+  h.dp.start(0);
+  h.run(0, 500);
+  const a = createAdminApp({ handler: async (req) => h.dp.handle(req), dashboard: false, log: () => {} });
+  const r = await a.request('/api/v1/vrrp');
+  assert.equal(r.status, 200);
+  const j = (await r.json()) as { instances: Array<{ name: string; state: string; priority: number }> };
+  assert.deepEqual(j.instances.map((i) => [i.name, i.state, i.priority]), [['VI_1', 'BACKUP', 90]]);
+  const m = await (await a.request('/metrics')).text();
+  assert.match(m, /^tsvs_vrrp_state\{instance="VI_1",interface="lan0",vrid="51"\} 1$/m);
+});
