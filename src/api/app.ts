@@ -52,6 +52,7 @@ export function httpStatusFor(code: IpvsErrno): ContentfulStatusCode {
       return 404;
     case 'EINVAL':
     case 'ERANGE':
+    case 'ENODEV':
       return 400;
     case 'EPERM':
       return 403;

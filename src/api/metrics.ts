@@ -210,6 +210,36 @@ function counterFamilies(c: CountersResult): Family[] {
     { name: 'tsvs_port_tx_frames_total', type: 'counter', help: 'Frames sent on the port.', samples: ports((p) => p.txFrames) },
     { name: 'tsvs_port_tx_bytes_total', type: 'counter', help: 'Bytes sent on the port.', samples: ports((p) => p.txBytes) },
     { name: 'tsvs_port_tx_errors_total', type: 'counter', help: 'Frames the port failed to send.', samples: ports((p) => p.txErrors) },
+    ...syncFamilies(c.sync ?? {}),
+  ];
+}
+
+/** The sync daemons' counters: master_* and backup_* by name, backup_drop_<reason> by reason. */
+function syncFamilies(s: Record<string, number>): Family[] {
+  const pick = (prefix: string, names: string[]) => names.map((n) => s[`${prefix}_${n}`] ?? 0);
+  const drops: Record<string, number> = {};
+  for (const k of Object.keys(s)) if (k.startsWith('backup_drop_')) drops[k.slice('backup_drop_'.length)] = s[k]!;
+  const [mMsgs, mConns, mBytes, mFull, mFail] = pick('master', ['messages', 'conns', 'bytes', 'queue_full', 'send_failed']);
+  const [bMsgs, bNew, bUpd] = pick('backup', ['messages', 'conns_new', 'conns_updated']);
+  const one = (name: string, help: string, value: number): Family => ({ name, type: 'counter', help, samples: [{ labels: [], value: value! }] });
+  return [
+    one('tsvs_sync_master_messages_total', 'Sync messages the master daemon sent.', mMsgs!),
+    one('tsvs_sync_master_conns_total', 'Connection entries the master daemon put into sync messages.', mConns!),
+    one('tsvs_sync_master_bytes_total', 'Bytes of sync messages the master daemon sent (UDP payload).', mBytes!),
+    {
+      name: 'tsvs_sync_master_dropped_total',
+      type: 'counter',
+      help: 'Sync messages the master daemon could not send, by reason.',
+      samples: [{ labels: [['reason', 'queue_full']], value: mFull! }, { labels: [['reason', 'send_failed']], value: mFail! }],
+    },
+    one('tsvs_sync_backup_messages_total', 'Sync messages the backup daemon accepted.', bMsgs!),
+    {
+      name: 'tsvs_sync_backup_conns_total',
+      type: 'counter',
+      help: 'Connection entries the backup daemon installed (new) or applied to a connection it had (updated).',
+      samples: [{ labels: [['result', 'new']], value: bNew! }, { labels: [['result', 'updated']], value: bUpd! }],
+    },
+    { name: 'tsvs_sync_backup_dropped_total', type: 'counter', help: 'Sync messages or entries the backup daemon refused, by reason.', samples: keyed('reason', drops) },
   ];
 }
 

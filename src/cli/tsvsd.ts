@@ -13,6 +13,7 @@ import { parseTsvsdArgs, preflight, TSVSD_USAGE } from './tsvsd-args.ts';
 import type { WorkerEvent, WorkerInit, WorkerCommand } from '../dp/worker.ts';
 import { ROOT, moduleWorker } from '../root.ts';
 import { VrrpNotifier, trackedServices, poolName } from '../vrrp/notify.ts';
+import { KernelSyncSockets } from '../ipvs/sync/kernel-socket.ts';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as { version: string };
@@ -63,6 +64,8 @@ export async function main(argv: string[]): Promise<number> {
     port1.postMessage(cmd);
     Atomics.add(flags, 0, 1);
   };
+  // Sync daemons on kernel interfaces: their sockets live here, the messages in the data plane.
+  const syncSockets = new KernelSyncSockets((bytes) => send({ type: 'sync-rx', bytes }), (level, msg, fields) => log[level](fields ?? {}, msg));
   const ready = new Promise<WorkerEvent & { type: 'ready' }>((resolve, reject) => {
     port1.on('message', (e: WorkerEvent) => {
       switch (e.type) {
@@ -85,6 +88,15 @@ export async function main(argv: string[]): Promise<number> {
           break;
         case 'vrrp':
           notifier.handle(e.event);
+          break;
+        case 'sync-open':
+          syncSockets.open(e.state, e.daemon);
+          break;
+        case 'sync-close':
+          syncSockets.close(e.state);
+          break;
+        case 'sync-tx':
+          syncSockets.send(e.bytes);
           break;
         case 'stopped':
           break;
@@ -269,6 +281,7 @@ export async function main(argv: string[]): Promise<number> {
   // notify_stop scripts (the data plane posted STOP on its way out), bounded.
   await Promise.race([notifier.drain(), new Promise((r) => setTimeout(r, 5000))]);
   await worker.terminate();
+  syncSockets.closeAll();
   port1.close();
   log.info('stopped');
   return code;

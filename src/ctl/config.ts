@@ -154,6 +154,25 @@ export const serviceSchema = z
   .refine((s) => s.port !== 0 || s.persistent !== undefined, { message: 'Zero port specified for non-persistent service', path: ['port'] })
   .refine((s) => !s.ops || s.protocol === 'udp', { message: 'One-Packet Scheduling is only for UDP virtual services', path: ['ops'] });
 
+/**
+ * A connection-sync daemon, as `ipvsadm --start-daemon` starts it. With `vrrp_instance` (keepalived's
+ * lvs_sync_daemon) the role follows that instance: master while it is MASTER, backup otherwise;
+ * `state` is the role it starts in.
+ */
+export const syncDaemonSchema = z
+  .object({
+    state: z.enum(['master', 'backup']),
+    interface: z.string().min(1).max(15),
+    syncid: z.number().int().min(0).max(255).default(0),
+    /** sync_maxlen (0: the kernel's default from the MTU). */
+    maxlen: z.number().int().min(0).max(65507).default(0),
+    group: ipv4.refine((a) => Number(a.split('.')[0]) >= 224 && Number(a.split('.')[0]) <= 239, { message: 'must be an IPv4 multicast group' }).optional(),
+    port: port.min(1).optional(),
+    ttl: z.number().int().min(1).max(255).optional(),
+    vrrp_instance: z.string().min(1).optional(),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     interfaces: z.array(z.string().min(1).max(15)).default([]),
@@ -194,14 +213,29 @@ export const configSchema = z
     services: z.array(serviceSchema).default([]),
     /** VRRP instances and sync groups (src/vrrp/config.ts). Restart-only. */
     vrrp: vrrpSchema.default({ instances: [], sync_groups: [] }),
+    /** The kernel's sync sysctls (net.ipv4.vs.sync_*): when the master sends a conn. Restart-only. */
+    sync_threshold: z.number().int().min(0).max(65535).default(3),
+    sync_period: z.number().int().min(0).max(65535).default(50),
+    sync_refresh_period: z.number().int().min(0).max(86400).default(0),
+    sync_retries: z.number().int().min(0).max(3).default(0),
+    sync_persist_mode: z.union([z.literal(0), z.literal(1)]).default(0),
+    /** Connection-sync daemons started with tsvsd: at most one master and one backup. */
+    sync_daemon: z
+      .array(syncDaemonSchema)
+      .max(2)
+      .default([])
+      .refine((d) => new Set(d.map((x) => x.state)).size === d.length, { message: 'at most one master and one backup sync daemon' }),
   })
-  .strict();
+  .strict()
+  // proc_do_sync_threshold: the threshold must stay below a non-zero period.
+  .refine((c) => c.sync_period === 0 || c.sync_threshold < c.sync_period, { message: 'sync_threshold must be less than sync_period', path: ['sync_threshold'] });
 
 export type Config = z.output<typeof configSchema>;
 export type ServiceConfig = z.output<typeof serviceSchema>;
 export type RealServerConfig = z.output<typeof realServerSchema>;
 export type CheckConfig = z.output<typeof checkSchema>;
 export type SorryServerConfig = z.output<typeof sorryServerSchema>;
+export type SyncDaemonConfig = z.output<typeof syncDaemonSchema>;
 
 /** A configuration error, naming the field and (for files) the line. */
 export class ConfigError extends Error {

@@ -15,7 +15,8 @@ export type IpvsErrno =
   | 'ENOMEM'
   | 'EOPNOTSUPP'
   | 'EAFNOSUPPORT'
-  | 'ENOPROTOOPT';
+  | 'ENOPROTOOPT'
+  | 'ENODEV';
 
 /** The operation a control request performs, named as ipvsadm names its commands internally. */
 export type IpvsOp =
@@ -88,6 +89,8 @@ export function ipvsMessage(op: IpvsOp, code: IpvsErrno): string {
       return 'No such file or directory';
     case 'ESRCH':
       return 'No such process';
+    case 'ENODEV':
+      return 'No such device';
   }
 }
 

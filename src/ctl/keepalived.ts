@@ -676,6 +676,112 @@ function readVirtualServer(r: Reader, n: Node): Obj | null {
   return addr ? vs : null;
 }
 
+/** The VRRP instance token each lvs_sync_daemon names, for the line of its errors. */
+const syncInstance = new WeakMap<object, Token>();
+
+/**
+ * lvs_sync_daemon IFNAME [INSTANCE | inst NAME] [id SYNCID] [maxlen N] [port P] [ttl T] [group ADDR]
+ * (keepalived's lvs_syncd_handler, with the old positional INSTANCE SYNCID form). keepalived warns and
+ * ignores a bad value; tsvs refuses it, naming the line.
+ */
+function readSyncDaemon(r: Reader, n: Node): Obj | null {
+  r.noBlock(n);
+  const ifname = n.args[0];
+  if (!ifname) {
+    r.err(n.key, 'lvs_sync_daemon requires interface');
+    return null;
+  }
+  if (ifname.text.length >= 16) {
+    r.err(ifname, `lvs_sync_daemon interface name '${ifname.text}' too long`);
+    return null;
+  }
+  const d: Obj = { interface: ifname.text };
+  let inst: Token | undefined;
+  for (let i = 1; i < n.args.length; i++) {
+    const t = n.args[i]!;
+    const word = t.text;
+    const value = n.args[i + 1];
+    const num = (name: string, min: number, max: number): number | undefined => {
+      if (!value) {
+        r.err(t, `No value specified for lvs_sync_daemon ${name}`);
+        return undefined;
+      }
+      const v = Number(value.text);
+      if (!/^\d+$/.test(value.text) || v < min || v > max) {
+        r.err(value, `lvs_sync_daemon ${name}: bad value "${value.text}" (want an integer ${min}..${max})`);
+        return undefined;
+      }
+      return v;
+    };
+    if (word === 'inst') {
+      if (!value) r.err(t, 'No value specified for lvs_sync_daemon inst');
+      else if (inst) r.err(value, `lvs_sync_daemon vrrp instance has already been specified as ${inst.text}`);
+      else inst = value;
+      i++;
+    } else if (word === 'id') {
+      const v = num('id', 0, 255);
+      if (v !== undefined) d.syncid = v;
+      i++;
+    } else if (word === 'maxlen') {
+      const v = num('maxlen', 1, 65535 - 20 - 8);
+      if (v !== undefined) d.maxlen = v;
+      i++;
+    } else if (word === 'port') {
+      const v = num('port', 1, 65535);
+      if (v !== undefined) d.port = v;
+      i++;
+    } else if (word === 'ttl') {
+      const v = num('ttl', 1, 255);
+      if (v !== undefined) d.ttl = v;
+      i++;
+    } else if (word === 'group') {
+      const a = value ? r.ipv4(n, i + 1) : undefined;
+      if (!value) r.err(t, 'No value specified for lvs_sync_daemon group');
+      else if (a !== undefined && (Number(a.split('.')[0]) < 224 || Number(a.split('.')[0]) > 239)) {
+        r.err(value, `lvs_sync_daemon group address ${a} is not multicast`);
+      } else if (a !== undefined) d.group = a;
+      i++;
+    } else if (i === 1) inst = t;
+    else if (i === 2 && /^\d+$/.test(word)) {
+      i--;
+      const v = num('id', 0, 255);
+      i++;
+      if (v !== undefined) d.syncid = v;
+    } else r.err(t, `Unknown option ${word} specified for lvs_sync_daemon`);
+  }
+  if (!inst) {
+    r.err(n.key, 'lvs_sync_daemon: name the VRRP instance the daemon follows (lvs_sync_daemon IFNAME INSTANCE, or inst NAME)');
+    return null;
+  }
+  d.vrrp_instance = inst.text;
+  syncInstance.set(d, inst);
+  lineOf.set(d, n.key);
+  return d;
+}
+
+/**
+ * Resolves the instance lvs_sync_daemon follows: the daemon starts in the role of the instance's
+ * configured state (MASTER: master, otherwise backup) and takes its virtual_router_id as syncid
+ * unless `id` was given, as keepalived does.
+ */
+function resolveSyncInstance(r: Reader, nodes: Node[], d: Obj): void {
+  const name = d.vrrp_instance as string;
+  const n = nodes.find((x) => x.key.text === 'vrrp_instance' && x.args[0]?.text === name);
+  if (!n) {
+    r.err(syncInstance.get(d) ?? (lineOf.get(d) as Token), `lvs_sync_daemon: unable to find vrrp instance ${name}`);
+    return;
+  }
+  let state = 'backup';
+  for (const c of n.children ?? []) {
+    if (c.key.text === 'state' && c.args[0]?.text.toUpperCase() === 'MASTER') state = 'master';
+    if (c.key.text === 'virtual_router_id' && d.syncid === undefined && /^\d+$/.test(c.args[0]?.text ?? '')) {
+      const v = Number(c.args[0]!.text);
+      if (v >= 1 && v <= 255) d.syncid = v;
+    }
+  }
+  d.state = state;
+}
+
 function readGlobalDefs(r: Reader, n: Node, out: Obj, vrrp: VrrpGlobals): void {
   for (const c of r.needBlock(n)) {
     const k = c.key.text;
@@ -696,7 +802,11 @@ function readGlobalDefs(r: Reader, n: Node, out: Obj, vrrp: VrrpGlobals): void {
       }
       out.timeouts = t;
     } else if (k === 'lvs_sync_daemon') {
-      r.err(c.key, 'lvs_sync_daemon: connection synchronisation is not supported by tsvsd yet');
+      const d = readSyncDaemon(r, c);
+      if (d) {
+        if (out.sync_daemon) r.err(c.key, 'lvs_sync_daemon is given twice');
+        else out.sync_daemon = [d];
+      }
     } else if (k === 'lvs_flush' || k === 'lvs_flush_on_stop') {
       r.ignore(c, 'tsvsd starts with an empty table and takes it down when it stops');
     } else if (k.startsWith('vrrp_')) {
@@ -782,6 +892,7 @@ export function parseKeepalivedText(text: string, file = 'keepalived.conf'): Kee
     else r.err(n.key, `unknown keyword ${k}`);
   }
   if (instances.length || syncGroups.length) out.vrrp = { instances, sync_groups: syncGroups };
+  for (const d of (out.sync_daemon as Obj[] | undefined) ?? []) resolveSyncInstance(r, nodes, d);
   if (r.errors.length) throw new ConfigError(sortByPlace(r.errors).join('\n'));
   const place = (path: readonly PropertyKey[]): Token | undefined => {
     for (let n = path.length; n > 0; n--) {

@@ -263,6 +263,8 @@ export interface CountersResult {
   conns: { count: number; capacity: number; overflow: number };
   arpReplies: number;
   icmpEchoReplies: number;
+  /** Connection sync: master_*, backup_* and backup_drop_<reason> counters. */
+  sync?: Record<string, number>;
   ports: Array<{ ifname: string; kind: string; rxFrames: number; txFrames: number; rxBytes: number; txBytes: number; rxDropped: number; txErrors: number }>;
 }
 
@@ -357,17 +359,6 @@ export function okResponse<R>(id: number, result: R): Response<R> {
 export function errorResponse(id: number, op: Op | string, code: IpvsErrno, message?: string): Response<never> {
   const eop = errorOpFor(op);
   return { v: PROTOCOL_VERSION, id, ok: false, error: { code, op: eop, message: message ?? ipvsMessage(eop, code) } };
-}
-
-/**
- * The director's answer to the sync-daemon ops while it has no connection sync: --daemon lists no
- * daemon (ipvsadm prints nothing), --stop-daemon finds none running (ESRCH, "No daemon is running")
- * and --start-daemon is refused with ENOPROTOOPT ("Protocol not available").
- */
-export function answerDaemonWithoutSync(req: Extract<Request, { op: 'start-daemon' | 'stop-daemon' | 'get-daemon' }>): Response {
-  if (req.op === 'get-daemon') return okResponse(req.id, { daemons: [] });
-  if (req.op === 'stop-daemon') return errorResponse(req.id, req.op, 'ESRCH');
-  return errorResponse(req.id, req.op, 'ENOPROTOOPT');
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -30,6 +30,13 @@ export const RESTART_ONLY = [
   'expire_quiescent_template',
   'admin',
   'dashboard',
+  // Live changes go through --start-daemon / --stop-daemon.
+  'sync_daemon',
+  'sync_threshold',
+  'sync_period',
+  'sync_refresh_period',
+  'sync_retries',
+  'sync_persist_mode',
 ] as ReadonlyArray<keyof Config>;
 
 /** Reads a config file, YAML or keepalived.conf (recognised by name or content). */

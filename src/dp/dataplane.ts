@@ -2,12 +2,11 @@
 import type { Port } from '../io/port.ts';
 import type { Config } from '../ctl/config.ts';
 import { serviceKey, serviceSettings, destSettings, initialDests } from '../ctl/reload.ts';
-import { parseAddressSpec, parseRouteSpec } from '../ctl/config.ts';
+import { parseAddressSpec, parseRouteSpec, type SyncDaemonConfig } from '../ctl/config.ts';
 import { IpvsError } from '../ctl/errors.ts';
 import {
   errorResponse,
   okResponse,
-  answerDaemonWithoutSync,
   PROTOCOL_VERSION,
   type Request,
   type Response,
@@ -20,6 +19,7 @@ import {
   type ListResult,
   type ConnEntry,
   type CountersResult,
+  type DaemonConfig,
 } from '../ctl/protocol.ts';
 import { VERDICT_COUNT, verdictName } from '../packet/parse.ts';
 import { DROP_NAMES } from './drops.ts';
@@ -29,6 +29,7 @@ import { ipToU32, u32ToIp } from '../lib/inet.ts';
 import { Director } from './director.ts';
 import { Ipvs, type ServiceKey, type ServiceSpec, type DestSpec, type ServiceInfo, type DestInfo } from '../ipvs/service.ts';
 import { IpvsPath } from '../ipvs/path.ts';
+import { SyncDaemons, type SyncRelay } from '../ipvs/sync/daemon.ts';
 import { Fwd, SVC_F, IPPROTO_TCP, IPPROTO_UDP } from '../ipvs/types.ts';
 import { VrrpHost, type VrrpEvent, type VrrpHostOptions } from '../vrrp/host.ts';
 import { resolveVrrp } from '../vrrp/config.ts';
@@ -49,6 +50,11 @@ function toKey(k: WireServiceKey, op: string): ServiceKey {
   const addr = ipToU32(k.addr);
   if (Number.isNaN(addr)) throw new IpvsError('EOPNOTSUPP', 'other', `${op}: IPv6 services are not supported by tsvsd yet`);
   return { proto: k.type === 'tcp' ? IPPROTO_TCP : IPPROTO_UDP, addr, port: k.port };
+}
+
+/** The start-daemon request a configured sync daemon makes. */
+export function syncDaemonRequest(d: SyncDaemonConfig): DaemonConfig {
+  return { state: d.state, mcastIfn: d.interface, syncid: d.syncid, syncMaxlen: d.maxlen, mcastGroup: d.group ?? '', mcastPort: d.port ?? 0, mcastTtl: d.ttl ?? 0 };
 }
 
 function toServiceSpec(k: ServiceKey, c: WireServiceConfig): ServiceSpec {
@@ -114,6 +120,8 @@ export class Dataplane {
   readonly path: IpvsPath;
   /** The VRRP instances this director runs (null when none is configured). */
   readonly vrrp: VrrpHost | null = null;
+  /** The connection-sync daemons (master, backup). */
+  readonly sync: SyncDaemons;
   private readonly ifIndex = new Map<string, number>();
   private lastEst = 0;
   private lastNow = 0;
@@ -122,6 +130,7 @@ export class Dataplane {
     ports: Port[],
     config: Config,
     private readonly log: LogFn,
+    syncRelay: SyncRelay | null = null,
     vrrpEvents: (e: VrrpEvent) => void = () => {},
     vrrpOpts: VrrpHostOptions = {},
   ) {
@@ -133,6 +142,15 @@ export class Dataplane {
     this.ipvs.sysctl.expireQuiescentTemplate = config.expire_quiescent_template ? 1 : 0;
     this.path = new IpvsPath(this.ipvs, this.director, log);
     this.director.ipvs = this.path;
+    this.sync = new SyncDaemons(this.ipvs, this.director, (n) => this.ifIndex.get(n), log, syncRelay);
+    Object.assign(this.sync.sysctl, {
+      threshold: config.sync_threshold,
+      period: config.sync_period,
+      refreshPeriod: config.sync_refresh_period,
+      retries: config.sync_retries,
+      persistMode: config.sync_persist_mode,
+    });
+    this.ipvs.syncThreshold = config.sync_threshold;
     for (const a of config.addresses) {
       const s = parseAddressSpec(a);
       this.director.addAddress(ipToU32(s.addr), s.prefix, this.portOf(s.ifname));
@@ -151,8 +169,17 @@ export class Dataplane {
       this.mustApply({ v: 1, id: ++id, op: 'add-service', service: key, config: serviceSettings(s) });
       for (const r of initialDests(s)) this.mustApply({ v: 1, id: ++id, op: 'add-server', service: key, dest: destSettings(s, r) });
     }
+    for (const d of config.sync_daemon) {
+      this.mustApply({ v: 1, id: ++id, op: 'start-daemon', daemon: syncDaemonRequest(d) });
+      if (d.vrrp_instance) this.sync.follows = d.vrrp_instance;
+    }
     if (config.vrrp.instances.length) {
-      this.vrrp = new VrrpHost(this.director, (n) => this.portOf(n), resolveVrrp(config.vrrp, config), config.vrrp.sync_groups, vrrpEvents, vrrpOpts);
+      // A sync daemon that follows an instance (keepalived's lvs_sync_daemon) switches role with it.
+      const events = (e: VrrpEvent) => {
+        if (e.kind === 'instance' && (e.to === 'MASTER' || e.to === 'BACKUP' || e.to === 'FAULT')) this.sync.vrrpState(e.name, e.to);
+        vrrpEvents(e);
+      };
+      this.vrrp = new VrrpHost(this.director, (n) => this.portOf(n), resolveVrrp(config.vrrp, config), config.vrrp.sync_groups, events, vrrpOpts);
     }
   }
 
@@ -179,7 +206,8 @@ export class Dataplane {
     const r = this.handle(req);
     if (!r.ok) {
       const svc = 'service' in req && req.service && req.service.type !== 'fwmark' ? ` ${req.service.type} ${req.service.addr}:${req.service.port}` : '';
-      const dest = 'dest' in req ? ` real server ${req.dest.addr}:${req.dest.port}` : '';
+      const dest = 'dest' in req ? ` real server ${req.dest.addr}:${req.dest.port}`
+        : req.op === 'start-daemon' ? ` sync_daemon ${req.daemon.state} on ${req.daemon.mcastIfn}` : '';
       throw new Error(`config:${svc}${dest}: ${r.error.message}`);
     }
   }
@@ -188,6 +216,8 @@ export class Dataplane {
   tick(now: number): void {
     this.lastNow = now;
     this.vrrp?.tick(now);
+    // Before the director's tick, whose flush sends what the sync master queued.
+    this.sync.tick(now);
     this.director.tick(now);
     if (now - this.lastEst >= 2000) {
       this.ipvs.estimate();
@@ -266,9 +296,13 @@ export class Dataplane {
         return okResponse(req.id, { conns });
       }
       case 'start-daemon':
+        this.sync.start(req.daemon);
+        return okResponse(req.id, null);
       case 'stop-daemon':
+        this.sync.stop(req.state);
+        return okResponse(req.id, null);
       case 'get-daemon':
-        return answerDaemonWithoutSync(req);
+        return okResponse(req.id, { daemons: this.sync.list() });
       case 'address-list':
         return okResponse(req.id, {
           addresses: this.director.addresses().map((a) => ({ addr: u32ToIp(a.addr), plen: a.prefix, ifname: this.director.ports[a.port]!.ifname })),
@@ -321,6 +355,7 @@ export class Dataplane {
       conns: { count: ct.count, capacity: ct.capacity, overflow: ct.overflow },
       arpReplies: c.arpReplies[0]!,
       icmpEchoReplies: c.icmpEchoReplies[0]!,
+      sync: this.sync.counters(),
       ports: this.director.ports.map((p) => ({ ifname: p.ifname, kind: p.kind, ...p.stats() })),
     };
   }

@@ -9,8 +9,9 @@ import type { Config } from '../ctl/config.ts';
 import type { Request } from '../ctl/protocol.ts';
 import { Dataplane } from './dataplane.ts';
 import { TraceSessions } from './trace.ts';
-import { okResponse } from '../ctl/protocol.ts';
 import type { VrrpEvent } from '../vrrp/host.ts';
+import { okResponse, type DaemonEntry } from '../ctl/protocol.ts';
+import type { SyncRelay } from '../ipvs/sync/daemon.ts';
 
 /** What tsvsd hands the worker. */
 export interface WorkerInit {
@@ -28,6 +29,10 @@ export type WorkerEvent =
   | { type: 'trace'; seq: number; event: unknown }
   | { type: 'log'; level: 'info' | 'warn' | 'error'; msg: string; fields?: Record<string, unknown> }
   | { type: 'vrrp'; event: VrrpEvent }
+  // A sync daemon on a kernel interface: the main thread holds its socket.
+  | { type: 'sync-open'; state: 'master' | 'backup'; daemon: DaemonEntry }
+  | { type: 'sync-close'; state: 'master' | 'backup' }
+  | { type: 'sync-tx'; bytes: Uint8Array }
   | { type: 'stopped' };
 
 /** Messages tsvsd posts to the worker. */
@@ -36,6 +41,8 @@ export type WorkerCommand =
   | { type: 'trace-stop'; seq: number }
   /** A virtual service a VRRP instance tracks gained or lost its quorum ("tcp 198.18.1.100:80"). */
   | { type: 'vrrp-track'; service: string; up: boolean }
+  /** A sync message the main thread received on a kernel interface. */
+  | { type: 'sync-rx'; bytes: Uint8Array }
   | { type: 'stop' };
 
 const IDLE_POLL_MS = 10;
@@ -60,7 +67,15 @@ function main(): void {
   }
   let dp: Dataplane;
   try {
-    dp = new Dataplane(ports, init.config, (level, msg, fields) => post({ type: 'log', level, msg, fields }), (event) => post({ type: 'vrrp', event }));
+    const relay: SyncRelay = {
+      open: (state, daemon) => post({ type: 'sync-open', state, daemon }),
+      close: (state) => post({ type: 'sync-close', state }),
+      send: (msg) => {
+        post({ type: 'sync-tx', bytes: msg.slice() });
+        return true;
+      },
+    };
+    dp = new Dataplane(ports, init.config, (level, msg, fields) => post({ type: 'log', level, msg, fields }), relay, (event) => post({ type: 'vrrp', event }));
   } catch (e) {
     for (const p of ports) p.close();
     post({ type: 'fatal', message: (e as Error).message });
@@ -104,6 +119,10 @@ function main(): void {
         }
         if (cmd.type === 'vrrp-track') {
           dp.vrrp?.trackService(cmd.service, cmd.up, performance.now());
+          continue;
+        }
+        if (cmd.type === 'sync-rx') {
+          dp.sync.receiveRelayed(cmd.bytes);
           continue;
         }
         const req = cmd.request;

@@ -85,6 +85,10 @@ export class ConnTable {
   readonly nControl: Int32Array;
   /** Packets seen from the client side. */
   readonly inPkts: Uint32Array;
+  /** The state when the conn was last synced (cp->old_state), for the sync master. */
+  readonly oldState: Uint8Array;
+  /** When the conn is next due a sync refresh, ms, low 2 bits the retries (cp->sync_endtime). */
+  readonly syncEndtime: Float64Array;
 
   // timer wheel (tnext doubles as the free-list link)
   private readonly tnext: Int32Array;
@@ -131,6 +135,8 @@ export class ConnTable {
     this.control = new Int32Array(capacity);
     this.nControl = new Int32Array(capacity);
     this.inPkts = new Uint32Array(capacity);
+    this.oldState = new Uint8Array(capacity);
+    this.syncEndtime = new Float64Array(capacity);
     this.tnext = new Int32Array(capacity);
     this.tprev = new Int32Array(capacity);
     this.tslot = new Int32Array(capacity);
@@ -155,7 +161,7 @@ export class ConnTable {
   bytesPerConn(): number {
     let b = 0;
     for (const a of [this.caddr, this.vaddr, this.daddr, this.cport, this.vport, this.dport, this.proto, this.state,
-      this.flags, this.dest, this.timeout, this.expires, this.control, this.nControl, this.inPkts, this.tnext,
+      this.flags, this.dest, this.timeout, this.expires, this.control, this.nControl, this.inPkts, this.oldState, this.syncEndtime, this.tnext,
       this.tprev, this.tslot, this.refs, this.tags, this.wheel]) b += a.byteLength;
     return b / this.capacity;
   }
@@ -190,6 +196,8 @@ export class ConnTable {
     this.control[i] = -1;
     this.nControl[i] = 0;
     this.inPkts[i] = 0;
+    this.oldState[i] = 0;
+    this.syncEndtime[i] = Math.floor(this.now / 4) * 4;
     this.count++;
     return i;
   }

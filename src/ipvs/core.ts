@@ -269,9 +269,13 @@ export function inPacket(ipvs: Ipvs, t: PacketTuple): number {
   const d = ipvs.destById[ct.dest[cp]!];
   countIn(ipvs, d, t.len);
   pp.transition(ct, cp, DIR_INPUT, t.tcpFlags, d);
-  ct.inPkts[cp] = ct.inPkts[cp]! + 1;
+  const pkts = ct.inPkts[cp]! + 1;
+  ct.inPkts[cp] = pkts;
   if (ct.flags[cp]! & CONN_F.ONE_PACKET) ct.expireNow(cp);
   else ct.arm(cp);
+  // ip_vs_in: the master sync daemon sees every client packet (it marks, it never sends here).
+  const sync = ipvs.sync;
+  if (sync !== null) sync.conn(cp, pkts);
   t.conn = cp;
   t.reason = -1;
   return V_FORWARD;

@@ -140,6 +140,11 @@ export interface ConnInfo {
   fwd: Fwd;
 }
 
+/** What the packet path calls for each client packet of a conn while a sync master runs. */
+export interface SyncHook {
+  conn(cp: number, pkts: number): void;
+}
+
 /** Options for a director instance. */
 export interface IpvsOptions extends ConnTableOptions {
   /** Conn table capacity (default 1M). */
@@ -196,6 +201,10 @@ export class Ipvs {
   /** Pass/drop reason counters (indexed by core.ts's R), shared with readers on other threads. */
   readonly reasons = new Float64Array(new SharedArrayBuffer(16 * 8));
   readonly sysctl: Sysctls = { expireNodestConn: 0, expireQuiescentTemplate: 0, connReuseMode: 1, sloppyTcp: 0 };
+  /** The running sync master (ip_vs_sync_conn), called per client packet; null when none runs. */
+  sync: SyncHook | null = null;
+  /** sync_threshold, which the expire path passes as the packet count. */
+  syncThreshold = 3;
 
   /** Services by (proto, addr, port). */
   readonly svcTable = new Map<number, IpvsService>();
@@ -486,7 +495,15 @@ export class Ipvs {
    */
   bindDest(i: number, d: IpvsDest): void {
     const t = this.conns;
-    let f = t.flags[i]! | this.destConnFlags(d);
+    let f = t.flags[i]!;
+    let cf = this.destConnFlags(d);
+    if (f & CONN_F.SYNC) {
+      // A conn from the sync daemon keeps the activity it was sent with and takes the local dest's
+      // forwarding method (ip_vs_bind_dest).
+      if ((f & CONN_F.TEMPLATE) === 0) cf &= ~CONN_F.INACTIVE;
+      f &= ~(CONN_F.FWD_MASK | CONN_F.NOOUTPUT);
+    }
+    f |= cf;
     if (t.proto[i] !== IPPROTO_UDP) f &= ~CONN_F.ONE_PACKET;
     t.flags[i] = f >>> 0;
     t.dest[i] = d.id;
@@ -527,6 +544,8 @@ export class Ipvs {
     const t = this.conns;
     if (t.nControl[i]! > 0) {
       t.timeout[i] = CONTROL_EXPIRE_LATER_S;
+      // The backup learns that the template lives on (ip_vs_conn_expire's expire_later).
+      if (this.sync !== null) this.sync.conn(i, this.syncThreshold);
       t.arm(i);
       return;
     }

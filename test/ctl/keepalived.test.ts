@@ -181,7 +181,7 @@ test('keepalived: a realistic file maps onto the YAML model with keepalived defa
 test('keepalived: unsupported keywords are each reported with file and line', () => {
   const text = `global_defs {
   router_id x
-  lvs_sync_daemon eth0 VI_1
+  lvs_sync_daemon eth0 VI_9
   frobnicate 1
 }
 vrrp_instance VI_1 {
@@ -217,7 +217,7 @@ static_ipaddress {
     assert.ok(e instanceof ConfigError);
     const lines = e.message.split('\n');
     const want: Array<[number, RegExp]> = [
-      [3, /lvs_sync_daemon/],
+      [3, /lvs_sync_daemon: unable to find vrrp instance VI_9/],
       [4, /global_defs: frobnicate is not supported/],
       [6, /vrrp_instance VI_1: virtual_router_id is required/],
       [6, /vrrp_instance VI_1: virtual_ipaddress is required/],
@@ -286,4 +286,29 @@ test('keepalived: hex payloads and format detection', () => {
   assert.equal(looksLikeKeepalived('/etc/keepalived/keepalived.conf', ''), true);
   assert.equal(looksLikeKeepalived('tsvs.yaml', 'services: []\n'), false);
   assert.equal(looksLikeKeepalived('lb.cfg', 'virtual_server 1.2.3.4 80 {\n}\n'), true);
+});
+
+test('keepalived: lvs_sync_daemon options are read as keepalived reads them, bad ones refused with their line', () => {
+  const bad = `global_defs {
+  lvs_sync_daemon eth0
+  lvs_sync_daemon eth1 inst VI_1 id 300
+}
+`;
+  assert.throws(() => parseKeepalivedText(bad, 'ka.conf'), (e: unknown) => {
+    assert.ok(e instanceof ConfigError);
+    assert.match(e.message, /ka\.conf:2: lvs_sync_daemon: name the VRRP instance/);
+    assert.match(e.message, /ka\.conf:3: lvs_sync_daemon id: bad value "300"/);
+    return true;
+  });
+  const more = `global_defs {
+  lvs_sync_daemon eth0 inst VI_1 maxlen 0 group 10.0.0.1 frob
+}
+`;
+  assert.throws(() => parseKeepalivedText(more, 'ka.conf'), (e: unknown) => {
+    assert.ok(e instanceof ConfigError);
+    assert.match(e.message, /ka\.conf:2: lvs_sync_daemon maxlen: bad value "0"/);
+    assert.match(e.message, /lvs_sync_daemon group address 10\.0\.0\.1 is not multicast/);
+    assert.match(e.message, /Unknown option frob specified for lvs_sync_daemon/);
+    return true;
+  });
 });

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ControlClient, NoDaemonError, requestOnce } from '../../src/ctl/client.ts';
 import { IpvsError } from '../../src/ctl/errors.ts';
-import { answerDaemonWithoutSync, errorResponse, okResponse, parseRequestLine, type Request, type Response } from '../../src/ctl/protocol.ts';
+import { errorResponse, okResponse, parseRequestLine, type Request, type Response } from '../../src/ctl/protocol.ts';
 import { run } from '../../src/cli/tsvsadm/main.ts';
 
 /** Listen on a temp socket; answer each request line with `answer(request)`. */
@@ -117,10 +117,4 @@ test('server-side validation: good requests typed, malformed ones answered with 
   }
   const bad = parseRequestLine(cases[3]!);
   assert.equal(!bad.ok && bad.response.id, 6);
-});
-
-test('sync-daemon ops without sync answer as ipvsadm would show them', () => {
-  assert.deepEqual(answerDaemonWithoutSync({ v: 1, id: 1, op: 'get-daemon' }), { v: 1, id: 1, ok: true, result: { daemons: [] } });
-  const stop = answerDaemonWithoutSync({ v: 1, id: 2, op: 'stop-daemon', state: 'master' });
-  assert.equal(!stop.ok && stop.error.message, 'No daemon is running');
 });

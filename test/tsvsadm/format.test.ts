@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ConnEntry, DestEntry, ListResult, ServiceEntry } from '../../src/ctl/protocol.ts';
 import type { Format } from '../../src/cli/tsvsadm/args.ts';
-import { formatConnections, formatList, formatOneService, formatTimeouts, largenum } from '../../src/cli/tsvsadm/format.ts';
+import { formatConnections, formatDaemons, formatList, formatOneService, formatTimeouts, largenum } from '../../src/cli/tsvsadm/format.ts';
 import { formatSave } from '../../src/cli/tsvsadm/save.ts';
 import type { Names } from '../../src/cli/tsvsadm/resolve.ts';
 
@@ -210,5 +210,17 @@ test('-S -n: rules in listing order, Local saved as -g, tunnel type spelled out,
       '-a -u 10.0.0.2:5060 -r 10.0.0.7:5060 -g -w 0\n' +
       '-A -f 7 -s sh -b sh-port\n' +
       '-a -f 7 -r 10.0.1.9:0 -i -w 1 --tun-type ipip\n',
+  );
+});
+
+test('-L --daemon: ipvsadm 1.31\'s list_daemon lines, master first; nothing without daemons', () => {
+  assert.equal(formatDaemons([]), '');
+  assert.equal(
+    formatDaemons([
+      { state: 'backup', mcastIfn: 'eth1', syncid: 9, maxlen: 1024, group: '239.1.2.3', port: 9000, ttl: 4 },
+      { state: 'master', mcastIfn: 'lan0', syncid: 0, maxlen: 1472, group: '224.0.0.81', port: 8848, ttl: 1 },
+    ]),
+    'master sync daemon (mcast=lan0, syncid=0, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)\n' +
+      'backup sync daemon (mcast=eth1, syncid=9, maxlen=1024, group=239.1.2.3, port=9000, ttl=4)\n',
   );
 });

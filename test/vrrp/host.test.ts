@@ -20,7 +20,7 @@ function director(name: string, own: string, macs: string, priority: number, ext
     addresses: [`${own}/24@lan0`],
     vrrp: { instances: [{ name: 'VI_1', interface: 'lan0', vrid: 51, priority, addresses: ['198.18.1.100/32'], ...extra }] },
   });
-  const dp = new Dataplane([port], config, quiet, (e) => events.push(e), { linkState: () => true });
+  const dp = new Dataplane([port], config, quiet, null, (e) => events.push(e), { linkState: () => true });
   return { name, port, dp, events, state: () => dp.vrrp!.snapshot().instances[0]!.state, snap: () => dp.vrrp!.snapshot().instances[0]! };
 }
 

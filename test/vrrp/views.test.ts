@@ -23,7 +23,7 @@ function hosted(instance: Record<string, unknown>, links: Map<string, boolean>, 
     services,
     vrrp: { instances: [{ name: 'VI_1', interface: 'lan0', vrid: 51, addresses: ['198.18.1.100/32'], ...instance }] },
   });
-  const dp = new Dataplane([port], config, () => {}, (e) => events.push(e), { linkState: (n) => links.get(n), linkPollMs: 100 });
+  const dp = new Dataplane([port], config, () => {}, null, (e) => events.push(e), { linkState: (n) => links.get(n), linkPollMs: 100 });
   const run = (from: number, to: number) => {
     for (let t = from; t <= to; t += 10) {
       dp.director.runOnce(t);

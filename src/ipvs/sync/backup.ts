@@ -1,0 +1,132 @@
+// The backup sync daemon (ip_vs_process_message / ip_vs_proc_conn): installs and updates conns a master sent.
+
+import { CONN_F, CTPL_S_ASSURED } from '../conn.ts';
+import { findService } from '../core.ts';
+import { MAX_TIMEOUT, type Ipvs, type IpvsDest } from '../service.ts';
+import { Fwd, IPPROTO_TCP, IPPROTO_UDP } from '../types.ts';
+import { checkMessage, forEachConn, SR, SyncConn } from './msg.ts';
+
+/** IP_VS_CONN_F_BACKUP_MASK: the flag bits a backup takes from a new entry. */
+const BACKUP_MASK = CONN_F.FWD_MASK | CONN_F.NOOUTPUT | CONN_F.INACTIVE | 0x0600 | 0x0800 | CONN_F.TEMPLATE;
+/** IP_VS_CONN_F_BACKUP_UPD_MASK: the bits an update may change. */
+const BACKUP_UPD_MASK = CONN_F.INACTIVE | 0x0600;
+/** Templates from a version-0 master carry no timeout: 3 minutes. */
+const TEMPLATE_TIMEOUT_S = 180;
+
+/** Backup counters besides the drop reasons (index into `counts`). */
+export const SB = { MSGS: 0, CONNS_NEW: 1, CONNS_UPDATED: 2, COUNT: 3 } as const;
+export const SB_NAMES: readonly string[] = ['messages', 'conns_new', 'conns_updated'];
+
+/**
+ * One backup daemon over a director's Ipvs. `receive` takes a message's bytes (the UDP payload),
+ * refuses the whole message when its framing lies, and installs each usable entry as the kernel does:
+ * bound to the local real server of the same service (unknown ones are dropped and counted, never
+ * trusted), with the SYNC flag, the forwarding method of the local real server, the state and
+ * timeout the master sent; never scheduled. An entry for a known conn updates it.
+ */
+export class SyncBackup {
+  readonly counts = new Float64Array(SB.COUNT);
+  /** Drops by SR reason. */
+  readonly drops = new Float64Array(SR.COUNT);
+  private readonly entry = new SyncConn();
+  private readonly install = (c: SyncConn) => this.procConn(c);
+  private readonly validState = (proto: number, state: number, template: boolean): number => {
+    if (template) return state > CTPL_S_ASSURED ? SR.STATE : -1;
+    const pp = this.ipvs.protocol(proto);
+    if (pp === undefined) return SR.PROTOCOL;
+    return state >= pp.stateNames.length ? SR.STATE : -1;
+  };
+
+  constructor(
+    private readonly ipvs: Ipvs,
+    readonly syncid: number,
+  ) {}
+
+  /** One received message: [off, off+len) of `buf`. Never throws. */
+  receive(buf: Uint8Array, off: number, len: number): void {
+    const bad = checkMessage(buf, off, len, this.syncid);
+    if (bad >= 0) {
+      this.drops[bad]!++;
+      return;
+    }
+    this.counts[SB.MSGS]!++;
+    forEachConn(buf, off, len, this.entry, this.drops, this.validState, this.install);
+  }
+
+  /** ip_vs_find_dest: the service by (fwmark, proto, vaddr, vport), then the dest by (daddr, dport), then port 0. */
+  private findDest(c: SyncConn): IpvsDest | undefined {
+    const svc = findService(this.ipvs, c.fwmark, c.proto, c.vaddr, c.vport);
+    if (svc === undefined) return undefined;
+    let port = c.dport;
+    if (c.fwmark !== 0 && (c.flags & CONN_F.FWD_MASK) !== Fwd.Masq) port = 0;
+    return this.ipvs.getDest(svc, c.daddr, port) ?? this.ipvs.getDest(svc, c.daddr, port ^ c.dport);
+  }
+
+  private procConn(c: SyncConn): void {
+    const ipvs = this.ipvs;
+    const t = ipvs.conns;
+    let flags = ((c.flags & BACKUP_MASK) | CONN_F.SYNC) >>> 0;
+    const template = (flags & CONN_F.TEMPLATE) !== 0;
+    let cp: number;
+    if (!template) {
+      cp = t.lookupIn(c.proto, c.caddr, c.cport, c.vaddr, c.vport);
+      if (cp >= 0 && (t.dport[cp] !== c.dport || t.daddr[cp] !== c.daddr)) {
+        if ((flags & CONN_F.INACTIVE) !== 0) {
+          // The expiry notice of a conn that was already replaced here.
+          this.drops[SR.STALE]!++;
+          return;
+        }
+        // The master moved this client to another real server: the old conn gives way now.
+        if (t.nControl[cp] === 0) ipvs.delConn(cp);
+        else t.unhash(cp);
+        cp = -1;
+      }
+    } else {
+      cp = t.lookupTemplate(c.proto, c.caddr, c.vaddr, c.vport);
+    }
+    if (cp >= 0) {
+      const d = ipvs.destById[t.dest[cp]!];
+      const old = t.flags[cp]!;
+      if (((old ^ flags) & CONN_F.INACTIVE) !== 0 && !template && d !== undefined) {
+        if (flags & CONN_F.INACTIVE) {
+          d.activeConns--;
+          d.inactConns++;
+        } else {
+          d.activeConns++;
+          d.inactConns--;
+        }
+      }
+      flags = ((flags & BACKUP_UPD_MASK) | (old & ~BACKUP_UPD_MASK)) >>> 0;
+      t.flags[cp] = flags;
+      this.counts[SB.CONNS_UPDATED]!++;
+    } else {
+      const d = this.findDest(c);
+      if (d === undefined) {
+        this.drops[SR.NO_DEST]!++;
+        return;
+      }
+      cp = t.alloc(c.proto, c.caddr, c.cport, c.vaddr, c.vport, c.daddr, c.dport, flags, -1);
+      if (cp < 0) {
+        this.drops[SR.TABLE_FULL]!++;
+        return;
+      }
+      ipvs.bindDest(cp, d);
+      const f = t.flags[cp]!;
+      // NAT replies are matched by the real-server-side key, as for a conn scheduled here.
+      t.hash(cp, !template && (f & CONN_F.FWD_MASK) === Fwd.Masq);
+      this.counts[SB.CONNS_NEW]!++;
+    }
+    t.inPkts[cp] = ipvs.syncThreshold;
+    t.state[cp] = c.state;
+    t.oldState[cp] = c.state;
+    let timeout = c.timeout;
+    if (timeout !== 0) {
+      if (timeout > MAX_TIMEOUT) timeout = MAX_TIMEOUT;
+    } else if (!template && (c.proto === IPPROTO_TCP || c.proto === IPPROTO_UDP)) {
+      timeout = ipvs.protocol(c.proto)!.timeouts[c.state]!;
+    } else timeout = TEMPLATE_TIMEOUT_S;
+    t.timeout[cp] = timeout;
+    // ip_vs_conn_put: the timer runs a full timeout from now, even when that is earlier than before.
+    t.armAt(cp, t.now + timeout * 1000);
+  }
+}
