@@ -1,75 +1,19 @@
 // The whole HA story in NAT, DR and TUN: two tsvsd on the service LAN, VRRP (a sync group with the DIP for NAT) and connection sync both ways; kill -9 of the master keeps long-lived connections intact; the old master preempts back.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { canUseNetns, must, waitFor, Netns } from '../../src/lab/netns.ts';
-import { labUp, LAB, type Lab, type LabMode } from '../../src/lab/topology.ts';
+import { canUseNetns, waitFor, Netns } from '../../src/lab/netns.ts';
+import { labUp, LAB, type LabMode } from '../../src/lab/topology.ts';
 import { requestOnce } from '../../src/ctl/client.ts';
+import { haPair, startHaDirector, haState, haConns, ECHO_PORT } from '../../src/lab/failover.ts';
 import { ROOT } from './director-harness.ts';
 
 const skip = canUseNetns() ? false : 'needs root (network namespaces)';
 const VIP = LAB.vip;
-const ECHO = 9000;
-
-interface Side {
-  ns: string;
-  socket: string;
-  lan: string;
-  nat: string;
-}
-
-function config(lab: Lab, mode: LabMode, side: Side, priority: number): string {
-  const method = mode === 'nat' ? 'nat' : mode;
-  const rs = lab.realServers.map((r) => r.ip);
-  const file = join(lab.state.dir, `${side.ns.slice(-3)}-${priority}.yaml`);
-  const vrrp: Record<string, unknown> = {
-    instances: [
-      { name: 'VI_VIP', interface: 'lan0', vrid: 51, priority, addresses: [`${VIP}/32`] },
-      ...(mode === 'nat' ? [{ name: 'VI_DIP', interface: 'nat0', vrid: 52, priority, addresses: [`${LAB.dip}/24`] }] : []),
-    ],
-    sync_groups: mode === 'nat' ? [{ name: 'LVS', instances: ['VI_VIP', 'VI_DIP'] }] : [],
-  };
-  writeFileSync(
-    file,
-    JSON.stringify({
-      interfaces: mode === 'nat' ? ['lan0', 'nat0'] : ['lan0'],
-      addresses: [`${side.lan}/24@lan0`, ...(mode === 'nat' ? [`${side.nat}/24@nat0`] : [])],
-      routes: [`${LAB.clientNet}=${LAB.routerLan}`, ...(mode === 'tun' ? [`${LAB.remoteNet}=${LAB.routerLan}`] : [])],
-      gateway: LAB.routerLan,
-      services: [
-        { protocol: 'tcp', address: VIP, port: ECHO, scheduler: 'rr', realservers: rs.map((a) => ({ address: a, port: ECHO, method })) },
-        { protocol: 'tcp', address: VIP, port: 80, scheduler: 'rr', realservers: rs.map((a) => ({ address: a, port: 80, method })) },
-      ],
-      // Sync both ways: each director is master for what it serves and backup for its peer.
-      sync_daemon: [
-        { state: 'master', interface: 'lan0', syncid: 9 },
-        { state: 'backup', interface: 'lan0', syncid: 9 },
-      ],
-      vrrp,
-    }),
-  );
-  return file;
-}
-
-async function vrrpState(socket: string): Promise<string | null> {
-  try {
-    return (await requestOnce(socket, { op: 'vrrp' })).instances[0]?.state ?? null;
-  } catch {
-    return null;
-  }
-}
-
-async function echoConns(socket: string): Promise<number> {
-  try {
-    const r = await requestOnce(socket, { op: 'connections' });
-    return r.conns.filter((c) => c.vport === ECHO && c.state === 'ESTABLISHED').length;
-  } catch {
-    return 0;
-  }
-}
+const ECHO = ECHO_PORT;
 
 async function scenario(mode: LabMode) {
   const lab = await labUp({ mode, servers: 2, name: `fo${mode}` });
@@ -78,25 +22,12 @@ async function scenario(mode: LabMode) {
     for (const rs of lab.realServers) {
       await lab.startProcess(rs.role, 'echo', [process.execPath, '--import', 'tsx', `${ROOT}test/e2e/failover-echo.ts`, String(ECHO)], { ready: /ready echo/ });
     }
-    // The second director: one more host on the LAN (and, for NAT, on the real servers' segment).
-    await n.add('ds2');
-    await must('ip', ['link', 'add', 'lan0', 'netns', n.ns('ds2'), 'type', 'veth', 'peer', 'name', 'l-ds2', 'netns', lab.ns('switch')]);
-    if (mode === 'nat') await must('ip', ['link', 'add', 'nat0', 'netns', n.ns('ds2'), 'type', 'veth', 'peer', 'name', 'n-ds2', 'netns', lab.ns('switch')]);
-    await lab.sh('switch', `ip link set l-ds2 master lan && ip link set l-ds2 up${mode === 'nat' ? ' && ip link set n-ds2 master nat && ip link set n-ds2 up' : ''}`);
-    await n.sh('ds2', `ip link set lan0 up${mode === 'nat' ? ' && ip link set nat0 up' : ''}`);
-    const ds1: Side = { ns: lab.ns('director'), socket: join(lab.state.dir, 'ds1.sock'), lan: LAB.directorLan, nat: '198.18.2.5' };
-    const ds2: Side = { ns: n.ns('ds2'), socket: join(lab.state.dir, 'ds2.sock'), lan: '198.18.1.4', nat: '198.18.2.6' };
-    // ds1 runs in the lab's director namespace, as the lab's own tsvsd would (logs in the lab's directory).
-    const tsvsd1 = (priority: number, what: string) =>
-      lab.startProcess('director', what, [process.execPath, `${ROOT}bin/tsvsd.mjs`, '--config', config(lab, mode, ds1, priority), '--socket', ds1.socket], { ready: /control socket listening/, timeoutMs: 30_000 });
+    const [ds1, ds2] = await haPair(lab, n);
+    const tsvsd1 = (priority: number, what: string) => startHaDirector(lab, n, ds1, priority, what, [ECHO]);
     let p1 = await tsvsd1(150, 'tsvsd1');
-    const c2 = n.spawn('ds2', [process.execPath, `${ROOT}bin/tsvsd.mjs`, '--config', config(lab, mode, ds2, 100), '--socket', ds2.socket]);
-    c2.stdout!.resume();
-    let err2 = '';
-    c2.stderr!.on('data', (b: Buffer) => (err2 += b.toString()));
-    await waitFor('ds2 tsvsd', () => /control socket listening/.test(err2), 30_000);
-    await waitFor('ds1 MASTER', async () => (await vrrpState(ds1.socket)) === 'MASTER', 10_000, 25);
-    await waitFor('ds2 BACKUP', async () => (await vrrpState(ds2.socket)) === 'BACKUP', 5000, 25);
+    await startHaDirector(lab, n, ds2, 100, 'tsvsd', [ECHO]);
+    await waitFor('ds1 MASTER', async () => (await haState(ds1)) === 'MASTER', 10_000, 25);
+    await waitFor('ds2 BACKUP', async () => (await haState(ds2)) === 'BACKUP', 5000, 25);
 
     const client = spawn('ip', ['netns', 'exec', lab.ns('client'), process.execPath, '--import', 'tsx', `${ROOT}test/e2e/failover-client.ts`, '--vip', VIP, '--port', String(ECHO), '--http', '80'], {
       stdio: ['pipe', 'pipe', 'inherit'],
@@ -114,12 +45,12 @@ async function scenario(mode: LabMode) {
       };
       await say('open 3', /^(opened|failed)/);
       // The backup must know the long-lived connections before the master dies.
-      await waitFor('3 conns synced to ds2', async () => (await echoConns(ds2.socket)) >= 3, 10_000, 100);
+      await waitFor('3 conns synced to ds2', async () => (await haConns(ds2, ECHO)) >= 3, 10_000, 100);
       await new Promise((r) => setTimeout(r, 1000));
 
       const tKill = Date.now();
       process.kill(p1.pid, 'SIGKILL');
-      await waitFor('ds2 MASTER', async () => (await vrrpState(ds2.socket)) === 'MASTER', 8000, 20);
+      await waitFor('ds2 MASTER', async () => (await haState(ds2)) === 'MASTER', 8000, 20);
       const tTake = Date.now();
       const mdi = (await requestOnce(ds2.socket, { op: 'vrrp' })).instances[0]!.masterDownIntervalMs;
       console.log(`# ${mode}: kill -9 of the master -> backup MASTER after ${tTake - tKill} ms (Master_Down_Interval ${mdi} ms)`);
@@ -128,12 +59,12 @@ async function scenario(mode: LabMode) {
       // New long-lived connections through the new master, then the old master comes back with a higher priority.
       await new Promise((r) => setTimeout(r, 2000));
       await say('open 2', /^(opened|failed)/);
-      await waitFor('5 conns on ds2', async () => (await echoConns(ds2.socket)) >= 5, 10_000, 100);
+      await waitFor('5 conns on ds2', async () => (await haConns(ds2, ECHO)) >= 5, 10_000, 100);
       p1 = await tsvsd1(200, 'tsvsd2');
-      await waitFor('ds1 learns the conns from ds2', async () => (await echoConns(ds1.socket)) >= 5, 15_000, 100);
-      await waitFor('ds1 MASTER again', async () => (await vrrpState(ds1.socket)) === 'MASTER', 15_000, 20);
+      await waitFor('ds1 learns the conns from ds2', async () => (await haConns(ds1, ECHO)) >= 5, 15_000, 100);
+      await waitFor('ds1 MASTER again', async () => (await haState(ds1)) === 'MASTER', 15_000, 20);
       const tBack = Date.now();
-      await waitFor('ds2 BACKUP again', async () => (await vrrpState(ds2.socket)) === 'BACKUP', 5000, 20);
+      await waitFor('ds2 BACKUP again', async () => (await haState(ds2)) === 'BACKUP', 5000, 20);
       console.log(`# ${mode}: the old master (priority 200, preempt) MASTER again ${tBack - tTake} ms after the takeover`);
       await new Promise((r) => setTimeout(r, 2000));
 
