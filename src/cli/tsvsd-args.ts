@@ -16,7 +16,8 @@ The tsvs director: owns interfaces and forwards traffic for virtual services (NA
   --gateway GATEWAY         the default route
   --socket PATH             control socket (default ${DEFAULT_SOCKET}, or env TSVS_SOCKET)
   --config FILE             YAML configuration, or the LVS part of a keepalived.conf
-                            (flags given here are added to it; SIGHUP or tsvsadm --reload re-reads it)
+                            (flags given here are added to it; SIGHUP or tsvsadm --reload re-reads it);
+                            VRRP instances (vrrp: or vrrp_instance) and sync daemons come from it too
   --pcap FILE               write every frame received and sent to FILE (pcap)
   --promiscuous             put the interfaces in promiscuous mode
   --kernel-rx drop|pass     the kernel's own stack and frames arriving on the interfaces: drop

@@ -208,13 +208,14 @@ export class VrrpHost implements LocalProtocol {
     for (const s of this.slots) {
       for (const t of s.cfg.cfg.track_services) {
         if (t.service.toLowerCase() !== key) continue;
-        this.applyTrack(s.inst, `service ${key} ${up ? 'has' : 'lost'} quorum`, `service ${key}`, t.weight, up, now);
+        this.applyTrack(s.inst, `service ${key}`, 'without quorum', t.weight, up, now);
       }
     }
   }
 
-  private applyTrack(inst: VrrpInstance, _what: string, key: string, weight: number, up: boolean, now: number): void {
-    if (weight === 0) inst.setFault(`${key} ${key.startsWith('service') ? 'without quorum' : 'down'}`, !up, now);
+  /** keepalived's tracking: weight 0 means FAULT while down; otherwise the priority moves. */
+  private applyTrack(inst: VrrpInstance, key: string, downText: string, weight: number, up: boolean, now: number): void {
+    if (weight === 0) inst.setFault(`${key} ${downText}`, !up, now);
     // keepalived: a positive weight is added while up, a negative one while down.
     else inst.setWeight(key, weight > 0 ? (up ? weight : 0) : up ? 0 : weight);
   }
@@ -231,7 +232,7 @@ export class VrrpHost implements LocalProtocol {
         }
         if (up === undefined) continue;
         this.links.set(t.name, up);
-        this.applyTrack(s.inst, '', `interface ${t.name}`, t.weight, up, now);
+        this.applyTrack(s.inst, `interface ${t.name}`, 'down', t.weight, up, now);
       }
     }
   }
