@@ -314,6 +314,8 @@ export class Dataplane {
         if (port === undefined) throw new IpvsError('EINVAL', 'address', `interface ${req.address.ifname} is not owned by this director`);
         if (req.address.plen > 32) throw new IpvsError('EINVAL', 'address', `prefix length ${req.address.plen} is out of range for IPv4`);
         if (this.director.isLocal(addr)) throw new IpvsError('EEXIST', 'address', `address ${req.address.addr} already exists`);
+        const owner = this.vrrp?.instanceOwning(addr);
+        if (owner) throw new IpvsError('EINVAL', 'other', `address ${req.address.addr} belongs to VRRP instance ${owner}: it is the director's only while that instance is MASTER`);
         this.director.addAddress(addr, req.address.plen, port);
         this.log('info', 'address added', { addr: req.address.addr, plen: req.address.plen, ifname: req.address.ifname });
         return okResponse(req.id, null);
@@ -328,6 +330,8 @@ export class Dataplane {
         throw new IpvsError('EINVAL', 'other', `${req.op} is served by tsvsd's main thread, not the data plane`);
       case 'address-del': {
         const addr = ipToU32(req.address.addr);
+        const owner = this.vrrp?.instanceOwning(addr);
+        if (owner) throw new IpvsError('EINVAL', 'other', `address ${req.address.addr} belongs to VRRP instance ${owner}: it goes when the instance leaves MASTER`);
         if (!this.director.delAddress(addr)) throw new IpvsError('ENOENT', 'address', `address ${req.address.addr} does not exist`);
         this.log('info', 'address removed', { addr: req.address.addr });
         return okResponse(req.id, null);

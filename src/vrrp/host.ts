@@ -168,6 +168,12 @@ export class VrrpHost implements LocalProtocol {
     }
   }
 
+  /** The instance whose addresses include `addr` (host order), or null. */
+  instanceOwning(addr: number): string | null {
+    for (const s of this.slots) if (s.cfg.vips.some((v) => v.addr === addr >>> 0)) return s.inst.spec.name;
+    return null;
+  }
+
   get size(): number {
     return this.slots.length;
   }

@@ -140,3 +140,13 @@ test('vrrp views: GET /api/v1/vrrp and /metrics through the admin API', async ()
   const m = await (await a.request('/metrics')).text();
   assert.match(m, /^tsvs_vrrp_state\{instance="VI_1",interface="lan0",vrid="51"\} 1$/m);
 });
+
+test("vrrp: an instance's address cannot be added or removed by hand (tsvs address add/del)", () => {
+  const h = hosted({}, new Map([['lan0', true]]));
+  h.dp.start(0);
+  const add = h.dp.handle({ v: 1, id: 1, op: 'address-add', address: { addr: '198.18.1.100', plen: 32, ifname: 'lan0' } });
+  assert.ok(!add.ok && /belongs to VRRP instance VI_1/.test(add.error.message));
+  assert.ok(!h.dp.director.isLocal(0xc6120164));
+  const del = h.dp.handle({ v: 1, id: 2, op: 'address-del', address: { addr: '198.18.1.100', plen: 32, ifname: 'lan0' } });
+  assert.ok(!del.ok && /belongs to VRRP instance VI_1/.test(del.error.message));
+});
