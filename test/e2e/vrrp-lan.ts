@@ -24,8 +24,15 @@ export interface Tsvsd {
 export interface VrrpLan {
   n: Netns;
   dir: string;
-  /** Starts tsvsd in `role` with `vrrp` as the YAML of its one instance VI_1 (merged over defaults). */
-  tsvsd(role: string, own: string, instance: Record<string, unknown>): Promise<Tsvsd>;
+  /**
+   * Starts tsvsd in `role` with `instance` as the YAML of its one instance VI_1 (merged over defaults).
+   * `check`: the real server gets a TCP health check (probes leave through the role's mgmt0, see `mgmt`).
+   */
+  tsvsd(role: string, own: string, instance: Record<string, unknown>, opts?: { check?: boolean }): Promise<Tsvsd>;
+  /** Gives `role` a kernel interface on the LAN (mgmt0, `addr`/24) for health checks to leave from. */
+  mgmt(role: string, addr: string): Promise<void>;
+  /** Stops the real server's programs (SIGKILL) or starts them again. */
+  realServer(up: boolean): Promise<void>;
   /** The instance's snapshot, or null when tsvsd does not answer. */
   state(t: Tsvsd): Promise<VrrpInstanceSnapshot | null>;
   /** Waits until `t`'s VI_1 is in `state`; resolves with the ms it took. */
@@ -53,21 +60,37 @@ export async function withVrrpLan(tag: string, roles: string[], fn: (lan: VrrpLa
       await n.ip('rs', 'addr', 'add', `${RS}/24`, 'dev', 'lan0');
       // The classic DR real server: the VIP on lo, no ARP for it.
       await n.sh('rs', `ip addr add ${VIP}/32 dev lo && sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 net.ipv4.conf.lan0.arp_ignore=1 net.ipv4.conf.lan0.arp_announce=2`);
-      const rs = n.spawn('rs', [process.execPath, '--import', 'tsx', `${ROOT}src/lab/rs-main.ts`, '--name', 'rs1', '--http', '80', '--udp', '5353']);
-      await new Promise<void>((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error('real server did not start')), 20_000);
-        createInterface({ input: rs.stdout! }).on('line', (l) => {
-          if (l.startsWith('ready')) {
-            clearTimeout(t);
-            resolve();
-          }
+      const startRs = async () => {
+        const child = n.spawn('rs', [process.execPath, '--import', 'tsx', `${ROOT}src/lab/rs-main.ts`, '--name', 'rs1', '--http', '80', '--udp', '5353']);
+        await new Promise<void>((resolve, reject) => {
+          const t = setTimeout(() => reject(new Error('real server did not start')), 20_000);
+          createInterface({ input: child.stdout! }).on('line', (l) => {
+            if (l.startsWith('ready')) {
+              clearTimeout(t);
+              resolve();
+            }
+          });
         });
-      });
+        return child;
+      };
+      let rs: ChildProcess | null = await startRs();
       let starts = 0;
       const lan: VrrpLan = {
         n,
         dir,
-        async tsvsd(role, own, instance) {
+        async mgmt(role, addr) {
+          await n.veth(role, 'mgmt0', 'sw', `m-${role}`);
+          await n.ip('sw', 'link', 'set', `m-${role}`, 'master', 'br0');
+          await n.ip(role, 'addr', 'add', `${addr}/24`, 'dev', 'mgmt0');
+        },
+        async realServer(up) {
+          if (!up && rs) {
+            const child = rs;
+            rs = null;
+            await n.stop(child, 100);
+          } else if (up && !rs) rs = await startRs();
+        },
+        async tsvsd(role, own, instance, opts = {}) {
           const socket = join(dir, `${role}-${++starts}.sock`);
           const cfg = join(dir, `${role}-${starts}.yaml`);
           const vi = { name: 'VI_1', interface: 'lan0', vrid: 51, addresses: [`${VIP}/32`], ...instance };
@@ -76,7 +99,15 @@ export async function withVrrpLan(tag: string, roles: string[], fn: (lan: VrrpLa
             JSON.stringify({
               interfaces: ['lan0'],
               addresses: [`${own}/24@lan0`],
-              services: [{ protocol: 'tcp', address: VIP, port: 80, scheduler: 'rr', realservers: [{ address: RS, method: 'dr' }] }],
+              services: [
+                {
+                  protocol: 'tcp',
+                  address: VIP,
+                  port: 80,
+                  scheduler: 'rr',
+                  realservers: [{ address: RS, method: 'dr', ...(opts.check ? { check: { type: 'tcp', interval: 0.3, timeout: 0.5, fall: 1, rise: 1 } } : {}) }],
+                },
+              ],
               vrrp: { instances: [vi] },
             }),
           );

@@ -1,7 +1,9 @@
 // Two tsvsd directors on one LAN, one VRRP instance: the master owns the VIP (ARP, HTTP via a DR real server), kill -9 → takeover within Master_Down_Interval + 1 s, preempt, nopreempt, priority 0 on SIGTERM.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { canUseNetns } from '../../src/lab/netns.ts';
+import { writeFileSync, chmodSync, readFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { canUseNetns, waitFor } from '../../src/lab/netns.ts';
 import { withVrrpLan, transitions } from './vrrp-lan.ts';
 
 const skip = canUseNetns() ? false : 'needs root (network namespaces)';
@@ -56,5 +58,39 @@ test('vrrp e2e: tsvsd + tsvsd failover of the VIP', { skip, timeout: 120_000 }, 
     const s1 = (await lan.state(ds1))!;
     assert.equal(s1.master, '198.18.1.3');
     assert.equal(s1.stats.advertsBad, 0);
+  });
+});
+
+test('vrrp e2e: a tracked virtual service losing its quorum puts the master in FAULT (notify_fault runs), the backup takes over', { skip, timeout: 90_000 }, async () => {
+  await withVrrpLan('vrrpq', ['ds1', 'ds2'], async (lan) => {
+    await lan.mgmt('ds1', '198.18.1.21');
+    const notes = join(lan.dir, 'notify.log');
+    const script = join(lan.dir, 'notify.sh');
+    writeFileSync(script, `#!/bin/sh\necho "$*" >> ${notes}\n`);
+    chmodSync(script, 0o755);
+    const ds1 = await lan.tsvsd(
+      'ds1',
+      '198.18.1.2',
+      { priority: 150, track_services: [{ service: 'tcp 198.18.1.100:80' }], notify: script, notify_fault: `${script} fault-script` },
+      { check: true },
+    );
+    const ds2 = await lan.tsvsd('ds2', '198.18.1.3', { priority: 100 });
+    await lan.waitState(ds1, 'MASTER', 10_000);
+    await lan.waitState(ds2, 'BACKUP', 5000);
+    const down = Date.now();
+    await lan.realServer(false);
+    await lan.waitState(ds1, 'FAULT', 5000);
+    await lan.waitState(ds2, 'MASTER', 3000);
+    console.log(`# the real server died: ds1 FAULT and ds2 MASTER ${Date.now() - down} ms later (health check every 0.3 s, priority 0 on FAULT)`);
+    const s1 = (await lan.state(ds1))!;
+    assert.deepEqual(s1.faults, ['service tcp 198.18.1.100:80 without quorum']);
+    assert.ok(transitions(ds1).some((t) => /^MASTER->FAULT: service tcp 198\.18\.1\.100:80 without quorum/.test(t)), transitions(ds1).join('\n'));
+    await waitFor('notify scripts', () => existsSync(notes) && /fault-script/.test(readFileSync(notes, 'utf8')) && /INSTANCE VI_1 FAULT 150/.test(readFileSync(notes, 'utf8')), 5000);
+    // Quorum back: FAULT -> BACKUP, then ds1 (150, preempt) takes the VIP back.
+    await lan.realServer(true);
+    await lan.waitState(ds1, 'MASTER', 10_000);
+    await lan.waitState(ds2, 'BACKUP', 3000);
+    assert.equal(await lan.curl(), 'rs1');
+    assert.match(readFileSync(notes, 'utf8'), /INSTANCE VI_1 MASTER 150/);
   });
 });
