@@ -33,6 +33,7 @@ vrrp_instance VI_1 {
   priority ${o.priority}
   advert_int ${o.advert}
   ${o.preempt ? '' : 'nopreempt'}
+  ${o.version === 2 ? 'authentication {\n    auth_type PASS\n    auth_pass s3cret\n  }' : ''}
   virtual_ipaddress {
     ${VIP}/32
   }
@@ -71,7 +72,8 @@ async function scenario(version: 2 | 3, advert: number, nopreemptSide: 'tsvsd' |
   await withVrrpLan(`ka${version}`, ['ts', 'ka'], async (lan) => {
     await lan.n.ip('ka', 'addr', 'add', `${KA_ADDR}/24`, 'dev', 'lan0');
     const [tsMac, kaMac] = [await lan.mac('ts'), await lan.mac('ka')];
-    const vi = { version, advert_int: advert };
+    // v2 with keepalived's PASS authentication on both sides.
+    const vi = { version, advert_int: advert, ...(version === 2 ? { auth_pass: 's3cret' } : {}) };
     let run = 0;
     let ka = await startKeepalived(lan, { version, advert, priority: 100, preempt: true }, ++run);
     let ts = await lan.tsvsd('ts', TS_ADDR, { ...vi, priority: 150 });
@@ -146,7 +148,7 @@ async function scenario(version: 2 | 3, advert: number, nopreemptSide: 'tsvsd' |
   });
 }
 
-test('vrrp e2e: tsvsd and keepalived, VRRP v2 (advert_int 1), nopreempt on tsvsd', { skip, timeout: 120_000 }, async () => {
+test('vrrp e2e: tsvsd and keepalived, VRRP v2 (advert_int 1, auth PASS), nopreempt on tsvsd', { skip, timeout: 120_000 }, async () => {
   await scenario(2, 1, 'tsvsd');
 });
 
