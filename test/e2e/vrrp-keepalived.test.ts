@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { canUseNetns, waitFor } from '../../src/lab/netns.ts';
 import { namespacePids } from '../../src/lab/topology.ts';
-import { withVrrpLan, VIP, type VrrpLan } from './vrrp-lan.ts';
+import { withVrrpLan, VIP, RS, type VrrpLan, type Tsvsd } from './vrrp-lan.ts';
 
 const KEEPALIVED = '/usr/sbin/keepalived';
 const skip = !canUseNetns() ? 'needs root (network namespaces)' : !existsSync(KEEPALIVED) ? 'keepalived is not installed (apt-get install keepalived, or scripts/ensure-tools.sh)' : false;
@@ -18,18 +18,16 @@ interface Ka {
   log: string[];
 }
 
-async function startKeepalived(lan: VrrpLan, o: { version: 2 | 3; advert: number; priority: number; preempt: boolean }, run: number): Promise<Ka> {
-  const conf = join(lan.dir, `keepalived-${run}.conf`);
-  writeFileSync(
-    conf,
-    `global_defs {
-  router_id ka
+/** One keepalived.conf for both daemons: the instance (v2 with PASS), and for tsvsd the LVS part too. */
+function kaConf(o: { version: 2 | 3; advert: number; priority: number; preempt: boolean }, lvs: boolean): string {
+  return `global_defs {
+  router_id ${lvs ? 'tsvsd' : 'ka'}
+  vrrp_version ${o.version}
 }
 vrrp_instance VI_1 {
   state BACKUP
   interface lan0
   virtual_router_id 51
-  version ${o.version}
   priority ${o.priority}
   advert_int ${o.advert}
   ${o.preempt ? '' : 'nopreempt'}
@@ -38,8 +36,12 @@ vrrp_instance VI_1 {
     ${VIP}/32
   }
 }
-`,
-  );
+${lvs ? `virtual_server ${VIP} 80 {\n  lb_algo rr\n  lb_kind DR\n  protocol TCP\n  real_server ${RS} 80 {\n  }\n}\n` : ''}`;
+}
+
+async function startKeepalived(lan: VrrpLan, o: { version: 2 | 3; advert: number; priority: number; preempt: boolean }, run: number): Promise<Ka> {
+  const conf = join(lan.dir, `keepalived-${run}.conf`);
+  writeFileSync(conf, kaConf(o, false));
   const pid = (n: string) => join(lan.dir, `ka-${run}-${n}.pid`);
   const child = lan.n.spawn('ka', [KEEPALIVED, '-n', '-l', '-D', '-G', '-P', '-f', conf, '-p', pid('main'), '-r', pid('vrrp'), '-c', pid('chk')]);
   const ka: Ka = { child, log: [] };
@@ -72,11 +74,11 @@ async function scenario(version: 2 | 3, advert: number, nopreemptSide: 'tsvsd' |
   await withVrrpLan(`ka${version}`, ['ts', 'ka'], async (lan) => {
     await lan.n.ip('ka', 'addr', 'add', `${KA_ADDR}/24`, 'dev', 'lan0');
     const [tsMac, kaMac] = [await lan.mac('ts'), await lan.mac('ka')];
-    // v2 with keepalived's PASS authentication on both sides.
-    const vi = { version, advert_int: advert, ...(version === 2 ? { auth_pass: 's3cret' } : {}) };
+    // tsvsd reads the same keepalived.conf as keepalived (its LVS part too); v2 with PASS authentication.
+    const startTs = (priority: number, preempt = true): Promise<Tsvsd> => lan.tsvsdKeepalived('ts', TS_ADDR, kaConf({ version, advert, priority, preempt }, true));
     let run = 0;
     let ka = await startKeepalived(lan, { version, advert, priority: 100, preempt: true }, ++run);
-    let ts = await lan.tsvsd('ts', TS_ADDR, { ...vi, priority: 150 });
+    let ts = await startTs(150);
     // 1. tsvsd (150) over keepalived (100).
     await lan.waitState(ts, 'MASTER', 10_000);
     await waitFor('keepalived BACKUP without the VIP', async () => !(await kaHasVip(lan)), 5000);
@@ -97,7 +99,7 @@ async function scenario(version: 2 | 3, advert: number, nopreemptSide: 'tsvsd' |
 
     if (nopreemptSide === 'tsvsd') {
       // 3. tsvsd back with a higher priority but nopreempt: keepalived stays master.
-      ts = await lan.tsvsd('ts', TS_ADDR, { ...vi, priority: 150, preempt: false });
+      ts = await startTs(150, false);
       await lan.waitState(ts, 'BACKUP', 5000);
       await new Promise((r) => setTimeout(r, kaMdi + 1500));
       s = (await lan.state(ts))!;
@@ -108,7 +110,7 @@ async function scenario(version: 2 | 3, advert: number, nopreemptSide: 'tsvsd' |
       await new Promise((r) => ts.child.once('exit', r));
     }
     // 4. tsvsd back with preempt: it takes the VIP from keepalived.
-    ts = await lan.tsvsd('ts', TS_ADDR, { ...vi, priority: 150 });
+    ts = await startTs(150);
     await lan.waitState(ts, 'MASTER', 10_000);
     await waitFor('keepalived releases the VIP', async () => !(await kaHasVip(lan)), 5000);
     assert.equal(await lan.vipMac(), tsMac);

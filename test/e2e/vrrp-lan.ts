@@ -29,6 +29,8 @@ export interface VrrpLan {
    * `check`: the real server gets a TCP health check (probes leave through the role's mgmt0, see `mgmt`).
    */
   tsvsd(role: string, own: string, instance: Record<string, unknown>, opts?: { check?: boolean }): Promise<Tsvsd>;
+  /** Starts tsvsd in `role` with a keepalived.conf (`text`) and `--interface lan0 --address OWN/24@lan0`. */
+  tsvsdKeepalived(role: string, own: string, text: string): Promise<Tsvsd>;
   /** Gives `role` a kernel interface on the LAN (mgmt0, `addr`/24) for health checks to leave from. */
   mgmt(role: string, addr: string): Promise<void>;
   /** Stops the real server's programs (SIGKILL) or starts them again. */
@@ -75,6 +77,34 @@ export async function withVrrpLan(tag: string, roles: string[], fn: (lan: VrrpLa
       };
       let rs: ChildProcess | null = await startRs();
       let starts = 0;
+      /** Starts tsvsd with `args` in `role`; resolves once its control socket listens. */
+      const startTsvsd = async (role: string, args: string[], socket: string): Promise<Tsvsd> => {
+        const child = n.spawn(role, [process.execPath, `${ROOT}bin/tsvsd.mjs`, ...args]);
+        const t: Tsvsd = { role, child, socket, lines: [] };
+        let err = '';
+        const ready = new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error(`tsvsd in ${role} did not start: ${err.slice(-800)}`)), 30_000);
+          createInterface({ input: child.stderr! }).on('line', (l) => {
+            err += `${l}\n`;
+            try {
+              const j = JSON.parse(l) as Tsvsd['lines'][number];
+              t.lines.push(j);
+              if (j.msg === 'control socket listening') {
+                clearTimeout(timer);
+                resolve();
+              }
+            } catch {
+              /* not JSON */
+            }
+          });
+          child.once('exit', (c) => {
+            clearTimeout(timer);
+            reject(new Error(`tsvsd in ${role} exited (${c}): ${err.slice(-800)}`));
+          });
+        });
+        await ready;
+        return t;
+      };
       const lan: VrrpLan = {
         n,
         dir,
@@ -111,31 +141,13 @@ export async function withVrrpLan(tag: string, roles: string[], fn: (lan: VrrpLa
               vrrp: { instances: [vi] },
             }),
           );
-          const child = n.spawn(role, [process.execPath, `${ROOT}bin/tsvsd.mjs`, '--config', cfg, '--socket', socket]);
-          const t: Tsvsd = { role, child, socket, lines: [] };
-          let err = '';
-          const ready = new Promise<void>((resolve, reject) => {
-            const timer = setTimeout(() => reject(new Error(`tsvsd in ${role} did not start: ${err.slice(-800)}`)), 30_000);
-            createInterface({ input: child.stderr! }).on('line', (l) => {
-              err += `${l}\n`;
-              try {
-                const j = JSON.parse(l) as Tsvsd['lines'][number];
-                t.lines.push(j);
-                if (j.msg === 'control socket listening') {
-                  clearTimeout(timer);
-                  resolve();
-                }
-              } catch {
-                /* not JSON */
-              }
-            });
-            child.once('exit', (c) => {
-              clearTimeout(timer);
-              reject(new Error(`tsvsd in ${role} exited (${c}): ${err.slice(-800)}`));
-            });
-          });
-          await ready;
-          return t;
+          return startTsvsd(role, ['--config', cfg, '--socket', socket], socket);
+        },
+        async tsvsdKeepalived(role, own, text) {
+          const socket = join(dir, `${role}-${++starts}.sock`);
+          const cfg = join(dir, `${role}-${starts}-keepalived.conf`);
+          writeFileSync(cfg, text);
+          return startTsvsd(role, ['--config', cfg, '--interface', 'lan0', '--address', `${own}/24@lan0`, '--socket', socket], socket);
         },
         async state(t) {
           try {

@@ -189,3 +189,32 @@ test('vrrp host: random VRRP payloads and truncated adverts never throw and neve
   );
   assert.equal(b.snap().stats.advertsSent, sent, 'no advert was answered: nothing passed the checks');
 });
+
+test('vrrp host: a sync daemon that follows the instance (keepalived lvs_sync_daemon) is master while MASTER, backup otherwise', () => {
+  const a = director('a', '198.18.1.2', '02:00:00:00:01:02', 150);
+  const port = new MemoryPort('lan0', { mac: mac('02:00:00:00:01:05'), maxFrame: 2048 });
+  const config = validateConfig({
+    interfaces: ['lan0'],
+    addresses: ['198.18.1.5/24@lan0'],
+    sync_daemon: [{ state: 'backup', interface: 'lan0', syncid: 51, vrrp_instance: 'VI_1' }],
+    vrrp: { instances: [{ name: 'VI_1', interface: 'lan0', vrid: 51, priority: 100, addresses: ['198.18.1.100/32'] }] },
+  });
+  const dp = new Dataplane([port], config, quiet, null, () => {}, { linkState: () => true });
+  const b = { name: 'b', port, dp, events: [] as VrrpEvent[], state: () => dp.vrrp!.snapshot().instances[0]!.state, snap: () => dp.vrrp!.snapshot().instances[0]! };
+  const roles = () => {
+    const r = dp.handle({ v: 1, id: 1, op: 'get-daemon' });
+    assert.ok(r.ok);
+    return (r.result as { daemons: Array<{ state: string }> }).daemons.map((d) => d.state);
+  };
+  const net = lan(a, b);
+  b.dp.start(0);
+  net.step(100);
+  assert.deepEqual(roles(), ['backup']);
+  net.step(4000);
+  assert.equal(b.state(), 'MASTER');
+  assert.deepEqual(roles(), ['master'], 'MASTER: the daemon switched to master');
+  a.dp.start(net.now);
+  net.step(5000);
+  assert.equal(b.state(), 'BACKUP');
+  assert.deepEqual(roles(), ['backup']);
+});
