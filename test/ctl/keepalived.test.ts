@@ -312,3 +312,33 @@ test('keepalived: lvs_sync_daemon options are read as keepalived reads them, bad
     return true;
   });
 });
+
+/** Whether this build reads vrrp_instance (VRRP in tsvsd); the sync daemon's instance lookup needs it. */
+const vrrpRead = (() => {
+  try {
+    parseKeepalivedText('vrrp_instance VI_1 {\n  state BACKUP\n  interface eth1\n  virtual_router_id 51\n  virtual_ipaddress {\n    198.18.1.100/32\n  }\n}\n', 'probe.conf');
+    return true;
+  } catch (e) {
+    return !/VRRP is not supported/.test((e as Error).message);
+  }
+})();
+
+test('keepalived: lvs_sync_daemon follows its instance: the instance\'s state gives the role, its VRID the syncid', { skip: !vrrpRead && 'this build does not read vrrp_instance yet' }, () => {
+  const text = (state: string, extra: string) => `global_defs {
+  lvs_sync_daemon eth1 VI_1 ${extra}
+}
+vrrp_instance VI_1 {
+  state ${state}
+  interface eth1
+  virtual_router_id 51
+  priority 150
+  virtual_ipaddress {
+    198.18.1.100/32
+  }
+}
+`;
+  const a = parseKeepalivedText(text('MASTER', ''), 'ka.conf').config;
+  assert.deepEqual(a.sync_daemon, [{ state: 'master', interface: 'eth1', syncid: 51, maxlen: 0, vrrp_instance: 'VI_1' }]);
+  const b = parseKeepalivedText(text('BACKUP', 'id 9 maxlen 1400 port 9000 ttl 3 group 239.1.1.1'), 'ka.conf').config;
+  assert.deepEqual(b.sync_daemon, [{ state: 'backup', interface: 'eth1', syncid: 9, maxlen: 1400, port: 9000, ttl: 3, group: '239.1.1.1', vrrp_instance: 'VI_1' }]);
+});

@@ -10,6 +10,9 @@ import { ControlClient, NoDaemonError, requestOnce } from '../../src/ctl/client.
 import { IpvsError } from '../../src/ctl/errors.ts';
 import { errorResponse, okResponse, parseRequestLine, type Request, type Response } from '../../src/ctl/protocol.ts';
 import { run } from '../../src/cli/tsvsadm/main.ts';
+import { Dataplane } from '../../src/dp/dataplane.ts';
+import { MemoryPort } from '../../src/io/memory.ts';
+import { validateConfig } from '../../src/ctl/config.ts';
 
 /** Listen on a temp socket; answer each request line with `answer(request)`. */
 async function responder(answer: (req: Request) => Response | string | null): Promise<{ path: string; server: Server; seen: unknown[]; done: () => void }> {
@@ -117,4 +120,35 @@ test('server-side validation: good requests typed, malformed ones answered with 
   }
   const bad = parseRequestLine(cases[3]!);
   assert.equal(!bad.ok && bad.response.id, 6);
+});
+
+test('tsvsadm --start-daemon / --stop-daemon / -L --daemon against a Dataplane: ipvsadm\'s output, messages and exit codes', async () => {
+  const dp = new Dataplane([new MemoryPort('eth1')], validateConfig({ interfaces: ['eth1'], addresses: ['198.18.1.2/24@eth1'] }), () => {});
+  const r = await responder((req) => dp.handle(req));
+  const adm = async (line: string) => {
+    let out = '';
+    let err = '';
+    const code = await run([...line.split(' '), '--socket', r.path], { stdout: (s) => (out += s), stderr: (s) => (err += s), readStdin: async () => '', env: {} });
+    return { code, out, err };
+  };
+  try {
+    assert.deepEqual(await adm('-L --daemon'), { code: 0, out: '', err: '' });
+    assert.deepEqual(await adm('--stop-daemon master'), { code: 255, out: '', err: 'No daemon is running\n' });
+    assert.deepEqual(await adm('--start-daemon master'), { code: 255, out: '', err: 'No such device\n' }, 'the default interface is eth0');
+    assert.deepEqual(await adm('--start-daemon master --mcast-interface eth1 --syncid 3 --mcast-ttl 2'), { code: 0, out: '', err: '' });
+    assert.deepEqual(await adm('--start-daemon master --mcast-interface eth1'), { code: 255, out: '', err: 'Daemon has already run\n' });
+    assert.deepEqual(await adm('--start-daemon backup --mcast-interface=eth1 --sync-maxlen 9000 --mcast-group 239.0.0.9 --mcast-port 9999'), { code: 0, out: '', err: '' });
+    assert.deepEqual(await adm('-L --daemon'), {
+      code: 0,
+      out: 'master sync daemon (mcast=eth1, syncid=3, maxlen=1472, group=224.0.0.81, port=8848, ttl=2)\n'
+        + 'backup sync daemon (mcast=eth1, syncid=0, maxlen=9000, group=239.0.0.9, port=9999, ttl=1)\n',
+      err: '',
+    });
+    assert.equal((await adm('--start-daemon backup --mcast-group 10.0.0.1')).code, 2);
+    assert.deepEqual(await adm('--stop-daemon backup'), { code: 0, out: '', err: '' });
+    assert.deepEqual(await adm('--stop-daemon master'), { code: 0, out: '', err: '' });
+    assert.deepEqual(await adm('-L --daemon'), { code: 0, out: '', err: '' });
+  } finally {
+    r.done();
+  }
 });
