@@ -5,7 +5,7 @@ import { startDirector, defineLabServices, labClient } from './director.ts';
 import { runTrace, formatTracePacket } from '../cli/trace.ts';
 import type { TracePacket } from '../dp/trace.ts';
 import { Netns, waitFor } from './netns.ts';
-import { haPair, startHaDirector, haState } from './failover.ts';
+import { haPair, startHaDirector, haState, haConns } from './failover.ts';
 import { moduleCommand } from '../root.ts';
 import type { DownloadRun } from './client.ts';
 
@@ -118,11 +118,14 @@ async function demoFailover(): Promise<boolean> {
       [...moduleCommand(import.meta.url, './client'), '--mode', 'download', '--vip', LAB.vip, '--port', String(lab.state.ports.http), '--count', String(DOWNLOAD), '--rate', String(RATE)],
       60_000,
     );
-    await new Promise((r) => setTimeout(r, 2500));
+    // The master sends a connection within IPVS_SYNC_FLUSH_TIME (2 s): kill it only once the backup knows it.
+    await waitFor('the download synced to ds2', async () => (await haConns(ds2, lab.state.ports.http)) >= 1, 10_000, 100);
+    at('ds2 (the backup) holds the download connection: the sync daemon sent it');
+    await new Promise((r) => setTimeout(r, Math.max(0, 2500 - (Date.now() - start))));
     process.kill(master.pid, 'SIGKILL');
     at('kill -9 ds1 (the master): no priority-0 advert, the backup must time out');
     await waitFor('ds2 MASTER', async () => (await haState(ds2)) === 'MASTER', 10_000, 20);
-    at('ds2 MASTER: VIP taken, gratuitous ARPs sent; it already holds the connection (synced)');
+    at('ds2 MASTER: VIP taken, gratuitous ARPs sent; it forwards the download on');
     const r = await download;
     let d: DownloadRun;
     try {
@@ -135,7 +138,7 @@ async function demoFailover(): Promise<boolean> {
     for (const [t, what] of events) say(`  ${((t - start) / 1000).toFixed(2).padStart(6)} s  ${what}`);
     say('\nbytes received per second (the gap is the takeover, TCP retransmits across it):');
     say('  ' + d.perSecond.map((b, i) => `${i}s ${(b / (1 << 20)).toFixed(1)}`).join('  '));
-    const take = events[2]![0] - events[1]![0];
+    const take = events[3]![0] - events[2]![0];
     say(`\ntakeover ${take} ms after the kill (Master_Down_Interval 3609 ms at priority 100, advert_int 1)`);
     return d.ok;
   } finally {
