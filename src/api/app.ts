@@ -468,13 +468,14 @@ export function createAdminApp(o: AdminAppOptions): Hono {
   // Re-reads tsvsd's configuration file, as SIGHUP and tsvsadm --reload do.
   app.post('/api/v1/reload', async (c) => c.json(await call({ op: 'reload' })));
   app.get('/api/v1/version', async (c) => c.json(await call({ op: 'hello' })));
+  app.get('/api/v1/vrrp', async (c) => c.json(await call({ op: 'vrrp' })));
 
   app.get('/metrics', async (c) => {
-    const [list, counters] = await Promise.all([call({ op: 'list' }), call({ op: 'counters' })]);
+    const [list, counters, vrrp] = await Promise.all([call({ op: 'list' }), call({ op: 'counters' }), call({ op: 'vrrp' })]);
     const totals = list.totals;
     const health = o.health?.() ?? null;
     const refusals = { admin: refused, ...(o.controlRefusals ? { control: o.controlRefusals() } : {}) };
-    const text = renderMetrics({ list, counters: counters as CountersResult, ...(totals ? { totals } : {}), ...(health ? { health } : {}), refusals });
+    const text = renderMetrics({ list, counters: counters as CountersResult, vrrp, ...(totals ? { totals } : {}), ...(health ? { health } : {}), refusals });
     c.header('Content-Type', METRICS_CONTENT_TYPE);
     return c.body(text);
   });

@@ -19,6 +19,7 @@ import { runTrace } from './trace.ts';
 import { requestOnce } from '../ctl/client.ts';
 import { socketPath, type AnnounceStatus, type SysctlValues } from '../ctl/protocol.ts';
 import { addEcmpDirector, ecmpStatus, formatEcmpStatus, MAX_DIRECTORS, routerNextHops, startRouterBird, DEFAULT_ECMP } from '../lab/ecmp.ts';
+import { formatVrrp } from '../vrrp/format.ts';
 
 function intArg(min: number, max: number) {
   return (v: string): number => {
@@ -290,6 +291,12 @@ function buildProgram(): Command {
     const cur = Object.keys(want).length ? await requestOnce(sock, { op: 'set-sysctl', sysctl: want }) : await requestOnce(sock, { op: 'get-sysctl' });
     for (const n of show.length ? show : names) process.stdout.write(`net.ipv4.vs.${n} = ${cur[n]}\n`);
   });
+  sockOpt(program.command('vrrp').description("each VRRP instance's state, priority, master and advert counters").option('--json', 'the snapshot as JSON')).action(
+    async (o: { socket?: string; json?: boolean }) => {
+      const r = await requestOnce(socketPath(o.socket), { op: 'vrrp' });
+      process.stdout.write(o.json ? `${JSON.stringify(r, null, 2)}\n` : formatVrrp(r));
+    },
+  );
 
   program
     .command('trace')

@@ -12,6 +12,7 @@ import type { Config } from '../ctl/config.ts';
 import { parseTsvsdArgs, preflight, TSVSD_USAGE } from './tsvsd-args.ts';
 import type { WorkerEvent, WorkerInit, WorkerCommand } from '../dp/worker.ts';
 import { ROOT, moduleWorker } from '../root.ts';
+import { VrrpNotifier, trackedServices, poolName } from '../vrrp/notify.ts';
 import { KernelSyncSockets } from '../ipvs/sync/kernel-socket.ts';
 import { serviceName } from '../health/plan.ts';
 import type { Announcer } from '../bgp/announcer.ts';
@@ -66,6 +67,7 @@ export async function main(argv: string[]): Promise<number> {
   const init: WorkerInit = { config: opts.config, mailbox, control: port2 };
   const worker = moduleWorker(import.meta.url, '../dp/worker', { workerData: init, transferList: [port2] });
 
+  const notifier = new VrrpNotifier(opts.config.vrrp, (level, msg, fields) => log[level](fields ?? {}, msg));
   let seq = 0;
   const pending = new Map<number, (r: Response) => void>();
   const streams = new Map<number, (line: object) => void>();
@@ -94,6 +96,9 @@ export async function main(argv: string[]): Promise<number> {
           break;
         case 'log':
           log[e.level](e.fields ?? {}, e.msg);
+          break;
+        case 'vrrp':
+          notifier.handle(e.event);
           break;
         case 'sync-open':
           syncSockets.open(e.state, e.daemon);
@@ -263,6 +268,21 @@ export async function main(argv: string[]): Promise<number> {
       return 1;
     }
   }
+  // VRRP instances that track a virtual service follow its quorum as the health monitor sees it. A
+  // service without health checks always has quorum.
+  const tracked = trackedServices(current.vrrp);
+  const quorum = new Map<string, boolean>();
+  const quorumTimer = tracked.length
+    ? setInterval(() => {
+        const pools = health?.snapshot().pools ?? [];
+        for (const svc of tracked) {
+          const up = pools.find((p) => p.service === poolName(svc))?.quorumUp ?? true;
+          if (quorum.get(svc) === up) continue;
+          quorum.set(svc, up);
+          send({ type: 'vrrp-track', service: svc, up });
+        }
+      }, 200)
+    : null;
   process.on('SIGHUP', () => {
     reloadOnce().catch((e: Error) => log.error({ err: e.message }, 'reload refused, nothing changed'));
   });
@@ -312,10 +332,13 @@ export async function main(argv: string[]): Promise<number> {
   });
   // Routes go first, while the data plane still forwards what the routers sent before they heard.
   if (announcer) await announcer.stop();
+  if (quorumTimer) clearInterval(quorumTimer);
   if (health) await health.stop({ removeServers: false });
   await stopControlServer(server, opts.socket);
   send({ type: 'stop' });
   await Promise.race([new Promise((r) => worker.once('exit', r)), new Promise((r) => setTimeout(r, 2000))]);
+  // notify_stop scripts (the data plane posted STOP on its way out), bounded.
+  await Promise.race([notifier.drain(), new Promise((r) => setTimeout(r, 5000))]);
   await worker.terminate();
   syncSockets.closeAll();
   port1.close();

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { LineCounter, parseDocument, isMap, isSeq, type Node as YamlNode } from 'yaml';
 import { z } from 'zod';
+import { vrrpSchema } from '../vrrp/config.ts';
 
 /** Where the control socket lives unless --socket or TSVS_SOCKET says otherwise. */
 export const DEFAULT_SOCKET = '/run/tsvs/tsvsd.sock';
@@ -260,6 +261,8 @@ export const configSchema = z
       .strict()
       .default({}),
     services: z.array(serviceSchema).default([]),
+    /** VRRP instances and sync groups (src/vrrp/config.ts). Restart-only. */
+    vrrp: vrrpSchema.default({ instances: [], sync_groups: [] }),
     /** The kernel's sync sysctls (net.ipv4.vs.sync_*): when the master sends a conn. Restart-only. */
     sync_threshold: z.number().int().min(0).max(65535).default(3),
     sync_period: z.number().int().min(0).max(65535).default(50),
@@ -354,6 +357,21 @@ export function loadConfigFile(file: string): Config {
   return parseConfigText(text, file);
 }
 
+/** Where each path of a config read from a file came from: a non-enumerable property set by the readers. */
+export const CONFIG_WHERE = Symbol('config source lines');
+
+/** "file:line" of a config path, when the config was read from a file (else `fallback`). */
+export function configWhere(config: object, fallback: string): (path: readonly (string | number)[]) => string {
+  const f = (config as { [CONFIG_WHERE]?: (path: readonly (string | number)[]) => string })[CONFIG_WHERE];
+  return f ?? (() => fallback);
+}
+
+/** Attaches a source-line lookup to a parsed config (not copied by spreads, not serialised). */
+export function attachWhere<T extends object>(config: T, where: (path: readonly (string | number)[]) => string): T {
+  Object.defineProperty(config, CONFIG_WHERE, { value: where, enumerable: false });
+  return config;
+}
+
 /** Parses and validates YAML config text (see loadConfigFile). */
 export function parseConfigText(text: string, file = 'config'): Config {
   const lc = new LineCounter();
@@ -364,7 +382,12 @@ export function parseConfigText(text: string, file = 'config'): Config {
     throw new ConfigError(`${file}:${pos.line}: ${e.message.split('\n')[0]}`);
   }
   const r = configSchema.safeParse(doc.toJS() ?? {});
-  if (r.success) return r.data;
+  if (r.success) {
+    return attachWhere(r.data, (path) => {
+      const node = nodeAt(doc.contents as YamlNode | null, path);
+      return `${file}:${node?.range ? lc.linePos(node.range[0]).line : 1}`;
+    });
+  }
   const lines = r.error.issues.map((i) => {
     const node = nodeAt(doc.contents as YamlNode | null, i.path);
     const line = node?.range ? lc.linePos(node.range[0]).line : 1;

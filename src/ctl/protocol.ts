@@ -10,6 +10,7 @@ import { createRequire } from 'node:module';
 import type * as Zod from 'zod';
 import type { IpvsErrno, IpvsOp } from './errors.ts';
 import { ipvsMessage } from './errors.ts';
+import type { VrrpSnapshot } from '../vrrp/host.ts';
 
 export const PROTOCOL_VERSION = 1 as const;
 /** Default path of tsvsd's control socket (override with TSVS_SOCKET or tsvsadm --socket). */
@@ -237,7 +238,9 @@ export type RequestBody =
   /** Announce again (where quorum allows). */
   | { op: 'director-undrain' }
   /** The route announcer's view: each VIP, whether it is announced and why, the routing daemon's sessions. */
-  | { op: 'announce' };
+  | { op: 'announce' }
+  /** Each VRRP instance's state, priority, master and counters (src/vrrp/host.ts VrrpSnapshot). */
+  | { op: 'vrrp' };
 
 /** The sysctls an operator can set, by their kernel names (net.ipv4.vs.NAME). */
 export interface SysctlValues {
@@ -358,6 +361,7 @@ export interface ResultMap {
   trace: { packets: number };
   reload: ReloadResult;
   health: unknown;
+  vrrp: VrrpSnapshot;
 }
 
 export interface ErrorBody {
@@ -403,6 +407,7 @@ export function errorOpFor(op: Op | string): IpvsOp {
     case 'director-drain':
     case 'director-undrain':
     case 'announce':
+    case 'vrrp':
       return 'other';
     default:
       return 'other';
@@ -522,6 +527,7 @@ function buildSchemas(z: typeof Zod.z) {
     z.object({ ...env, op: z.literal('director-drain') }).strict(),
     z.object({ ...env, op: z.literal('director-undrain') }).strict(),
     z.object({ ...env, op: z.literal('announce') }).strict(),
+    z.object({ ...env, op: z.literal('vrrp') }).strict(),
     z
       .object({
         ...env,

@@ -16,6 +16,7 @@ import { IpvsError } from './errors.ts';
  */
 export const RESTART_ONLY = [
   'interfaces',
+  'vrrp',
   'io',
   'socket',
   'promiscuous',

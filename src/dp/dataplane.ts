@@ -32,6 +32,8 @@ import { Ipvs, type ServiceKey, type ServiceSpec, type DestSpec, type ServiceInf
 import { IpvsPath } from '../ipvs/path.ts';
 import { SyncDaemons, type SyncRelay } from '../ipvs/sync/daemon.ts';
 import { Fwd, SVC_F, IPPROTO_TCP, IPPROTO_UDP } from '../ipvs/types.ts';
+import { VrrpHost, type VrrpEvent, type VrrpHostOptions } from '../vrrp/host.ts';
+import { resolveVrrp } from '../vrrp/config.ts';
 
 export type LogFn = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
 
@@ -117,16 +119,21 @@ export class Dataplane {
   readonly director: Director;
   readonly ipvs: Ipvs;
   readonly path: IpvsPath;
+  /** The VRRP instances this director runs (null when none is configured). */
+  readonly vrrp: VrrpHost | null = null;
   /** The connection-sync daemons (master, backup). */
   readonly sync: SyncDaemons;
   private readonly ifIndex = new Map<string, number>();
   private lastEst = 0;
+  private lastNow = 0;
 
   constructor(
     ports: Port[],
     config: Config,
     private readonly log: LogFn,
     syncRelay: SyncRelay | null = null,
+    vrrpEvents: (e: VrrpEvent) => void = () => {},
+    vrrpOpts: VrrpHostOptions = {},
   ) {
     ports.forEach((p, i) => this.ifIndex.set(p.ifname, i));
     this.director = new Director(ports);
@@ -169,6 +176,20 @@ export class Dataplane {
       this.mustApply({ v: 1, id: ++id, op: 'start-daemon', daemon: syncDaemonRequest(d) });
       if (d.vrrp_instance) this.sync.follows = d.vrrp_instance;
     }
+    if (config.vrrp.instances.length) {
+      // A sync daemon that follows an instance (keepalived's lvs_sync_daemon) switches role with it.
+      const events = (e: VrrpEvent) => {
+        if (e.kind === 'instance' && (e.to === 'MASTER' || e.to === 'BACKUP' || e.to === 'FAULT')) this.sync.vrrpState(e.name, e.to);
+        vrrpEvents(e);
+      };
+      this.vrrp = new VrrpHost(this.director, (n) => this.portOf(n), resolveVrrp(config.vrrp, config), config.vrrp.sync_groups, events, vrrpOpts);
+    }
+  }
+
+  /** Starts what runs on its own once the ports are open: the VRRP instances. */
+  start(now: number): void {
+    this.lastNow = now;
+    this.vrrp?.start(now);
   }
 
   private portOf(ifname: string): number {
@@ -196,6 +217,8 @@ export class Dataplane {
 
   /** Timer work: conn expiry, neighbours, the 2-second estimator. */
   tick(now: number): void {
+    this.lastNow = now;
+    this.vrrp?.tick(now);
     // Before the director's tick, whose flush sends what the sync master queued.
     this.sync.tick(now);
     this.director.tick(now);
@@ -294,6 +317,8 @@ export class Dataplane {
         if (port === undefined) throw new IpvsError('EINVAL', 'address', `interface ${req.address.ifname} is not owned by this director`);
         if (req.address.plen > 32) throw new IpvsError('EINVAL', 'address', `prefix length ${req.address.plen} is out of range for IPv4`);
         if (this.director.isLocal(addr)) throw new IpvsError('EEXIST', 'address', `address ${req.address.addr} already exists`);
+        const owner = this.vrrp?.instanceOwning(addr);
+        if (owner) throw new IpvsError('EINVAL', 'other', `address ${req.address.addr} belongs to VRRP instance ${owner}: it is the director's only while that instance is MASTER`);
         this.director.addAddress(addr, req.address.plen, port);
         this.log('info', 'address added', { addr: req.address.addr, plen: req.address.plen, ifname: req.address.ifname });
         return okResponse(req.id, null);
@@ -309,6 +334,8 @@ export class Dataplane {
         if (s.sloppy_tcp !== undefined || s.sloppy_sctp !== undefined) this.log('info', 'sysctl set', { ...s });
         return okResponse(req.id, this.sysctls());
       }
+      case 'vrrp':
+        return okResponse(req.id, this.vrrp ? this.vrrp.snapshot(this.lastNow) : { instances: [], groups: [], unmatched: {} });
       case 'trace':
       case 'reload':
       case 'health':
@@ -318,6 +345,8 @@ export class Dataplane {
         throw new IpvsError('EINVAL', 'other', `${req.op} is served by tsvsd's main thread, not the data plane`);
       case 'address-del': {
         const addr = ipToU32(req.address.addr);
+        const owner = this.vrrp?.instanceOwning(addr);
+        if (owner) throw new IpvsError('EINVAL', 'other', `address ${req.address.addr} belongs to VRRP instance ${owner}: it goes when the instance leaves MASTER`);
         if (!this.director.delAddress(addr)) throw new IpvsError('ENOENT', 'address', `address ${req.address.addr} does not exist`);
         this.log('info', 'address removed', { addr: req.address.addr });
         return okResponse(req.id, null);
@@ -354,7 +383,9 @@ export class Dataplane {
     };
   }
 
-  close(): void {
+  /** Stops: a VRRP master says priority 0 and releases its addresses, then the capture closes. */
+  close(now = this.lastNow): void {
+    this.vrrp?.stop(now);
     this.director.pcap?.close();
   }
 }

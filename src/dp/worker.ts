@@ -9,6 +9,7 @@ import type { Config } from '../ctl/config.ts';
 import type { Request } from '../ctl/protocol.ts';
 import { Dataplane } from './dataplane.ts';
 import { TraceSessions } from './trace.ts';
+import type { VrrpEvent } from '../vrrp/host.ts';
 import { okResponse, type DaemonEntry } from '../ctl/protocol.ts';
 import type { SyncRelay } from '../ipvs/sync/daemon.ts';
 import { FastPath } from '../fastpath/runtime.ts';
@@ -28,6 +29,7 @@ export type WorkerEvent =
   | { type: 'reply'; seq: number; response: unknown }
   | { type: 'trace'; seq: number; event: unknown }
   | { type: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; msg: string; fields?: Record<string, unknown> }
+  | { type: 'vrrp'; event: VrrpEvent }
   // A sync daemon on a kernel interface: the main thread holds its socket.
   | { type: 'sync-open'; state: 'master' | 'backup'; daemon: DaemonEntry }
   | { type: 'sync-close'; state: 'master' | 'backup' }
@@ -38,6 +40,8 @@ export type WorkerEvent =
 export type WorkerCommand =
   | { type: 'request'; seq: number; request: Request }
   | { type: 'trace-stop'; seq: number }
+  /** A virtual service a VRRP instance tracks gained or lost its quorum ("tcp 198.18.1.100:80"). */
+  | { type: 'vrrp-track'; service: string; up: boolean }
   /** A sync message the main thread received on a kernel interface. */
   | { type: 'sync-rx'; bytes: Uint8Array }
   | { type: 'stop' };
@@ -72,7 +76,7 @@ function main(): void {
         return true;
       },
     };
-    dp = new Dataplane(ports, init.config, (level, msg, fields) => post({ type: 'log', level, msg, fields }), relay);
+    dp = new Dataplane(ports, init.config, (level, msg, fields) => post({ type: 'log', level, msg, fields }), relay, (event) => post({ type: 'vrrp', event }));
   } catch (e) {
     for (const p of ports) p.close();
     post({ type: 'fatal', message: (e as Error).message });
@@ -103,6 +107,7 @@ function main(): void {
     })),
   });
 
+  dp.start(performance.now());
   const traces = new TraceSessions(dp.director.tracer, ports.map((p) => p.ifname));
   const fds = new Int32Array(ports.map((p) => p.fd).filter((fd) => fd >= 0));
   const io = fds.length ? native() : null;
@@ -120,6 +125,10 @@ function main(): void {
         }
         if (cmd.type === 'trace-stop') {
           traces.stop(cmd.seq);
+          continue;
+        }
+        if (cmd.type === 'vrrp-track') {
+          dp.vrrp?.trackService(cmd.service, cmd.up, performance.now());
           continue;
         }
         if (cmd.type === 'sync-rx') {
@@ -153,7 +162,7 @@ function main(): void {
     if (n === 0 && io && !busyPoll) io.pollFds(fds, IDLE_POLL_MS);
   }
   fast?.close();
-  dp.close();
+  dp.close(performance.now());
   for (const p of ports) p.close();
   post({ type: 'stopped' });
 }

@@ -283,6 +283,61 @@ export async function keepAliveRun(vip: string, port: number): Promise<void> {
   agent.destroy();
 }
 
+/** What a paced download saw: bytes per second of wall time, and whether every byte was the real server's. */
+export interface DownloadRun {
+  bytes: number;
+  ok: boolean;
+  server: string;
+  error: string | null;
+  start: number;
+  end: number;
+  /** Bytes received in each second since `start`. */
+  perSecond: number[];
+}
+
+/**
+ * Downloads `bytes` of the real server's pattern from vip:port (/bytes/N) reading at most `rate`
+ * bytes/s (TCP flow control holds the server back), so the transfer lasts long enough to live
+ * through a director failover. Checks every byte against the pattern.
+ */
+export async function downloadRun(vip: string, port: number, bytes: number, rate: number, timeoutMs = 60_000): Promise<DownloadRun> {
+  const r: DownloadRun = { bytes: 0, ok: false, server: '', error: null, start: Date.now(), end: 0, perSecond: [] };
+  const pattern = Buffer.alloc(65536);
+  for (let i = 0; i < pattern.length; i++) pattern[i] = (i * 31 + 7) & 255;
+  await new Promise<void>((resolve) => {
+    const req = request({ host: vip, port, path: `/bytes/${bytes}`, agent: false, timeout: timeoutMs }, (res) => {
+      r.server = String(res.headers['x-real-server'] ?? '');
+      let good = true;
+      res.on('data', (c: Buffer) => {
+        for (let i = 0; i < c.length; i++) if (c[i] !== pattern[(r.bytes + i) & 0xffff]) good = false;
+        r.bytes += c.length;
+        const sec = Math.floor((Date.now() - r.start) / 1000);
+        while (r.perSecond.length <= sec) r.perSecond.push(0);
+        r.perSecond[sec]! += c.length;
+        // Pace: pause for as long as this chunk is worth at `rate`.
+        res.pause();
+        setTimeout(() => res.resume(), (c.length / rate) * 1000);
+      });
+      res.on('end', () => {
+        r.ok = good && r.bytes === bytes;
+        resolve();
+      });
+      res.on('error', (e) => {
+        r.error = e.message;
+        resolve();
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', (e) => {
+      r.error = (e as NodeJS.ErrnoException).code ?? e.message;
+      resolve();
+    });
+    req.end();
+  });
+  r.end = Date.now();
+  return r;
+}
+
 async function cli(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -294,10 +349,11 @@ async function cli(): Promise<void> {
       sources: { type: 'string', default: '' },
       duration: { type: 'string', default: '5000' },
       grace: { type: 'string', default: '20000' },
+      rate: { type: 'string', default: '2000000' },
     },
   });
   if (!values.vip || !values.port) {
-    process.stderr.write('usage: client --mode http|udp|xfer|keepalive|flows --vip ADDR --port N [--count N] [--concurrency N] [--sources A,B --duration MS --grace MS]\n');
+    process.stderr.write('usage: client --mode http|udp|xfer|keepalive|flows|download --vip ADDR --port N [--count N] [--concurrency N] [--sources A,B --duration MS --grace MS] [--rate BYTES/S]\n');
     process.exit(2);
   }
   // A lab tool: it only ever talks to the lab's benchmark range, never to a real network.
@@ -307,7 +363,7 @@ async function cli(): Promise<void> {
     process.exit(2);
   }
   const port = Number(values.port);
-  const count = Math.min(values.mode === 'xfer' ? 256 << 20 : 100_000, Number(values.count));
+  const count = Math.min(values.mode === 'xfer' || values.mode === 'download' ? 256 << 20 : 100_000, Number(values.count));
   if (values.mode === 'keepalive') return keepAliveRun(values.vip, port);
   if (values.mode === 'flows') {
     // One JSON line once all flows are up, then one per flow when they end.
@@ -320,6 +376,11 @@ async function cli(): Promise<void> {
     });
     process.stdout.write(JSON.stringify({ event: 'done', flows }) + '\n');
     process.exit(0);
+  }
+  if (values.mode === 'download') {
+    const d = await downloadRun(values.vip, port, Number(values.count), Number(values.rate));
+    process.stdout.write(JSON.stringify(d) + '\n');
+    process.exit(d.ok ? 0 : 1);
   }
   const r =
     values.mode === 'udp'
