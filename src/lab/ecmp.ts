@@ -1,7 +1,7 @@
-// The ECMP lab: N directors behind one router, each tsvsd announcing the VIP over BGP through its BIRD, the router's BIRD installing one next hop per director.
+// The ECMP lab: N directors behind one router, each tsvsd announcing the VIP over BGP through its BIRD, the router's BIRD merging them into one route with a next hop per director, forwarded through a resilient nexthop group (resilient-fib.ts).
 //
 //   client ── router cli0          router lan0 198.18.1.1 ─── bridge lan ─── dirK lan0 198.18.1.(1+K) (owned by tsvsd, VIP too)
-//             (ECMP, L4 hash)      router peer0 198.18.3.1 ── bridge peer ── dirK mgmt0 198.18.3.(1+K) (kernel: BGP, BFD, health checks)
+//             (resilient ECMP)     router peer0 198.18.3.1 ── bridge peer ── dirK mgmt0 198.18.3.(1+K) (kernel: BGP, BFD, health checks)
 //                                                              bridge lan ─── rs1..N (DR, VIP on lo)
 //
 // The BGP session needs a kernel address, which owned interfaces do not have: it runs on mgmt0, the

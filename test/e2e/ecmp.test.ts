@@ -274,7 +274,7 @@ test('ECMP: three directors announce the VIP over BGP; kill -9, a fourth directo
     let syncMs = 0;
     const flows5 = await runFlows(
       lab,
-      12_000,
+      14_000,
       async (keys) => {
         await new Promise((r) => setTimeout(r, 500));
         before = await whereFlowsAre(dirs, keys);
@@ -288,7 +288,7 @@ test('ECMP: three directors announce the VIP over BGP; kill -9, a fourth directo
         await waitFor(`${d3.role}'s connections on every other director`, async () => {
           const w = await whereFlowsAre(survivors, keys);
           return mine.every((k) => w.get(k)?.dirs.size === survivors.length);
-        }, 9000, 250);
+        }, 11_000, 250);
         syncMs = Date.now() - t0;
         process.kill(pidOf(lab, d3), 'SIGKILL');
         await waitHops(lab, [d1.lan, d2.lan, d4.lan], 5000);
