@@ -21,8 +21,9 @@ export const SB_NAMES: readonly string[] = ['messages', 'conns_new', 'conns_upda
  * One backup daemon over a director's Ipvs. `receive` takes a message's bytes (the UDP payload),
  * refuses the whole message when its framing lies, and installs each usable entry as the kernel does:
  * bound to the local real server of the same service (unknown ones are dropped and counted, never
- * trusted), with the SYNC flag, the forwarding method of the local real server, the state and
- * timeout the master sent; never scheduled. An entry for a known conn updates it.
+ * trusted), with the SYNC flag, the forwarding method of the local real server, the state the master
+ * sent and its timeout; never scheduled. An entry for a known synced conn updates
+ * it; conns this director scheduled itself are never touched.
  */
 export class SyncBackup {
   readonly counts = new Float64Array(SB.COUNT);
@@ -62,49 +63,54 @@ export class SyncBackup {
     return this.ipvs.getDest(svc, c.daddr, port) ?? this.ipvs.getDest(svc, c.daddr, port ^ c.dport);
   }
 
+  /**
+   * One entry (ip_vs_proc_conn), stricter than the kernel: the local real server is resolved before
+   * anything is touched (an entry naming none is dropped, nothing changes), and only conns the sync
+   * daemon created (flag SYNC) are ever updated or replaced; a conn this director scheduled itself is
+   * never modified by a message (the kernel would expire or rewrite it).
+   */
   private procConn(c: SyncConn): void {
     const ipvs = this.ipvs;
     const t = ipvs.conns;
     let flags = ((c.flags & BACKUP_MASK) | CONN_F.SYNC) >>> 0;
     const template = (flags & CONN_F.TEMPLATE) !== 0;
-    let cp: number;
-    if (!template) {
-      cp = t.lookupIn(c.proto, c.caddr, c.cport, c.vaddr, c.vport);
-      if (cp >= 0 && (t.dport[cp] !== c.dport || t.daddr[cp] !== c.daddr)) {
-        if ((flags & CONN_F.INACTIVE) !== 0) {
-          // The expiry notice of a conn that was already replaced here.
-          this.drops[SR.STALE]!++;
-          return;
-        }
-        // The master moved this client to another real server: the old conn gives way now.
-        if (t.nControl[cp] === 0) ipvs.delConn(cp);
-        else t.unhash(cp);
-        cp = -1;
+    const d = this.findDest(c);
+    if (d === undefined) {
+      this.drops[SR.NO_DEST]!++;
+      return;
+    }
+    let cp = template ? t.lookupTemplate(c.proto, c.caddr, c.vaddr, c.vport) : t.lookupIn(c.proto, c.caddr, c.cport, c.vaddr, c.vport);
+    if (cp >= 0 && (t.flags[cp]! & CONN_F.SYNC) === 0) {
+      this.drops[SR.LOCAL]!++;
+      return;
+    }
+    if (cp >= 0 && (t.dport[cp] !== c.dport || t.daddr[cp] !== c.daddr)) {
+      if ((flags & CONN_F.INACTIVE) !== 0 && !template) {
+        // The expiry notice of a conn that was already replaced here.
+        this.drops[SR.STALE]!++;
+        return;
       }
-    } else {
-      cp = t.lookupTemplate(c.proto, c.caddr, c.vaddr, c.vport);
+      // The master moved this client to another real server: the old conn gives way now.
+      if (t.nControl[cp] === 0) ipvs.delConn(cp);
+      else t.unhash(cp);
+      cp = -1;
     }
     if (cp >= 0) {
-      const d = ipvs.destById[t.dest[cp]!];
       const old = t.flags[cp]!;
-      if (((old ^ flags) & CONN_F.INACTIVE) !== 0 && !template && d !== undefined) {
+      const bound = ipvs.destById[t.dest[cp]!];
+      if (((old ^ flags) & CONN_F.INACTIVE) !== 0 && !template && bound !== undefined) {
         if (flags & CONN_F.INACTIVE) {
-          d.activeConns--;
-          d.inactConns++;
+          bound.activeConns--;
+          bound.inactConns++;
         } else {
-          d.activeConns++;
-          d.inactConns--;
+          bound.activeConns++;
+          bound.inactConns--;
         }
       }
       flags = ((flags & BACKUP_UPD_MASK) | (old & ~BACKUP_UPD_MASK)) >>> 0;
       t.flags[cp] = flags;
       this.counts[SB.CONNS_UPDATED]!++;
     } else {
-      const d = this.findDest(c);
-      if (d === undefined) {
-        this.drops[SR.NO_DEST]!++;
-        return;
-      }
       cp = t.alloc(c.proto, c.caddr, c.cport, c.vaddr, c.vport, c.daddr, c.dport, flags, -1);
       if (cp < 0) {
         this.drops[SR.TABLE_FULL]!++;

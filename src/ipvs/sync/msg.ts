@@ -61,12 +61,15 @@ export const SR = {
   OWN: 15,
   /** Unicast to our address, or a UDP checksum that fails. */
   BAD_DATAGRAM: 16,
-  COUNT: 17,
+  /** The entry names a conn this director scheduled itself (no SYNC flag): sync never touches those. */
+  LOCAL: 17,
+  COUNT: 18,
 } as const;
 
 export const SR_NAMES: readonly string[] = [
   'short', 'bad_size', 'syncid', 'version', 'truncated', 'entry_version', 'bad_entry', 'trailing',
   'ipv6', 'protocol', 'state', 'option', 'no_dest', 'table_full', 'stale', 'own', 'bad_datagram',
+  'local',
 ];
 
 /** One decoded conn entry; reused for every entry (never allocated per message). */

@@ -1,0 +1,118 @@
+// The backup's handling of hostile or odd entries: what it may touch, how long it keeps conns, how much of the table.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { appendConnV4, writeMesgHeader, SR } from '../../src/ipvs/sync/msg.ts';
+import { SyncBackup, SB } from '../../src/ipvs/sync/backup.ts';
+import { Ipvs } from '../../src/ipvs/service.ts';
+import { CONN_F } from '../../src/ipvs/conn.ts';
+import { inPacket, newTuple, V_FORWARD } from '../../src/ipvs/core.ts';
+import { TCP_S } from '../../src/ipvs/proto/tcp.ts';
+import { Fwd, IPPROTO_TCP, SVC_F } from '../../src/ipvs/types.ts';
+import { ip } from '../packet/builder.ts';
+
+const VIP = ip('198.18.1.100');
+const CIP = ip('198.18.0.2');
+const RIP1 = ip('198.18.2.11');
+const RIP2 = ip('198.18.2.12');
+const SYN = 0x02;
+
+/** A backup with TCP VIP:80 → RIP1/RIP2:8080 (NAT) and a persistent TCP VIP:443 → RIP1:443 (DR). */
+function setup(capacity = 64) {
+  const ipvs = new Ipvs({ connCapacity: capacity, statsSlots: 64, tickMs: 10 });
+  ipvs.addService({ proto: IPPROTO_TCP, addr: VIP, port: 80, sched: 'rr' });
+  for (const a of [RIP1, RIP2]) ipvs.addDest({ proto: IPPROTO_TCP, addr: VIP, port: 80 }, { addr: a, port: 8080, fwd: Fwd.Masq, weight: 1 });
+  ipvs.addService({ proto: IPPROTO_TCP, addr: VIP, port: 443, sched: 'rr', flags: SVC_F.PERSISTENT, timeout: 300 });
+  ipvs.addDest({ proto: IPPROTO_TCP, addr: VIP, port: 443 }, { addr: RIP1, port: 443, fwd: Fwd.Route, weight: 1 });
+  ipvs.tick(1000);
+  const bk = new SyncBackup(ipvs, 0);
+  return { ipvs, t: ipvs.conns, bk };
+}
+
+interface Entry {
+  proto?: number;
+  flags?: number;
+  state?: number;
+  cport?: number;
+  vport?: number;
+  dport?: number;
+  fwmark?: number;
+  timeout?: number;
+  caddr?: number;
+  daddr?: number;
+}
+
+function message(entries: Entry[]): Uint8Array {
+  const b = new Uint8Array(1472);
+  writeMesgHeader(b, 0, 0);
+  let size = 8;
+  for (const e of entries) {
+    size = appendConnV4(b, 0, e.proto ?? IPPROTO_TCP, e.flags ?? Fwd.Masq, e.state ?? TCP_S.ESTABLISHED, e.cport ?? 40000, e.vport ?? 80,
+      e.dport ?? 8080, e.fwmark ?? 0, e.timeout ?? 900, e.caddr ?? CIP, VIP, e.daddr ?? RIP1, null);
+  }
+  return b.slice(0, size);
+}
+
+function send(bk: SyncBackup, entries: Entry[]): void {
+  const m = message(entries);
+  bk.receive(m, 0, m.length);
+}
+
+/** A conn this director schedules itself: a client SYN to VIP:80. */
+function localConn(ipvs: Ipvs, cport = 40000): number {
+  const p = newTuple();
+  Object.assign(p, { proto: IPPROTO_TCP, saddr: CIP, sport: cport, daddr: VIP, dport: 80, tcpFlags: SYN, len: 60, fwmark: 0 });
+  assert.equal(inPacket(ipvs, p), V_FORWARD);
+  return p.conn;
+}
+
+function snapshot(ipvs: Ipvs, i: number) {
+  const t = ipvs.conns;
+  return { used: t.isUsed(i), daddr: t.daddr[i], dport: t.dport[i], state: t.state[i], timeout: t.timeout[i], inPkts: t.inPkts[i],
+    flags: t.flags[i], expires: t.expires[i] };
+}
+
+test('a forged entry with a real key and a bogus real server deletes nothing and installs nothing', () => {
+  const { ipvs, t, bk } = setup();
+  const local = localConn(ipvs);
+  const before = snapshot(ipvs, local);
+  // Active (INACTIVE clear), another daddr: the kernel would expire the conn before finding no dest.
+  send(bk, [{ daddr: ip('198.18.9.9') }]);
+  assert.deepEqual(snapshot(ipvs, local), before);
+  assert.equal(t.count, 1);
+  assert.equal(bk.drops[SR.NO_DEST], 1);
+  // The same against a synced conn: it stays as it was too.
+  send(bk, [{ cport: 40001, daddr: RIP2 }]);
+  const synced = t.lookupIn(IPPROTO_TCP, CIP, 40001, VIP, 80);
+  assert.ok(synced >= 0);
+  send(bk, [{ cport: 40001, daddr: ip('198.18.9.9') }]);
+  assert.equal(t.lookupIn(IPPROTO_TCP, CIP, 40001, VIP, 80), synced);
+  assert.equal(t.daddr[synced], RIP2);
+  assert.equal(bk.drops[SR.NO_DEST], 2);
+});
+
+test('conns this director scheduled are never modified or replaced by sync; synced ones are', () => {
+  const { ipvs, t, bk } = setup();
+  const local = localConn(ipvs);
+  const before = snapshot(ipvs, local);
+  const d = ipvs.destById[t.dest[local]!]!;
+  const counts = { a: d.activeConns, i: d.inactConns };
+  // Same real server, other state and timeout: an update the kernel would apply.
+  send(bk, [{ daddr: t.daddr[local], state: TCP_S.TIME_WAIT, timeout: 5, flags: Fwd.Masq | CONN_F.INACTIVE }]);
+  // Another known real server, active: a replacement the kernel would make.
+  const other = t.daddr[local] === RIP1 ? RIP2 : RIP1;
+  send(bk, [{ daddr: other }]);
+  assert.deepEqual(snapshot(ipvs, local), before);
+  assert.deepEqual({ a: d.activeConns, i: d.inactConns }, counts);
+  assert.equal(t.count, 1);
+  assert.equal(bk.drops[SR.LOCAL], 2);
+  // A synced conn is updated, then replaced when the master moves it.
+  send(bk, [{ cport: 50000, daddr: RIP1 }]);
+  send(bk, [{ cport: 50000, daddr: RIP1, state: TCP_S.FIN_WAIT, timeout: 60 }]);
+  const s = t.lookupIn(IPPROTO_TCP, CIP, 50000, VIP, 80);
+  assert.equal(t.state[s], TCP_S.FIN_WAIT);
+  assert.equal(bk.counts[SB.CONNS_UPDATED], 1);
+  send(bk, [{ cport: 50000, daddr: RIP2 }]);
+  const s2 = t.lookupIn(IPPROTO_TCP, CIP, 50000, VIP, 80);
+  assert.equal(t.daddr[s2], RIP2);
+  assert.equal(t.count, 2);
+});
