@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { appendConnV4, writeMesgHeader, SR } from '../../src/ipvs/sync/msg.ts';
 import { SyncBackup, SB } from '../../src/ipvs/sync/backup.ts';
 import { Ipvs } from '../../src/ipvs/service.ts';
-import { CONN_F } from '../../src/ipvs/conn.ts';
+import { CONN_F, CTPL_S_ASSURED } from '../../src/ipvs/conn.ts';
 import { inPacket, newTuple, V_FORWARD } from '../../src/ipvs/core.ts';
 import { TCP_S } from '../../src/ipvs/proto/tcp.ts';
 import { Fwd, IPPROTO_TCP, SVC_F } from '../../src/ipvs/types.ts';
@@ -115,4 +115,25 @@ test('conns this director scheduled are never modified or replaced by sync; sync
   const s2 = t.lookupIn(IPPROTO_TCP, CIP, 50000, VIP, 80);
   assert.equal(t.daddr[s2], RIP2);
   assert.equal(t.count, 2);
+});
+
+test('replacing a synced conn is ip_vs_conn_expire_now, not a forced delete: an unassured template it hangs under stays', () => {
+  const { ipvs, t, bk } = setup();
+  send(bk, [{ flags: Fwd.Route | CONN_F.TEMPLATE, cport: 0, vport: 443, dport: 443, state: 0, timeout: 300 }]);
+  const tpl = t.lookupTemplate(IPPROTO_TCP, CIP, VIP, 443);
+  assert.ok(tpl >= 0);
+  assert.equal(t.state[tpl]! & CTPL_S_ASSURED, 0);
+  send(bk, [{ vport: 443, dport: 443, flags: Fwd.Route }]);
+  const cp = t.lookupIn(IPPROTO_TCP, CIP, 40000, VIP, 443);
+  assert.ok(cp >= 0);
+  // Hang it under the template (as a conn the director scheduled under it would be).
+  t.control[cp] = tpl;
+  t.nControl[tpl] = 1;
+  // The master moved the client: the vport-443 service has one real server, so move it by a new one.
+  ipvs.addDest({ proto: IPPROTO_TCP, addr: VIP, port: 443 }, { addr: RIP2, port: 443, fwd: Fwd.Route, weight: 1 });
+  send(bk, [{ vport: 443, dport: 443, flags: Fwd.Route, daddr: RIP2 }]);
+  assert.equal(t.daddr[t.lookupIn(IPPROTO_TCP, CIP, 40000, VIP, 443)], RIP2);
+  assert.ok(t.isUsed(tpl), 'the template went with the replaced conn');
+  assert.equal(t.lookupTemplate(IPPROTO_TCP, CIP, VIP, 443), tpl);
+  assert.equal(t.nControl[tpl], 0);
 });

@@ -90,8 +90,9 @@ export class SyncBackup {
         this.drops[SR.STALE]!++;
         return;
       }
-      // The master moved this client to another real server: the old conn gives way now.
-      if (t.nControl[cp] === 0) ipvs.delConn(cp);
+      // The master moved this client to another real server: the old conn gives way now, as
+      // ip_vs_conn_expire_now (not a forced delete: an unassured template it hangs under stays).
+      if (t.nControl[cp] === 0) ipvs.expireConn(cp);
       else t.unhash(cp);
       cp = -1;
     }
