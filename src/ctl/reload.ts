@@ -36,6 +36,7 @@ export const RESTART_ONLY = [
   'sync_refresh_period',
   'sync_retries',
   'sync_persist_mode',
+  'sync_conn_share',
 ] as ReadonlyArray<keyof Config>;
 
 /** Reads a config file, YAML or keepalived.conf (recognised by name or content). */

@@ -157,6 +157,8 @@ export interface IpvsOptions extends ConnTableOptions {
 
 /** The largest timeout `--set` accepts: INT_MAX / HZ with HZ = 1000. */
 export const MAX_TIMEOUT = Math.floor(2147483647 / 1000);
+/** Default share (percent) of the conn table synced conns may fill: the rest stays for local traffic. */
+export const SYNC_CONN_SHARE_DEFAULT = 50;
 /** A deleted dest stays in the trash this long after its last conn is gone. */
 export const DEST_TRASH_PERIOD_MS = 120_000;
 /** An expiring conn that still controls others is kept this long (s). */
@@ -211,6 +213,8 @@ export class Ipvs {
   sync: SyncHook | null = null;
   /** sync_threshold, which the expire path passes as the packet count. */
   syncThreshold = 3;
+  /** The share of the conn table (percent) a sync backup's conns may take (YAML sync_conn_share). */
+  syncConnShare = SYNC_CONN_SHARE_DEFAULT;
 
   /** Services by (proto, addr, port). */
   readonly svcTable = new Map<number, IpvsService>();

@@ -137,3 +137,55 @@ test('replacing a synced conn is ip_vs_conn_expire_now, not a forced delete: an 
   assert.equal(t.lookupTemplate(IPPROTO_TCP, CIP, VIP, 443), tpl);
   assert.equal(t.nControl[tpl], 0);
 });
+
+test('synced timeouts are cut to the local protocol timeout of their state, templates to the service persistence', () => {
+  const { ipvs, t, bk } = setup();
+  send(bk, [
+    { cport: 1, state: TCP_S.ESTABLISHED, timeout: 2147483 },
+    { cport: 2, state: TCP_S.TIME_WAIT, timeout: 86400 },
+    { cport: 3, state: TCP_S.ESTABLISHED, timeout: 30 },
+    { cport: 4, state: TCP_S.ESTABLISHED, timeout: 0 },
+    { flags: Fwd.Route | CONN_F.TEMPLATE, cport: 0, vport: 443, dport: 443, state: 0, timeout: 2147483 },
+  ]);
+  const at = (cport: number) => t.lookupIn(IPPROTO_TCP, CIP, cport, VIP, 80);
+  assert.equal(t.timeout[at(1)], ipvs.tcp.timeouts[TCP_S.ESTABLISHED]);
+  assert.equal(t.timeout[at(2)], ipvs.tcp.timeouts[TCP_S.TIME_WAIT]);
+  assert.equal(t.timeout[at(3)], 30);
+  assert.equal(t.timeout[at(4)], ipvs.tcp.timeouts[TCP_S.ESTABLISHED]);
+  assert.ok(t.remainingMs(at(1)) <= ipvs.tcp.timeouts[TCP_S.ESTABLISHED]! * 1000);
+  assert.equal(t.timeout[t.lookupTemplate(IPPROTO_TCP, CIP, VIP, 443)], 300);
+  // --set on the backup is what counts.
+  ipvs.setTimeouts({ tcp: 120, tcpfin: 0, udp: 0 });
+  send(bk, [{ cport: 1, state: TCP_S.ESTABLISHED, timeout: 900 }]);
+  assert.equal(t.timeout[at(1)], 120);
+});
+
+test('synced conns take at most sync_conn_share of the table; local conns still find room, and early drop serves sync too', () => {
+  const { ipvs, t, bk } = setup(64);
+  assert.equal(ipvs.syncConnShare, 50);
+  const entries: Entry[] = [];
+  for (let i = 0; i < 40; i++) entries.push({ cport: 1000 + i, daddr: i % 2 ? RIP1 : RIP2 });
+  send(bk, entries);
+  assert.equal(t.syncCount, 32);
+  assert.equal(bk.drops[SR.SHARE_FULL], 8);
+  // Updates of conns already synced are still taken.
+  send(bk, [{ cport: 1000, daddr: RIP2, state: TCP_S.FIN_WAIT, timeout: 10 }]);
+  assert.equal(t.state[t.lookupIn(IPPROTO_TCP, CIP, 1000, VIP, 80)], TCP_S.FIN_WAIT);
+  // Synced conns leave the share when they expire.
+  ipvs.tick(1000 + 11_000);
+  assert.equal(t.syncCount, 31);
+  // The other half is for local traffic.
+  for (let i = 0; i < 33; i++) localConn(ipvs, 2000 + i);
+  assert.equal(t.count, 64);
+  // Table full of local handshakes (SYN_RECV): a synced entry early-drops one of them, as a local conn would.
+  send(bk, [{ cport: 3000 }]);
+  assert.equal(bk.drops[SR.TABLE_FULL], 0);
+  assert.ok(t.lookupIn(IPPROTO_TCP, CIP, 3000, VIP, 80) >= 0);
+  assert.equal(t.earlyDrop, 1);
+  assert.equal(t.syncCount, 32);
+  // A smaller share, as sync_conn_share sets it.
+  const s = setup(64);
+  s.ipvs.syncConnShare = 10;
+  send(s.bk, entries);
+  assert.equal(s.t.syncCount, 6);
+});

@@ -2,8 +2,8 @@
 
 import { CONN_F, CTPL_S_ASSURED } from '../conn.ts';
 import { findService } from '../core.ts';
-import { MAX_TIMEOUT, type Ipvs, type IpvsDest } from '../service.ts';
-import { Fwd, IPPROTO_TCP, IPPROTO_UDP } from '../types.ts';
+import { CONTROL_EXPIRE_LATER_S, type Ipvs, type IpvsDest } from '../service.ts';
+import { Fwd } from '../types.ts';
 import { checkMessage, forEachConn, SR, SyncConn } from './msg.ts';
 
 /** IP_VS_CONN_F_BACKUP_MASK: the flag bits a backup takes from a new entry. */
@@ -22,7 +22,7 @@ export const SB_NAMES: readonly string[] = ['messages', 'conns_new', 'conns_upda
  * refuses the whole message when its framing lies, and installs each usable entry as the kernel does:
  * bound to the local real server of the same service (unknown ones are dropped and counted, never
  * trusted), with the SYNC flag, the forwarding method of the local real server, the state the master
- * sent and its timeout; never scheduled. An entry for a known synced conn updates
+ * sent and its timeout cut to the local one; never scheduled. An entry for a known synced conn updates
  * it; conns this director scheduled itself are never touched.
  */
 export class SyncBackup {
@@ -61,6 +61,18 @@ export class SyncBackup {
     let port = c.dport;
     if (c.fwmark !== 0 && (c.flags & CONN_F.FWD_MASK) !== Fwd.Masq) port = 0;
     return this.ipvs.getDest(svc, c.daddr, port) ?? this.ipvs.getDest(svc, c.daddr, port ^ c.dport);
+  }
+
+  /**
+   * The most a synced entry may live here without a refresh: the local protocol's timeout for its
+   * state (as `--set` left it), for a template the local service's persistence timeout (at least the
+   * 60 s an expiring template that still controls conns is kept). A master's bigger value is cut to it,
+   * so a peer cannot park conns in the table for longer than this director would keep its own.
+   */
+  private timeoutLimit(c: SyncConn, template: boolean, d: IpvsDest): number {
+    if (!template) return this.ipvs.protocol(c.proto)!.timeouts[c.state]!;
+    const pt = d.svc.timeout;
+    return pt > 0 ? Math.max(pt, CONTROL_EXPIRE_LATER_S) : TEMPLATE_TIMEOUT_S;
   }
 
   /**
@@ -112,6 +124,13 @@ export class SyncBackup {
       t.flags[cp] = flags;
       this.counts[SB.CONNS_UPDATED]!++;
     } else {
+      // Synced conns may take only their share of the table: local traffic always finds room.
+      if (t.syncCount >= this.shareLimit()) {
+        this.drops[SR.SHARE_FULL]!++;
+        return;
+      }
+      // A full table early-drops an entry without established traffic, as for a local conn.
+      if (t.count >= t.capacity) ipvs.earlyDrop(-1);
       cp = t.alloc(c.proto, c.caddr, c.cport, c.vaddr, c.vport, c.daddr, c.dport, flags, -1);
       if (cp < 0) {
         this.drops[SR.TABLE_FULL]!++;
@@ -126,14 +145,18 @@ export class SyncBackup {
     t.inPkts[cp] = ipvs.syncThreshold;
     t.state[cp] = c.state;
     t.oldState[cp] = c.state;
+    const limit = this.timeoutLimit(c, template, d);
     let timeout = c.timeout;
-    if (timeout !== 0) {
-      if (timeout > MAX_TIMEOUT) timeout = MAX_TIMEOUT;
-    } else if (!template && (c.proto === IPPROTO_TCP || c.proto === IPPROTO_UDP)) {
-      timeout = ipvs.protocol(c.proto)!.timeouts[c.state]!;
-    } else timeout = TEMPLATE_TIMEOUT_S;
+    if (timeout === 0) timeout = template ? TEMPLATE_TIMEOUT_S : limit;
+    if (timeout > limit) timeout = limit;
     t.timeout[cp] = timeout;
     // ip_vs_conn_put: the timer runs a full timeout from now, even when that is earlier than before.
     t.armAt(cp, t.now + timeout * 1000);
+  }
+
+  /** How many synced conns the table may hold (Ipvs.syncConnShare percent of it, at least one). */
+  private shareLimit(): number {
+    const t = this.ipvs.conns;
+    return Math.max(1, Math.floor((t.capacity * this.ipvs.syncConnShare) / 100));
   }
 }

@@ -63,13 +63,15 @@ export const SR = {
   BAD_DATAGRAM: 16,
   /** The entry names a conn this director scheduled itself (no SYNC flag): sync never touches those. */
   LOCAL: 17,
-  COUNT: 18,
+  /** Synced conns already fill their share of the table (sync_conn_share). */
+  SHARE_FULL: 18,
+  COUNT: 19,
 } as const;
 
 export const SR_NAMES: readonly string[] = [
   'short', 'bad_size', 'syncid', 'version', 'truncated', 'entry_version', 'bad_entry', 'trailing',
   'ipv6', 'protocol', 'state', 'option', 'no_dest', 'table_full', 'stale', 'own', 'bad_datagram',
-  'local',
+  'local', 'share_full',
 ];
 
 /** One decoded conn entry; reused for every entry (never allocated per message). */
