@@ -189,3 +189,10 @@ test('synced conns take at most sync_conn_share of the table; local conns still 
   send(s.bk, entries);
   assert.equal(s.t.syncCount, 6);
 });
+
+test('an entry with a fwmark is refused and counted (tsvs has no fwmark services), never bound by address', () => {
+  const { t, bk } = setup();
+  send(bk, [{ fwmark: 7 }, { fwmark: 7, flags: Fwd.Route | CONN_F.TEMPLATE, cport: 0, vport: 443, dport: 443, state: 0 }]);
+  assert.equal(t.count, 0);
+  assert.equal(bk.drops[SR.FWMARK], 2);
+});

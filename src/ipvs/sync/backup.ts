@@ -54,13 +54,14 @@ export class SyncBackup {
     forEachConn(buf, off, len, this.entry, this.drops, this.validState, this.install);
   }
 
-  /** ip_vs_find_dest: the service by (fwmark, proto, vaddr, vport), then the dest by (daddr, dport), then port 0. */
+  /**
+   * ip_vs_find_dest: the service by (proto, vaddr, vport), then the dest by (daddr, dport), then by
+   * (daddr, 0). Fwmark entries never get here (refused first: tsvs has no fwmark services).
+   */
   private findDest(c: SyncConn): IpvsDest | undefined {
-    const svc = findService(this.ipvs, c.fwmark, c.proto, c.vaddr, c.vport);
+    const svc = findService(this.ipvs, 0, c.proto, c.vaddr, c.vport);
     if (svc === undefined) return undefined;
-    let port = c.dport;
-    if (c.fwmark !== 0 && (c.flags & CONN_F.FWD_MASK) !== Fwd.Masq) port = 0;
-    return this.ipvs.getDest(svc, c.daddr, port) ?? this.ipvs.getDest(svc, c.daddr, port ^ c.dport);
+    return this.ipvs.getDest(svc, c.daddr, c.dport) ?? this.ipvs.getDest(svc, c.daddr, 0);
   }
 
   /**
@@ -86,6 +87,12 @@ export class SyncBackup {
     const t = ipvs.conns;
     let flags = ((c.flags & BACKUP_MASK) | CONN_F.SYNC) >>> 0;
     const template = (flags & CONN_F.TEMPLATE) !== 0;
+    // The kernel's cp->fwmark is the packet's mark; tsvs has no marks and no fwmark services, so a
+    // non-zero one cannot belong to any service here: refused, never bound by address instead.
+    if (c.fwmark !== 0) {
+      this.drops[SR.FWMARK]!++;
+      return;
+    }
     const d = this.findDest(c);
     if (d === undefined) {
       this.drops[SR.NO_DEST]!++;

@@ -163,7 +163,9 @@ export class SyncMaster implements SyncHook {
       this.firstUse[b] = t.now;
       this.cur = b;
     }
-    // tsvs does no TCP sequence adjustment (no FTP helper), so no SEQ option is ever needed.
+    // tsvs does no TCP sequence adjustment (no FTP helper), so no SEQ option is ever needed. The
+    // fwmark field is the kernel's cp->fwmark, the packet's mark (skb->mark): tsvsd owns its
+    // interfaces, no netfilter marks reach it and it refuses fwmark services, so it is always 0 here.
     appendConnV4(this.bufs[b]!, 0, t.proto[cp]!, t.flags[cp]! & 0xffff, t.state[cp]!, t.cport[cp]!, t.vport[cp]!,
       t.dport[cp]!, 0, t.timeout[cp]!, t.caddr[cp]!, t.vaddr[cp]!, t.daddr[cp]!, null);
     this.counts[SM.CONNS]!++;

@@ -65,13 +65,15 @@ export const SR = {
   LOCAL: 17,
   /** Synced conns already fill their share of the table (sync_conn_share). */
   SHARE_FULL: 18,
-  COUNT: 19,
+  /** A non-zero fwmark: tsvs has no fwmark services, so no local service can match it. */
+  FWMARK: 19,
+  COUNT: 20,
 } as const;
 
 export const SR_NAMES: readonly string[] = [
   'short', 'bad_size', 'syncid', 'version', 'truncated', 'entry_version', 'bad_entry', 'trailing',
   'ipv6', 'protocol', 'state', 'option', 'no_dest', 'table_full', 'stale', 'own', 'bad_datagram',
-  'local', 'share_full',
+  'local', 'share_full', 'fwmark',
 ];
 
 /** One decoded conn entry; reused for every entry (never allocated per message). */
