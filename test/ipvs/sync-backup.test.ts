@@ -196,3 +196,17 @@ test('an entry with a fwmark is refused and counted (tsvs has no fwmark services
   assert.equal(t.count, 0);
   assert.equal(bk.drops[SR.FWMARK], 2);
 });
+
+test('a template with a client port is refused: it could never match, and each refresh would add one', () => {
+  const { t, bk } = setup();
+  const tpl: Entry = { flags: Fwd.Route | CONN_F.TEMPLATE, cport: 1234, vport: 443, dport: 443, state: 0, timeout: 300 };
+  send(bk, [tpl]);
+  send(bk, [tpl]);
+  assert.equal(t.count, 0);
+  assert.equal(bk.drops[SR.TEMPLATE], 2);
+  // The ordinary template: refreshed in place.
+  send(bk, [{ ...tpl, cport: 0 }]);
+  send(bk, [{ ...tpl, cport: 0 }]);
+  assert.equal(t.count, 1);
+  assert.equal(bk.counts[SB.CONNS_UPDATED], 1);
+});

@@ -93,6 +93,12 @@ export class SyncBackup {
       this.drops[SR.FWMARK]!++;
       return;
     }
+    // Templates are keyed without a client port (ip_vs_sched_persist); one with a port could never
+    // match a packet here and every refresh would add another.
+    if (template && c.cport !== 0) {
+      this.drops[SR.TEMPLATE]!++;
+      return;
+    }
     const d = this.findDest(c);
     if (d === undefined) {
       this.drops[SR.NO_DEST]!++;

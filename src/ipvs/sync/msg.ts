@@ -67,13 +67,15 @@ export const SR = {
   SHARE_FULL: 18,
   /** A non-zero fwmark: tsvs has no fwmark services, so no local service can match it. */
   FWMARK: 19,
-  COUNT: 20,
+  /** A template with a client port: tsvs's templates have none (only persistence engines' do). */
+  TEMPLATE: 20,
+  COUNT: 21,
 } as const;
 
 export const SR_NAMES: readonly string[] = [
   'short', 'bad_size', 'syncid', 'version', 'truncated', 'entry_version', 'bad_entry', 'trailing',
   'ipv6', 'protocol', 'state', 'option', 'no_dest', 'table_full', 'stale', 'own', 'bad_datagram',
-  'local', 'share_full', 'fwmark',
+  'local', 'share_full', 'fwmark', 'template',
 ];
 
 /** One decoded conn entry; reused for every entry (never allocated per message). */
