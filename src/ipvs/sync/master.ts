@@ -88,10 +88,10 @@ export class SyncMaster implements SyncHook {
       if ((t.flags[cp]! & CONN_F.ONE_PACKET) === 0 && this.needed(cp, pkts)) this.add(cp);
       const ct = t.control[cp]!;
       if (ct < 0) return;
-      if (t.flags[ct]! & CONN_F.TEMPLATE) {
-        pkts = t.inPkts[ct]! + 1;
-        t.inPkts[ct] = pkts;
-      } else pkts = this.sys.threshold;
+      // The kernel's atomic_add_return on ct->in_pkts: core.ts's inPacket already counted this
+      // packet on the template (early drop uses the count too), so it is read, not bumped again.
+      if (t.flags[ct]! & CONN_F.TEMPLATE) pkts = t.inPkts[ct]!;
+      else pkts = this.sys.threshold;
       cp = ct;
     }
   }
