@@ -16,6 +16,11 @@ function isIpv4MulticastMac(buf: Uint8Array, eth: number): boolean {
   return buf[eth] === 0x01 && buf[eth + 1] === 0x00 && buf[eth + 2] === 0x5e && (buf[eth + 3]! & 0x80) === 0;
 }
 
+/** The Ethernet address of IPv4 group `g` (RFC 1112: 01:00:5e and its low 23 bits). */
+export function groupMac(g: number): Uint8Array {
+  return Uint8Array.of(0x01, 0x00, 0x5e, (g >>> 16) & 0x7f, (g >>> 8) & 0xff, g & 0xff);
+}
+
 /** Bytes kept free before each received frame so IPIP encapsulation can grow it in place. */
 export const HEADROOM = 64;
 /** Frames read per port per burst. */
@@ -349,13 +354,36 @@ export class Director {
 
   // ---- local protocols (slow path) ----
 
-  /** Starts local delivery for `lp` (VRRP, sync). */
+  /**
+   * Starts local delivery for `lp` (VRRP, sync): joins each of its groups' MAC on its port (every port
+   * for -1), so a NIC's multicast filter passes them, as the kernel's IP_ADD_MEMBERSHIP does. Throws
+   * the port's IoError, with every join made so far undone, when a device refuses.
+   */
   addLocalProtocol(lp: LocalProtocol): void {
+    const done: Array<[Port, Uint8Array]> = [];
+    try {
+      for (const port of this.portsOf(lp)) {
+        for (const g of lp.groups) {
+          const mac = groupMac(g);
+          port.mcAdd(mac);
+          done.push([port, mac]);
+        }
+      }
+    } catch (e) {
+      for (const [port, mac] of done) port.mcDel(mac);
+      throw e;
+    }
     this.localProtos = [...this.localProtos, lp];
   }
 
   removeLocalProtocol(lp: LocalProtocol): void {
+    if (!this.localProtos.includes(lp)) return;
     this.localProtos = this.localProtos.filter((x) => x !== lp);
+    for (const port of this.portsOf(lp)) for (const g of lp.groups) port.mcDel(groupMac(g));
+  }
+
+  private portsOf(lp: LocalProtocol): Port[] {
+    return lp.port >= 0 ? (this.ports[lp.port] ? [this.ports[lp.port]!] : []) : this.ports;
   }
 
   /**
