@@ -406,7 +406,6 @@ export class Director {
     buf.set(payload, l4);
     const len = VNET_HDR_LEN + 14 + total;
     if (dst >>> 28 === 0xe) {
-      if (!this.ports[port]) return false;
       buf[eth] = 0x01;
       buf[eth + 1] = 0x00;
       buf[eth + 2] = 0x5e;

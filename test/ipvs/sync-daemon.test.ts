@@ -7,7 +7,8 @@ import { validateConfig } from '../../src/ctl/config.ts';
 import type { Request, RequestBody } from '../../src/ctl/protocol.ts';
 import { PacketBuilder, ip, mac } from '../packet/builder.ts';
 import { ParsedFrame, parseFrame, PARSE, Verdict } from '../../src/packet/parse.ts';
-import { SYNC_FLUSH_TIME_MS } from '../../src/ipvs/sync/master.ts';
+import { SM, SYNC_FLUSH_TIME_MS } from '../../src/ipvs/sync/master.ts';
+import { RELAY } from '../../src/ipvs/sync/kernel-socket.ts';
 
 const ROUTER_MAC = '02:00:00:00:0a:01';
 const RS_MAC = '02:00:00:00:0b:01';
@@ -293,4 +294,39 @@ test('kernel interface: the daemons hand message bytes to the relay (the main th
   assert.equal(c[0]!.state, 'ESTABLISHED');
   b.dp.handle({ v: 1, id: 2, op: 'stop-daemon', state: 'backup' });
   assert.equal(opened.at(-1), 'close backup');
+});
+
+test('kernel interface: a role runs once the main thread has its socket; a refused socket stops it; relay counters are true', () => {
+  const shared = new Int32Array(new SharedArrayBuffer(RELAY.SLOTS * 4));
+  const sent: Uint8Array[] = [];
+  const relay = { open: () => {}, close: () => {}, send: (m: Uint8Array) => (sent.push(m.slice()), true), shared };
+  const lan = new MemoryPort('lan0', { mac: mac('02:00:00:00:01:01') });
+  const config = validateConfig({
+    interfaces: ['lan0'],
+    addresses: [`${VIP}/32@lan0`, '198.18.1.2/24@lan0'],
+    services: [{ protocol: 'tcp', address: VIP, port: 80, scheduler: 'rr', realservers: [{ address: '198.18.1.11', port: 80, method: 'dr' }] }],
+  });
+  const dp = new Dataplane([lan], config, () => {}, relay);
+  const start = (state: 'master' | 'backup') => dp.handle({ v: 1, id: 1, op: 'start-daemon', daemon: { state, mcastIfn: 'lo', syncid: 0, syncMaxlen: 0, mcastGroup: '', mcastPort: 0, mcastTtl: 0 } });
+  assert.equal(start('master').ok, true);
+  assert.equal(start('backup').ok, true);
+  assert.equal(dp.sync.awaitingRelay('master'), true);
+  assert.equal(dp.sync.relayOpened('master', null), true);
+  assert.equal(dp.sync.awaitingRelay('master'), false);
+  assert.equal(dp.sync.relayOpened('backup', 'bind EADDRINUSE'), false);
+  assert.deepEqual(dp.sync.list().map((e) => e.state), ['master'], 'the refused backup is not running');
+  // Two messages handed over (as SyncMaster counts them), one of which the kernel then refused.
+  dp.sync.master!.master.counts[SM.MSGS] = 2;
+  Atomics.add(shared, RELAY.TX_FAILED, 1);
+  const c = dp.sync.counters();
+  assert.equal(c.master_messages, 1);
+  assert.equal(c.master_send_failed, 1);
+  // A relayed message the backup takes lowers the in-flight count.
+  assert.equal(start('backup').ok, true);
+  dp.sync.relayOpened('backup', null);
+  Atomics.store(shared, RELAY.RX_INFLIGHT, 1);
+  dp.sync.receiveRelayed(new Uint8Array(8));
+  assert.equal(Atomics.load(shared, RELAY.RX_INFLIGHT), 0);
+  Atomics.add(shared, RELAY.RX_OTHER_IF, 2);
+  assert.equal(dp.sync.counters().backup_drop_other_interface, 2);
 });

@@ -69,13 +69,18 @@ export const SR = {
   FWMARK: 19,
   /** A template with a client port: tsvs's templates have none (only persistence engines' do). */
   TEMPLATE: 20,
-  COUNT: 21,
+  /** Kernel interface: more received messages waiting for the data plane than RELAY_RX_MAX (a flood). */
+  QUEUE_FULL: 21,
+  /** Kernel interface: the source is on none of the interface's prefixes (another interface's datagram). */
+  OTHER_IF: 22,
+  COUNT: 23,
 } as const;
 
 export const SR_NAMES: readonly string[] = [
   'short', 'bad_size', 'syncid', 'version', 'truncated', 'entry_version', 'bad_entry', 'trailing',
   'ipv6', 'protocol', 'state', 'option', 'no_dest', 'table_full', 'stale', 'own', 'bad_datagram',
   'local', 'share_full', 'fwmark', 'template',
+  'queue_full', 'other_interface',
 ];
 
 /** One decoded conn entry; reused for every entry (never allocated per message). */
