@@ -65,6 +65,11 @@ export interface LocalProtocol {
   /** Multicast groups joined (host-order uint32). */
   groups: readonly number[];
   deliver(port: number, buf: Uint8Array, p: ParsedFrame, now: number): void;
+  /**
+   * Optional: an IP fragment that would have been delivered (the first one, whose UDP port shows).
+   * The director does not reassemble; this lets the protocol count it as its own drop.
+   */
+  fragment?(port: number): void;
 }
 
 /** Where --pcap writes frames (Ethernet onward). */
@@ -337,13 +342,19 @@ export class Director {
   private deliverLocal(port: number): boolean {
     const p = this.pf;
     const list = this.localProtos;
-    if (list.length === 0 || (p.flags & PF.FRAGMENT) !== 0) return false;
+    if (list.length === 0) return false;
     const udpPort = p.proto === 17 && (p.flags & PF.L4) !== 0 ? p.dport : 0;
     const multicast = p.daddr >>> 28 === 0xe;
+    const fragment = (p.flags & PF.FRAGMENT) !== 0;
     for (let i = 0; i < list.length; i++) {
       const lp = list[i]!;
       if (lp.proto !== p.proto || lp.udpPort !== udpPort || (lp.port >= 0 && lp.port !== port)) continue;
       if (multicast && !lp.groups.includes(p.daddr)) continue;
+      if (fragment) {
+        if (lp.fragment === undefined) return false;
+        lp.fragment(port);
+        return true;
+      }
       this.counters.localDelivered[0]!++;
       if (this.tracer.active) this.tracer.hook(Hook.INPUT, port, this.arena, p.eth, p.end, TraceVerdict.LOCAL, 0);
       lp.deliver(port, this.arena, p, this.now);
@@ -395,6 +406,8 @@ export class Director {
   sendDatagram(port: number, src: number, dst: number, proto: number, ttl: number, payload: Uint8Array, tos = 0): boolean {
     const total = 20 + payload.length;
     if (VNET_HDR_LEN + 14 + total > this.slot - HEADROOM) return false;
+    // To a group: larger than the link takes, the device would refuse it (tsvsd does not fragment).
+    if (dst >>> 28 === 0xe && (!this.ports[port] || total > this.ports[port]!.mtu)) return false;
     const s = this.scratch();
     if (s < 0) return false;
     const buf = this.arena;
@@ -414,8 +427,7 @@ export class Director {
       buf[eth + 5] = dst & 0xff;
       copyMac(buf, eth + 6, this.ports[port]!.mac, 0);
       if (this.tracer.active) this.tracer.hook(Hook.POSTROUTING, port, buf, eth, s + len, TraceVerdict.SENT, 0);
-      this.enqueueTx(port, s, len);
-      return true;
+      return this.enqueueTx(port, s, len);
     }
     this.output(s, len, 0, this.routes.lookup(dst) === undefined ? port : -1);
     return true;
@@ -521,15 +533,17 @@ export class Director {
     this.enqueueTx(port, frame, len);
   }
 
-  private enqueueTx(port: number, off: number, len: number): void {
+  /** Queues a frame for the next flush; false (counted) when the port's queue is full. */
+  private enqueueTx(port: number, off: number, len: number): boolean {
     const n = this.txCount[port]!;
     if (n >= this.txOff[port]!.length) {
       this.counters.drops[Drop.TX_FULL]!++;
-      return;
+      return false;
     }
     this.txOff[port]![n] = off;
     this.txLen[port]![n] = len;
     this.txCount[port] = n + 1;
+    return true;
   }
 
   /**

@@ -237,6 +237,35 @@ test('many conns: full messages of at most sync_maxlen go out within the send de
   assert.equal(rest[0]!.p.ipEnd - rest[0]!.p.l4 - 8, 8 + 2 * 36);
 });
 
+test('owned interface: the master\'s sync_maxlen fits the port MTU; a backup counts fragments and over-long datagrams as sync drops', () => {
+  const lan = new MemoryPort('lan0', { mac: mac('02:00:00:00:01:01'), mtu: 1000, maxFrame: 4096 });
+  const config = validateConfig({ interfaces: ['lan0'], addresses: [`${VIP}/32@lan0`, '198.18.1.2/24@lan0'], services: [] });
+  const dp = new Dataplane([lan], config, () => {});
+  let id = 0;
+  const req = (body: RequestBody) => dp.handle({ v: 1, id: ++id, ...body } as Request);
+  const daemon = (state: 'master' | 'backup', syncMaxlen: number): RequestBody => ({ op: 'start-daemon', daemon: { state, mcastIfn: 'lan0', syncid: 0, syncMaxlen, mcastGroup: '', mcastPort: 0, mcastTtl: 0 } });
+  assert.equal(req(daemon('master', 0)).ok, true);
+  assert.equal(dp.sync.list()[0]!.maxlen, 1000 - 28, 'the default 1472 cut to MTU - 28');
+  req({ op: 'stop-daemon', state: 'master' });
+  assert.equal(req(daemon('master', 5000)).ok, true);
+  assert.equal(dp.sync.list()[0]!.maxlen, 972);
+  // The backup's sync_maxlen (1024, its least): longer datagrams are dropped as the kernel's short read would.
+  assert.equal(req(daemon('backup', 1024)).ok, true);
+  const syncDgram = (len: number, frag: { mf?: boolean }) => {
+    const f = new PacketBuilder().eth({ dst: '01:00:5e:00:00:51', src: ROUTER_MAC }).ipv4({ src: '198.18.1.9', dst: '224.0.0.81', ttl: 1, ...frag })
+      .udp({ sport: 40000, dport: 8848 }).payload(new Uint8Array(len)).build();
+    return f.buf.subarray(f.off, f.off + f.len);
+  };
+  const before = dp.counters();
+  lan.inject(syncDgram(600, { mf: true }));
+  lan.inject(syncDgram(1100, {}));
+  dp.director.runOnce(1000);
+  const c = dp.counters();
+  assert.equal(c.sync!.backup_drop_fragment, 1);
+  assert.equal(c.sync!.backup_drop_too_long, 1);
+  assert.equal(c.drops.multicast, before.drops.multicast, 'not counted as a stray multicast');
+});
+
 test('YAML sync_daemon starts the daemons; one that follows a VRRP instance switches role as keepalived does', () => {
   const lan = new MemoryPort('lan0', { mac: mac('02:00:00:00:01:01') });
   const config = validateConfig({
@@ -321,11 +350,15 @@ test('kernel interface: a role runs once the main thread has its socket; a refus
   const c = dp.sync.counters();
   assert.equal(c.master_messages, 1);
   assert.equal(c.master_send_failed, 1);
-  // A relayed message the backup takes lowers the in-flight count.
+  // A backup drops a relayed message longer than its sync_maxlen, and lowers the in-flight count.
   assert.equal(start('backup').ok, true);
   dp.sync.relayOpened('backup', null);
   Atomics.store(shared, RELAY.RX_INFLIGHT, 1);
-  dp.sync.receiveRelayed(new Uint8Array(8));
+  const long = new Uint8Array(dp.sync.backup!.entry.maxlen + 1);
+  long[2] = long.length >> 8;
+  long[3] = long.length & 0xff;
+  dp.sync.receiveRelayed(long);
+  assert.equal(dp.sync.counters().backup_drop_too_long, 1);
   assert.equal(Atomics.load(shared, RELAY.RX_INFLIGHT), 0);
   Atomics.add(shared, RELAY.RX_OTHER_IF, 2);
   assert.equal(dp.sync.counters().backup_drop_other_interface, 2);

@@ -75,7 +75,7 @@ export class SyncDaemons {
   follows: string | null = null;
   /** The sync_maxlen each role was started with (0 = default), for a role switch. */
   private readonly requestedMaxlen = new Map<string, number>();
-  /** Datagrams for our group the backup could not use (not UDP-sane, own, unicast). */
+  /** Datagrams for our group the backup could not use (not UDP-sane, own, unicast, fragments). */
   private readonly rxBad = new Float64Array(SR.COUNT);
   /** Roles on a kernel interface whose sockets the main thread has not confirmed yet. */
   private readonly awaiting = new Set<'master' | 'backup'>();
@@ -118,11 +118,15 @@ export class SyncDaemons {
     // start_sync_thread: the master defaults to a 1500-byte MTU, the backup to its interface's.
     const devMtu = state === 'backup' ? Math.min(Math.max(mtu, 1500), 65535) : 1500;
     const minLen = state === 'backup' ? 1024 : 1;
-    const maxlen = c.syncMaxlen ? Math.min(Math.max(c.syncMaxlen, minLen), MAX_MSG) : devMtu - SYNC_HDR_OVERHEAD;
+    let maxlen = c.syncMaxlen ? Math.min(Math.max(c.syncMaxlen, minLen), MAX_MSG) : devMtu - SYNC_HDR_OVERHEAD;
+    // tsvsd builds an owned interface's frames itself and does not fragment: a master's messages fit
+    // the device MTU (the kernel would let IP fragment them).
+    if (state === 'master' && port >= 0) maxlen = Math.min(maxlen, mtu - SYNC_HDR_OVERHEAD);
     const entry: DaemonEntry = { state, mcastIfn: ifname, syncid: c.syncid, maxlen, group: u32ToIp(group), port: mport, ttl };
     let lp: LocalProtocol | null = null;
     if (state === 'backup' && port >= 0) {
-      lp = { proto: 17, udpPort: mport, port, groups: [group], deliver: (pt, buf, p) => this.deliver(pt, buf, p) };
+      lp = { proto: 17, udpPort: mport, port, groups: [group], deliver: (pt, buf, p) => this.deliver(pt, buf, p),
+        fragment: () => this.rxBad[SR.FRAGMENT]!++ };
       // Joins the group's MAC on the NIC; a refusal throws before anything is started.
       this.dir.addLocalProtocol(lp);
     }
@@ -286,6 +290,10 @@ export class SyncDaemons {
       this.rxBad[SR.BAD_DATAGRAM]!++;
       return;
     }
+    if (ulen - UDP_HDR > b.entry.maxlen) {
+      this.rxBad[SR.TOO_LONG]!++;
+      return;
+    }
     // A partial checksum (NEEDS_CSUM from a local sender) is the kernel's to finish, and trusted as it does.
     if ((p.flags & PF.NEEDS_CSUM) === 0 && !l4ChecksumOk(buf, p.l3, l4, l4 + ulen, 17)) {
       this.rxBad[SR.BAD_DATAGRAM]!++;
@@ -300,6 +308,10 @@ export class SyncDaemons {
     if (sh) Atomics.sub(sh, RELAY.RX_INFLIGHT, 1);
     const b = this.backup;
     if (b === null || b.port >= 0) return;
+    if (msg.length > b.entry.maxlen) {
+      this.rxBad[SR.TOO_LONG]!++;
+      return;
+    }
     b.backup.receive(msg, 0, msg.length);
   }
 }

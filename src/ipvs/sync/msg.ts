@@ -73,14 +73,18 @@ export const SR = {
   QUEUE_FULL: 21,
   /** Kernel interface: the source is on none of the interface's prefixes (another interface's datagram). */
   OTHER_IF: 22,
-  COUNT: 23,
+  /** Longer than the backup's sync_maxlen: the kernel reads into a buffer that long and drops the rest. */
+  TOO_LONG: 23,
+  /** An IP fragment of a datagram for the sync group and port (tsvs does not reassemble; keep sync_maxlen within the MTU). */
+  FRAGMENT: 24,
+  COUNT: 25,
 } as const;
 
 export const SR_NAMES: readonly string[] = [
   'short', 'bad_size', 'syncid', 'version', 'truncated', 'entry_version', 'bad_entry', 'trailing',
   'ipv6', 'protocol', 'state', 'option', 'no_dest', 'table_full', 'stale', 'own', 'bad_datagram',
   'local', 'share_full', 'fwmark', 'template',
-  'queue_full', 'other_interface',
+  'queue_full', 'other_interface', 'too_long', 'fragment',
 ];
 
 /** One decoded conn entry; reused for every entry (never allocated per message). */
