@@ -1,13 +1,14 @@
 // The backup's handling of hostile or odd entries: what it may touch, how long it keeps conns, how much of the table.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { appendConnV4, writeMesgHeader, SR } from '../../src/ipvs/sync/msg.ts';
 import { SyncBackup, SB } from '../../src/ipvs/sync/backup.ts';
 import { Ipvs } from '../../src/ipvs/service.ts';
 import { CONN_F, CTPL_S_ASSURED } from '../../src/ipvs/conn.ts';
 import { inPacket, newTuple, V_FORWARD } from '../../src/ipvs/core.ts';
 import { TCP_S } from '../../src/ipvs/proto/tcp.ts';
-import { Fwd, IPPROTO_TCP, SVC_F } from '../../src/ipvs/types.ts';
+import { Fwd, IPPROTO_TCP, IPPROTO_UDP, SVC_F } from '../../src/ipvs/types.ts';
 import { ip } from '../packet/builder.ts';
 
 const VIP = ip('198.18.1.100');
@@ -209,4 +210,43 @@ test('a template with a client port is refused: it could never match, and each r
   send(bk, [{ ...tpl, cport: 0 }]);
   assert.equal(t.count, 1);
   assert.equal(bk.counts[SB.CONNS_UPDATED], 1);
+});
+
+test('fuzz: after random runs of entries, every dest counts exactly the conns bound to it', () => {
+  const arb = fc.array(fc.array(fc.record({
+    proto: fc.constantFrom(IPPROTO_TCP, IPPROTO_UDP),
+    flags: fc.integer({ min: 0, max: 0x3fff }),
+    state: fc.integer({ min: 0, max: 12 }),
+    cport: fc.constantFrom(0, 40000, 40001, 40002),
+    vport: fc.constantFrom(80, 443),
+    dport: fc.constantFrom(8080, 443, 0),
+    timeout: fc.constantFrom(0, 1, 60, 900, 2147483),
+    daddr: fc.constantFrom(RIP1, RIP2, ip('198.18.9.9')),
+  }), { maxLength: 12 }), { maxLength: 8 });
+  fc.assert(fc.property(arb, fc.boolean(), (runs, withLocal) => {
+    const { ipvs, t, bk } = setup(16);
+    if (withLocal) localConn(ipvs, 40001);
+    let now = 1000;
+    for (const r of runs) {
+      send(bk, r);
+      ipvs.tick((now += 500));
+    }
+    const listed = new Map<number, { a: number; i: number; p: number }>();
+    for (let i = t.next(0); i >= 0; i = t.next(i + 1)) {
+      const e = listed.get(t.dest[i]!) ?? { a: 0, i: 0, p: 0 };
+      const f = t.flags[i]!;
+      if (f & CONN_F.TEMPLATE) e.p++;
+      else if (f & CONN_F.INACTIVE) e.i++;
+      else e.a++;
+      listed.set(t.dest[i]!, e);
+    }
+    let sync = 0;
+    for (let i = t.next(0); i >= 0; i = t.next(i + 1)) if (t.flags[i]! & CONN_F.SYNC) sync++;
+    assert.equal(t.syncCount, sync);
+    for (const d of ipvs.destById) {
+      if (d === undefined) continue;
+      const e = listed.get(d.id) ?? { a: 0, i: 0, p: 0 };
+      assert.deepEqual({ a: d.activeConns, i: d.inactConns, p: d.persistConns }, e, `dest ${d.addr}:${d.port}`);
+    }
+  }), { numRuns: 400 });
 });

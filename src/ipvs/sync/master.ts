@@ -28,7 +28,12 @@ export const SYNC_SEND_DELAY_MS = 20;
 export const SYNC_WAKEUP_RATE = 8;
 /** IPVS_SYNC_FLUSH_TIME: a message that is not full goes out at the latest this long (ms) after its first entry. */
 export const SYNC_FLUSH_TIME_MS = 2000;
-/** Messages queued at most (the kernel's sync_qlen_max); more are dropped and counted. */
+/**
+ * Messages queued at most; more are dropped and counted (queue_full). The kernel's sync_qlen_max
+ * defaults to nr_free_buffer_pages() / 32, tens of thousands on a server, allocated as needed; tsvs
+ * preallocates every buffer, so it keeps 64 (about 94 KB at 1472 bytes): far more than the at most
+ * 8 full messages a 10 ms tick sends at once (SYNC_WAKEUP_RATE) on a link that keeps up.
+ */
 export const SYNC_QLEN_MAX = 64;
 /** A message carries at most 255 entries (nr_conns is one byte). */
 const MAX_CONNS = 255;
