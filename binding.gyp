@@ -8,7 +8,8 @@
         "native/src/afpacket.cc",
         "native/src/tap.cc",
         "native/src/ipip.cc",
-        "native/src/xdp.cc"
+        "native/src/xdp.cc",
+        "native/src/bpf.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=9", "NAPI_DISABLE_CPP_EXCEPTIONS"],

@@ -7,6 +7,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   tsvs::InitTap(env, exports);
   tsvs::InitIpip(env, exports);
   tsvs::InitXdp(env, exports);
+  tsvs::InitBpf(env, exports);
   return exports;
 }
 

@@ -60,5 +60,6 @@ void InitAfPacket(Napi::Env env, Napi::Object exports);
 void InitTap(Napi::Env env, Napi::Object exports);
 void InitIpip(Napi::Env env, Napi::Object exports);
 void InitXdp(Napi::Env env, Napi::Object exports);
+void InitBpf(Napi::Env env, Napi::Object exports);
 
 }  // namespace tsvs

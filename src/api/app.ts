@@ -153,6 +153,7 @@ const destBody = z
   .strict();
 
 const destOnly = z.object({ service: serviceKey, dest: destKey }).strict();
+const sysctlBody = z.object({ sloppy_tcp: z.number().int().min(0).max(1).optional(), sloppy_sctp: z.number().int().min(0).max(1).optional() }).strict();
 const undrainBody = z.object({ service: serviceKey, dest: destKey, weight: z.number().int().min(1).max(0x7fffffff).optional() }).strict();
 const timeoutsBody = z
   .object({ tcp: z.number().int().min(0).default(0), tcpfin: z.number().int().min(0).default(0), udp: z.number().int().min(0).default(0) })
@@ -437,6 +438,15 @@ export function createAdminApp(o: AdminAppOptions): Hono {
     await call({ op: 'set-timeout', timeouts: b });
     return c.json(await call({ op: 'get-timeout' }));
   });
+  // The whole director (route announcement over BGP): drain withdraws its VIPs from the routers.
+  app.get('/api/v1/director', async (c) => c.json(await call({ op: 'announce' })));
+  app.post('/api/v1/director/drain', async (c) => c.json(await call({ op: 'director-drain' })));
+  app.post('/api/v1/director/undrain', async (c) => c.json(await call({ op: 'director-undrain' })));
+  app.get('/api/v1/sysctl', async (c) => c.json(await call({ op: 'get-sysctl' })));
+  app.put('/api/v1/sysctl', async (c) => {
+    const b = await body(c, sysctlBody);
+    return c.json(await call({ op: 'set-sysctl', sysctl: b }));
+  });
   app.get('/api/v1/connections', async (c) => c.json(await call({ op: 'connections' })));
   app.get('/api/v1/counters', async (c) => c.json(await call({ op: 'counters' })));
   app.get('/api/v1/addresses', async (c) => c.json(await call({ op: 'address-list' })));
@@ -458,13 +468,14 @@ export function createAdminApp(o: AdminAppOptions): Hono {
   // Re-reads tsvsd's configuration file, as SIGHUP and tsvsadm --reload do.
   app.post('/api/v1/reload', async (c) => c.json(await call({ op: 'reload' })));
   app.get('/api/v1/version', async (c) => c.json(await call({ op: 'hello' })));
+  app.get('/api/v1/vrrp', async (c) => c.json(await call({ op: 'vrrp' })));
 
   app.get('/metrics', async (c) => {
-    const [list, counters] = await Promise.all([call({ op: 'list' }), call({ op: 'counters' })]);
+    const [list, counters, vrrp] = await Promise.all([call({ op: 'list' }), call({ op: 'counters' }), call({ op: 'vrrp' })]);
     const totals = list.totals;
     const health = o.health?.() ?? null;
     const refusals = { admin: refused, ...(o.controlRefusals ? { control: o.controlRefusals() } : {}) };
-    const text = renderMetrics({ list, counters: counters as CountersResult, ...(totals ? { totals } : {}), ...(health ? { health } : {}), refusals });
+    const text = renderMetrics({ list, counters: counters as CountersResult, vrrp, ...(totals ? { totals } : {}), ...(health ? { health } : {}), refusals });
     c.header('Content-Type', METRICS_CONTENT_TYPE);
     return c.body(text);
   });

@@ -6,6 +6,8 @@
 // for `list` and `counters` (one message each) and formats their answers.
 import type { CountersResult, DestEntry, ListResult, Rates, ServiceEntry, ServiceKey, Stats } from '../ctl/protocol.ts';
 import type { HealthSnapshot } from '../health/index.ts';
+import type { VrrpSnapshot } from '../vrrp/host.ts';
+import { STATE_NAMES } from '../vrrp/instance.ts';
 
 type Labels = ReadonlyArray<readonly [string, string]>;
 
@@ -284,7 +286,31 @@ function healthFamilies(h: HealthSnapshot): Family[] {
   ];
 }
 
+/** tsvs_vrrp_*: one series per instance (labels instance, interface, vrid), bad adverts by reason. */
+function vrrpFamilies(v: VrrpSnapshot): Family[] {
+  const fam = (name: string, type: 'gauge' | 'counter', help: string, value: (i: VrrpSnapshot['instances'][number]) => number): Family => ({
+    name,
+    type,
+    help,
+    samples: summed(v.instances.map((i) => ({ labels: [['instance', i.name], ['interface', i.interface], ['vrid', String(i.vrid)]] as Labels, value: value(i) }))),
+  });
+  const bad: Family['samples'] = [];
+  for (const i of v.instances) for (const [reason, n] of Object.entries(i.bad)) if (reason !== 'own') bad.push({ labels: [['instance', i.name], ['interface', i.interface], ['reason', reason], ['vrid', String(i.vrid)]], value: n });
+  return [
+    fam('tsvs_vrrp_state', 'gauge', `State of the VRRP instance: ${STATE_NAMES.map((n, k) => `${k} ${n}`).join(', ')}.`, (i) => STATE_NAMES.indexOf(i.state)),
+    fam('tsvs_vrrp_priority', 'gauge', 'Effective priority of the VRRP instance (configured priority moved by tracking weights).', (i) => i.priority),
+    fam('tsvs_vrrp_transitions_total', 'counter', 'State transitions of the VRRP instance.', (i) => i.stats.transitions),
+    fam('tsvs_vrrp_become_master_total', 'counter', 'Times the VRRP instance became MASTER.', (i) => i.stats.becomeMaster),
+    fam('tsvs_vrrp_adverts_sent_total', 'counter', 'VRRP adverts sent (priority 0 included).', (i) => i.stats.advertsSent),
+    fam('tsvs_vrrp_adverts_received_total', 'counter', 'VRRP adverts received that passed every check.', (i) => i.stats.advertsReceived),
+    fam('tsvs_vrrp_priority_zero_received_total', 'counter', 'Priority-0 adverts received (a master stopping).', (i) => i.stats.priZeroReceived),
+    { name: 'tsvs_vrrp_adverts_bad_total', type: 'counter', help: 'VRRP adverts dropped by a check, by reason.', samples: summed(bad) },
+  ];
+}
+
 export interface MetricsInput {
+  /** VRRP instances (absent or empty: no tsvs_vrrp_* families). */
+  vrrp?: VrrpSnapshot;
   list: ListResult;
   counters: CountersResult;
   /** The director's own totals (/proc/net/ip_vs_stats); the services' sum is used when absent. */
@@ -319,6 +345,7 @@ export function renderMetrics(m: MetricsInput): string {
   families.push(...trafficFamilies(m.list), ...counterFamilies(m.counters));
   if (m.health) families.push(...healthFamilies(m.health));
   if (m.refusals) families.push(...refusalFamilies(m.refusals));
+  if (m.vrrp?.instances.length) families.push(...vrrpFamilies(m.vrrp));
   const out: string[] = [];
   for (const f of families) renderFamily(f, out);
   return out.join('\n') + '\n';

@@ -17,7 +17,9 @@ import { ipToU32 } from '../lib/inet.ts';
 import { startDirector, defineLabServices } from '../lab/director.ts';
 import { runTrace } from './trace.ts';
 import { requestOnce } from '../ctl/client.ts';
-import { socketPath } from '../ctl/protocol.ts';
+import { socketPath, type AnnounceStatus, type SysctlValues } from '../ctl/protocol.ts';
+import { addEcmpDirector, ecmpStatus, formatEcmpStatus, MAX_DIRECTORS, routerNextHops, startRouterBird, DEFAULT_ECMP } from '../lab/ecmp.ts';
+import { formatVrrp } from '../vrrp/format.ts';
 
 function intArg(min: number, max: number) {
   return (v: string): number => {
@@ -43,6 +45,15 @@ const modeOption = () => new Option('--mode <mode>', 'forwarding method').choice
 export function describeLab(lab: Lab): string {
   const s = lab.state;
   const out: string[] = [];
+  if (s.ecmp) {
+    out.push(`lab ${s.name}: ECMP, ${s.ecmp.directors.length} directors (DR), ${s.realServers.length} real servers, VIP ${LAB.vip}`);
+    out.push(`  client    ${s.namespaces.client}  ${s.clients.join(', ')} (gw ${LAB.routerClient})`);
+    out.push(`  router    ${s.namespaces.router}  ${LAB.routerClient} ${LAB.routerLan} ${LAB.routerPeer} (BIRD, AS 65000, ECMP, L4 hash; birdc -s ${s.ecmp.routerCtl})`);
+    for (const d of s.ecmp.directors) out.push(`  ${d.role.padEnd(8)}  ${d.ns}  lan0 ${d.lan} (owned), mgmt0 ${d.mgmt} (BGP); tsvsd --config ${d.config}`);
+    for (const rs of s.realServers) out.push(`  ${rs.role.padEnd(8)}  ${rs.ns}  ${rs.ip} (${rs.mac}) http ${s.ports.http}`);
+    out.push(`  switch    ${s.namespaces.switch}  bridges lan, peer`);
+    return out.join('\n') + '\n';
+  }
   out.push(`lab ${s.name}: ${s.mode.toUpperCase()}, ${s.realServers.length} real servers, VIP ${LAB.vip}`);
   out.push(`  client    ${s.namespaces.client}  ${s.clients.join(', ')} (gw ${LAB.routerClient})`);
   out.push(
@@ -72,21 +83,30 @@ function buildProgram(): Command {
     .option('--clients <n>', 'client addresses from 198.18.0.2', intArg(1, 200), 1)
     .option('--name <name>', 'lab name', nameArg, 'lab')
     .option('--state-dir <dir>', 'where the lab state is kept', DEFAULT_STATE_DIR)
-    .option('--scheduler <name>', 'scheduler of the lab services', 'rr')
+    .option('--scheduler <name>', 'scheduler of the lab services (default rr; mh with --directors)')
     .option('--no-director', 'build the lab without starting tsvsd')
-    .action(async (o: { mode: RsMode; servers: number; clients: number; name: string; stateDir: string; scheduler: string; director: boolean }) => {
-      const l = await labUp({ mode: o.mode, servers: o.servers, clients: o.clients, name: o.name, persistent: true, stateDir: o.stateDir });
+    .option('--directors <n>', `ECMP: N directors behind the router, each announcing the VIP over BGP (1-${MAX_DIRECTORS}; --mode dr)`, intArg(1, MAX_DIRECTORS))
+    .option('--no-sloppy', 'ECMP: leave net.ipv4.vs.sloppy_tcp at 0 on the directors')
+    .action(async (o: { mode: RsMode; servers: number; clients: number; name: string; stateDir: string; scheduler?: string; director: boolean; directors?: number; sloppy: boolean }) => {
+      const ecmp = o.directors !== undefined;
+      const l = await labUp({ mode: o.mode, servers: o.servers, clients: o.clients, name: o.name, persistent: true, stateDir: o.stateDir, ecmp });
       try {
-        if (o.director) {
+        if (ecmp) {
+          await startRouterBird(l, { ...DEFAULT_ECMP, scheduler: o.scheduler ?? 'mh', sloppyTcp: o.sloppy ? 1 : 0 });
+          for (let k = 0; k < o.directors!; k++) await addEcmpDirector(l, o.director);
+        } else if (o.director) {
           await startDirector(l);
-          await defineLabServices(l, { scheduler: o.scheduler });
+          await defineLabServices(l, { scheduler: o.scheduler ?? 'rr' });
         }
       } catch (e) {
         await l.down();
         throw e;
       }
       process.stdout.write(describeLab(l));
-      if (o.director) {
+      if (ecmp) {
+        process.stdout.write(`  tsvs lab status --name ${o.name}     # BGP state and each director's share\n`);
+        process.stdout.write(`  tsvs lab exec client -- curl -s http://${LAB.vip}/\n`);
+      } else if (o.director) {
         process.stdout.write(`tsvsd is running; its socket: ${l.director.socket}\n`);
         process.stdout.write(`  tsvsadm --socket ${l.director.socket} -L -n\n`);
         process.stdout.write(`  tsvs lab exec client -- curl -s http://${LAB.vip}/\n`);
@@ -148,7 +168,29 @@ function buildProgram(): Command {
           const up = inside.get(p.role)?.includes(p.pid) === true;
           process.stdout.write(`  ${p.what} in ${p.role} (pid ${p.pid}): ${up ? 'running' : `not running; its log: ${p.log}`}\n`);
         }
+        if (l.state.ecmp) process.stdout.write(formatEcmpStatus(await ecmpStatus(l), await routerNextHops(l)));
       }
+    });
+
+  lab
+    .command('scene')
+    .description('a short self-contained story on its own lab: ecmp = three directors behind ECMP, one killed, flows survive')
+    .argument('<scene>', 'ecmp')
+    .action(async (scene: string) => {
+      if (scene !== 'ecmp') throw new Error(`unknown scene ${scene} (scenes: ecmp)`);
+      const { runEcmpScene } = await import('../lab/ecmp-scene.ts');
+      process.exitCode = (await runEcmpScene()) === 0 ? 0 : 1;
+    });
+
+  lab
+    .command('add-director')
+    .description('ECMP lab: add one more director (it starts announcing the VIP once its sessions are up)')
+    .option('--name <name>', 'lab name', nameArg, 'lab')
+    .option('--state-dir <dir>', 'where the lab state is kept', DEFAULT_STATE_DIR)
+    .action(async (o: { name: string; stateDir: string }) => {
+      const l = Lab.load(o.name, o.stateDir);
+      const d = await addEcmpDirector(l);
+      process.stdout.write(`${d.role} up: lan0 ${d.lan}, mgmt0 ${d.mgmt}, socket ${d.socket}\n`);
     });
 
   const rs = program
@@ -202,6 +244,57 @@ function buildProgram(): Command {
   sockOpt(addr.command('del').description('remove an address').argument('<ADDR/PREFIX@IFNAME>', 'the address', addrArg)).action(
     async (a: { addr: string; plen: number; ifname: string }, o: { socket?: string }) => {
       await requestOnce(socketPath(o.socket), { op: 'address-del', address: a });
+    },
+  );
+
+  // A whole director: announce its VIPs or stop announcing them (the routers move its flows elsewhere).
+  const dir = program.command('director').description('the whole director: route announcement (BGP), drain and undrain');
+  const printAnnounce = (a: AnnounceStatus) => {
+    if (!a.enabled) return void process.stdout.write('no route announcement configured (no bgp: in the configuration)\n');
+    process.stdout.write(`director ${a.drained ? 'DRAINED' : 'in service'}; routing daemon ${a.daemon} ${a.running ? 'running' : 'NOT running'} (birdc -s ${a.control})\n`);
+    for (const v of a.vips) process.stdout.write(`  ${v.prefix.padEnd(18)} ${v.announced ? 'announced' : 'withdrawn'}  (${v.reason})\n`);
+    for (const p of a.peers) process.stdout.write(`  peer ${p.neighbor.padEnd(15)} ${p.name}: ${p.state} ${p.bgpState}, since ${p.since}, ${p.exported} routes exported, BFD ${p.bfd}\n`);
+  };
+  sockOpt(dir.command('status').description('announced VIPs and the BGP sessions, as BIRD reports them')).option('--json', 'JSON').action(async (o: { socket?: string; json?: boolean }) => {
+    const a = await requestOnce(socketPath(o.socket), { op: 'announce' });
+    if (o.json) process.stdout.write(JSON.stringify(a, null, 2) + '\n');
+    else printAnnounce(a);
+  });
+  sockOpt(dir.command('drain').description('withdraw every VIP from the routers; connections still arriving are forwarded')).action(async (o: { socket?: string }) => {
+    printAnnounce(await requestOnce(socketPath(o.socket), { op: 'director-drain' }));
+  });
+  sockOpt(dir.command('undrain').description('announce the VIPs again (where quorum allows)')).action(async (o: { socket?: string }) => {
+    printAnnounce(await requestOnce(socketPath(o.socket), { op: 'director-undrain' }));
+  });
+
+  // The net.ipv4.vs sysctls tsvsd honours, in sysctl(8)'s syntax: ipvsadm has no option for them.
+  sockOpt(
+    program
+      .command('sysctl')
+      .description('show or set net.ipv4.vs sysctls of a running tsvsd: tsvs sysctl net.ipv4.vs.sloppy_tcp=1')
+      .argument('[settings...]', 'NAME or NAME=VALUE (NAME: sloppy_tcp, sloppy_sctp, with or without net.ipv4.vs.)'),
+  ).action(async (settings: string[], o: { socket?: string }) => {
+    const names: (keyof SysctlValues)[] = ['sloppy_tcp', 'sloppy_sctp'];
+    const want: Partial<SysctlValues> = {};
+    const show: (keyof SysctlValues)[] = [];
+    for (const a of settings) {
+      const m = /^(?:net\.ipv4\.vs\.)?([a-z_]+)(?:=(\S*))?$/.exec(a);
+      const name = m?.[1] as keyof SysctlValues | undefined;
+      if (!m || !name || !names.includes(name)) throw new Error(`unknown sysctl ${a} (known: ${names.map((n) => `net.ipv4.vs.${n}`).join(', ')})`);
+      if (m[2] !== undefined) {
+        if (m[2] !== '0' && m[2] !== '1') throw new Error(`net.ipv4.vs.${name}: value must be 0 or 1`);
+        want[name] = Number(m[2]);
+      }
+      show.push(name);
+    }
+    const sock = socketPath(o.socket);
+    const cur = Object.keys(want).length ? await requestOnce(sock, { op: 'set-sysctl', sysctl: want }) : await requestOnce(sock, { op: 'get-sysctl' });
+    for (const n of show.length ? show : names) process.stdout.write(`net.ipv4.vs.${n} = ${cur[n]}\n`);
+  });
+  sockOpt(program.command('vrrp').description("each VRRP instance's state, priority, master and advert counters").option('--json', 'the snapshot as JSON')).action(
+    async (o: { socket?: string; json?: boolean }) => {
+      const r = await requestOnce(socketPath(o.socket), { op: 'vrrp' });
+      process.stdout.write(o.json ? `${JSON.stringify(r, null, 2)}\n` : formatVrrp(r));
     },
   );
 

@@ -1,7 +1,8 @@
 // tsvsd's command line: flags merged over the YAML config file, validated as one Config.
 import { parseArgs } from 'node:util';
 import { readFileSync, existsSync } from 'node:fs';
-import { ConfigError, DEFAULT_SOCKET, validateConfig, type Config } from '../ctl/config.ts';
+import { ConfigError, DEFAULT_SOCKET, validateConfig, configWhere, type Config } from '../ctl/config.ts';
+import { checkVrrp } from '../vrrp/config.ts';
 import { readConfigFile } from '../ctl/reload.ts';
 
 export const TSVSD_USAGE = `Usage: tsvsd [options]
@@ -15,12 +16,15 @@ The tsvs director: owns interfaces and forwards traffic for virtual services (NA
   --gateway GATEWAY         the default route
   --socket PATH             control socket (default ${DEFAULT_SOCKET}, or env TSVS_SOCKET)
   --config FILE             YAML configuration, or the LVS part of a keepalived.conf
-                            (flags given here are added to it; SIGHUP or tsvsadm --reload re-reads it)
+                            (flags given here are added to it; SIGHUP or tsvsadm --reload re-reads it);
+                            VRRP instances (vrrp: or vrrp_instance) and sync daemons come from it too
   --pcap FILE               write every frame received and sent to FILE (pcap)
   --promiscuous             put the interfaces in promiscuous mode
   --kernel-rx drop|pass     the kernel's own stack and frames arriving on the interfaces: drop
                             (default; after tsvsd has seen them) or pass (interfaces with kernel addresses)
   --busy-poll               the data-plane thread never sleeps in poll(): lower latency, one core busy
+  --fastpath auto|tc|off    established connections forwarded by a kernel (tcx) program: auto (where the
+                            kernel allows), tc (required), off (default for now; docs/fastpath.md)
   --conn-table-size N       connection table capacity (default 1048576)
   --admin ADDR:PORT|unix:PATH  admin HTTP API, metrics (/metrics) and dashboard; loopback or a unix socket
                             unless --admin-token is given
@@ -61,6 +65,7 @@ export function parseTsvsdArgs(argv: string[], env: NodeJS.ProcessEnv = process.
         promiscuous: { type: 'boolean' },
         'kernel-rx': { type: 'string' },
         'busy-poll': { type: 'boolean' },
+        fastpath: { type: 'string' },
         'conn-table-size': { type: 'string' },
         admin: { type: 'string' },
         'admin-token': { type: 'string' },
@@ -76,7 +81,8 @@ export function parseTsvsdArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   if (values.help || values.version) {
     return { config: validateConfig({}), socket: DEFAULT_SOCKET, logLevel: 'info', help: !!values.help, version: !!values.version };
   }
-  const base: Record<string, unknown> = values.config ? { ...readConfigFile(values.config) } : {};
+  const fromFile = values.config ? readConfigFile(values.config) : null;
+  const base: Record<string, unknown> = fromFile ? { ...fromFile } : {};
   const merged: Record<string, unknown> = { ...base };
   const add = (key: string, more: string[] | undefined) => {
     if (more?.length) merged[key] = [...((base[key] as string[] | undefined) ?? []), ...more];
@@ -90,6 +96,7 @@ export function parseTsvsdArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   if (values.promiscuous) merged.promiscuous = true;
   if (values['kernel-rx'] !== undefined) merged.kernel_rx = values['kernel-rx'];
   if (values['busy-poll']) merged.busy_poll = true;
+  if (values.fastpath !== undefined) merged.fastpath = values.fastpath;
   if (values.admin) merged.admin = values.admin;
   if (values.dashboard) merged.dashboard = true;
   if (values['conn-table-size'] !== undefined) {
@@ -104,6 +111,13 @@ export function parseTsvsdArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     if (!config.interfaces.includes(ifname)) throw new ConfigError(`--address ${a}: interface ${ifname} is not one of --interface`);
   }
   if (config.interfaces.length === 0) throw new ConfigError('no interface: give at least one --interface IFNAME');
+  // VRRP instances against the whole director (interfaces and addresses may come from flags).
+  const vrrpProblems = checkVrrp(config.vrrp, {
+    interfaces: config.interfaces,
+    addresses: config.addresses,
+    services: config.services.map((s) => `${s.protocol} ${s.address}:${s.port}`),
+  }, configWhere(fromFile ?? {}, values.config ?? 'arguments'));
+  if (vrrpProblems.length) throw new ConfigError(vrrpProblems.join('\n'));
   const socket = values.socket ?? config.socket ?? env.TSVS_SOCKET ?? DEFAULT_SOCKET;
   const logLevel = values['log-level'] ?? 'info';
   if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal'].includes(logLevel)) throw new ConfigError(`--log-level: unknown level ${logLevel}`);

@@ -12,7 +12,10 @@ import type { Config } from '../ctl/config.ts';
 import { parseTsvsdArgs, preflight, TSVSD_USAGE } from './tsvsd-args.ts';
 import type { WorkerEvent, WorkerInit, WorkerCommand } from '../dp/worker.ts';
 import { ROOT, moduleWorker } from '../root.ts';
+import { VrrpNotifier, trackedServices, poolName } from '../vrrp/notify.ts';
 import { KernelSyncSockets, RELAY } from '../ipvs/sync/kernel-socket.ts';
+import { serviceName } from '../health/plan.ts';
+import type { Announcer } from '../bgp/announcer.ts';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as { version: string };
@@ -64,6 +67,7 @@ export async function main(argv: string[]): Promise<number> {
   const init: WorkerInit = { config: opts.config, mailbox, control: port2 };
   const worker = moduleWorker(import.meta.url, '../dp/worker', { workerData: init, transferList: [port2] });
 
+  const notifier = new VrrpNotifier(opts.config.vrrp, (level, msg, fields) => log[level](fields ?? {}, msg));
   let seq = 0;
   const pending = new Map<number, (r: Response) => void>();
   const streams = new Map<number, (line: object) => void>();
@@ -92,6 +96,9 @@ export async function main(argv: string[]): Promise<number> {
           break;
         case 'log':
           log[e.level](e.fields ?? {}, e.msg);
+          break;
+        case 'vrrp':
+          notifier.handle(e.event);
           break;
         case 'sync-open':
           syncSockets.open(e.state, e.daemon).then(
@@ -153,6 +160,7 @@ export async function main(argv: string[]): Promise<number> {
   const healthLog = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => log[level](fields ?? {}, msg);
   let current = opts.config;
   let health: HealthHandle | null = null;
+  let announcer: Announcer | null = null;
   let reloading: Promise<ReloadResult> | null = null;
   const reload = async (): Promise<ReloadResult> => {
     const next = parseTsvsdArgs(argv).config;
@@ -201,6 +209,13 @@ export async function main(argv: string[]): Promise<number> {
       }
     }
     if (req.op === 'health') return okResponse(req.id, health ? health.snapshot() : { pools: [], counters: {} });
+    if (req.op === 'announce' || req.op === 'director-drain' || req.op === 'director-undrain') {
+      if (!announcer) {
+        if (req.op === 'announce') return okResponse(req.id, (await import('../bgp/announcer.ts')).announceDisabled());
+        return errorResponse(req.id, req.op, 'EINVAL', 'this director announces no routes (no bgp: in its configuration)');
+      }
+      return okResponse(req.id, req.op === 'announce' ? await announcer.status() : await announcer.setDrained(req.op === 'director-drain'));
+    }
     return toWorker(req, stream, signal);
   };
 
@@ -219,6 +234,58 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     log.error({ err: (e as Error).message }, 'health checks did not start');
   }
+  // Route announcement (src/bgp): BIRD runs while tsvsd does; started after health checking so the
+  // first announcement already knows quorum.
+  if (opts.config.bgp) {
+    const { Announcer: AnnouncerClass } = await import('../bgp/announcer.ts');
+    // From the current configuration each time: a reload that adds or removes services changes the VIPs.
+    const services = () => current.services.map((s) => ({ addr: s.address, name: serviceName(s) }));
+    const bgp = opts.config.bgp;
+    const vips = () => bgp.vips ?? [...new Set(services().map((s) => s.addr))];
+    // A heartbeat to the data plane: a worker that stops answering must not keep attracting flows.
+    let lastBeat = Date.now();
+    const beat = setInterval(() => {
+      void toWorker({ v: 1, id: 0, op: 'hello' }).then((r) => {
+        if (r.ok) lastBeat = Date.now();
+      });
+    }, 500);
+    beat.unref();
+    try {
+      announcer = new AnnouncerClass({
+        bgp,
+        dataPlaneAlive: () => Date.now() - lastBeat < 2000,
+        vips,
+        services,
+        quorum: () => new Map((health?.snapshot().pools ?? []).map((p) => [p.service, p.quorumUp])),
+        controlSocket: opts.socket,
+        log: (level, msg, fields) => log[level](fields ?? {}, msg),
+      });
+      await announcer.start();
+    } catch (e) {
+      process.stderr.write(`tsvsd: ${(e as Error).message}\n`);
+      await announcer?.stop();
+      if (health) await health.stop({ removeServers: false });
+      await stopControlServer(server, opts.socket);
+      send({ type: 'stop' });
+      await worker.terminate();
+      return 1;
+    }
+  }
+  // VRRP instances that track a virtual service follow its quorum as the health monitor sees it. A
+  // service without health checks always has quorum.
+  const tracked = trackedServices(current.vrrp);
+  const quorum = new Map<string, boolean>();
+  const quorumTimer = tracked.length
+    ? setInterval(() => {
+        const pools = health?.snapshot().pools ?? [];
+        for (const svc of tracked) {
+          const up = pools.find((p) => p.service === poolName(svc))?.quorumUp ?? true;
+          if (quorum.get(svc) === up) continue;
+          quorum.set(svc, up);
+          send({ type: 'vrrp-track', service: svc, up });
+        }
+      }, 200)
+    : null;
   process.on('SIGHUP', () => {
     reloadOnce().catch((e: Error) => log.error({ err: e.message }, 'reload refused, nothing changed'));
   });
@@ -266,10 +333,15 @@ export async function main(argv: string[]): Promise<number> {
       resolve(1);
     });
   });
+  // Routes go first, while the data plane still forwards what the routers sent before they heard.
+  if (announcer) await announcer.stop();
+  if (quorumTimer) clearInterval(quorumTimer);
   if (health) await health.stop({ removeServers: false });
   await stopControlServer(server, opts.socket);
   send({ type: 'stop' });
   await Promise.race([new Promise((r) => worker.once('exit', r)), new Promise((r) => setTimeout(r, 2000))]);
+  // notify_stop scripts (the data plane posted STOP on its way out), bounded.
+  await Promise.race([notifier.drain(), new Promise((r) => setTimeout(r, 5000))]);
   await worker.terminate();
   syncSockets.closeAll();
   port1.close();

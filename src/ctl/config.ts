@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { LineCounter, parseDocument, isMap, isSeq, type Node as YamlNode } from 'yaml';
 import { z } from 'zod';
+import { vrrpSchema } from '../vrrp/config.ts';
 
 /** Where the control socket lives unless --socket or TSVS_SOCKET says otherwise. */
 export const DEFAULT_SOCKET = '/run/tsvs/tsvsd.sock';
@@ -172,6 +173,40 @@ export const syncDaemonSchema = z
   })
   .strict();
 
+/** A BGP neighbor (a router) of the director. */
+const bgpNeighborSchema = z.object({ address: ipv4, as: z.number().int().min(1).max(4294967295) }).strict();
+
+/**
+ * `bgp:` — the director announces its VIPs (as /32) to routers through BIRD 2, which tsvsd starts and
+ * reconfigures. The session runs from `source`, a kernel address (owned interfaces have none); the
+ * announced next hop is `next_hop`, an address tsvsd owns on the segment the routers reach it by.
+ */
+export const bgpSchema = z
+  .object({
+    daemon: z.literal('bird').default('bird'),
+    local_as: z.number().int().min(1).max(4294967295),
+    source: ipv4,
+    router_id: ipv4.optional(),
+    next_hop: ipv4,
+    neighbors: z.array(bgpNeighborSchema).min(1).max(16),
+    /** BGP hold time, seconds (keepalives every third of it). */
+    hold_time: z.number().int().min(3).max(65535).default(3),
+    /** BFD on every session (sub-second detection of a dead director), or false. */
+    bfd: z
+      .union([
+        z.literal(false),
+        z.object({ interval_ms: z.number().int().min(10).max(10000).default(100), multiplier: z.number().int().min(2).max(255).default(3) }).strict(),
+      ])
+      .default({ interval_ms: 100, multiplier: 3 }),
+    /** Only these VIPs (default: every address of a TCP/UDP service). */
+    vips: z.array(ipv4).optional(),
+    /** Where the generated bird.conf and its control socket go (default: the control socket's directory). */
+    state_dir: z.string().min(1).optional(),
+    /** The BIRD binary (default: bird on PATH, then /usr/sbin/bird). */
+    bird: z.string().min(1).optional(),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     interfaces: z.array(z.string().min(1).max(15)).default([]),
@@ -189,11 +224,27 @@ export const configSchema = z
     kernel_rx: z.enum(['drop', 'pass']).default('drop'),
     /** The data-plane thread spins instead of sleeping in poll() when idle (lower latency, a whole core). */
     busy_poll: z.boolean().default(false),
+    /**
+     * The kernel fast path (docs/fastpath.md): established conns forwarded by a tcx program from
+     * entries TS installs. `auto` where the kernel allows it, `tc` required, `off`. Restart-only.
+     */
+    fastpath: z.enum(['auto', 'tc', 'off']).default('off'),
     conn_table_size: z.number().int().min(1024).max(1 << 26).default(1 << 20),
     timeouts: z
       .object({ tcp: z.number().int().min(1).optional(), tcpfin: z.number().int().min(1).optional(), udp: z.number().int().min(1).optional() })
       .strict()
       .default({}),
+    /**
+     * net.ipv4.vs sysctls the director honours, by their kernel names (reloadable). sloppy_tcp: 1 lets a
+     * TCP packet that is not a SYN create a conn (several directors behind ECMP); sloppy_sctp is
+     * accepted for parity and changes nothing (no SCTP here).
+     */
+    sysctl: z
+      .object({ sloppy_tcp: z.union([z.literal(0), z.literal(1)]).default(0), sloppy_sctp: z.union([z.literal(0), z.literal(1)]).default(0) })
+      .strict()
+      .default({ sloppy_tcp: 0, sloppy_sctp: 0 }),
+    /** Route announcement over BGP by a routing daemon tsvsd drives (src/bgp); off when absent. Restart-only. */
+    bgp: bgpSchema.optional(),
     expire_nodest_conn: z.boolean().default(false),
     expire_quiescent_template: z.boolean().default(false),
     pcap: z.string().optional(),
@@ -210,6 +261,8 @@ export const configSchema = z
       .strict()
       .default({}),
     services: z.array(serviceSchema).default([]),
+    /** VRRP instances and sync groups (src/vrrp/config.ts). Restart-only. */
+    vrrp: vrrpSchema.default({ instances: [], sync_groups: [] }),
     /** The kernel's sync sysctls (net.ipv4.vs.sync_*): when the master sends a conn. Restart-only. */
     sync_threshold: z.number().int().min(0).max(65535).default(3),
     sync_period: z.number().int().min(0).max(65535).default(50),
@@ -230,6 +283,7 @@ export const configSchema = z
   .refine((c) => c.sync_period === 0 || c.sync_threshold < c.sync_period, { message: 'sync_threshold must be less than sync_period', path: ['sync_threshold'] });
 
 export type Config = z.output<typeof configSchema>;
+export type BgpConfig = z.output<typeof bgpSchema>;
 export type ServiceConfig = z.output<typeof serviceSchema>;
 export type RealServerConfig = z.output<typeof realServerSchema>;
 export type CheckConfig = z.output<typeof checkSchema>;
@@ -305,6 +359,21 @@ export function loadConfigFile(file: string): Config {
   return parseConfigText(text, file);
 }
 
+/** Where each path of a config read from a file came from: a non-enumerable property set by the readers. */
+export const CONFIG_WHERE = Symbol('config source lines');
+
+/** "file:line" of a config path, when the config was read from a file (else `fallback`). */
+export function configWhere(config: object, fallback: string): (path: readonly (string | number)[]) => string {
+  const f = (config as { [CONFIG_WHERE]?: (path: readonly (string | number)[]) => string })[CONFIG_WHERE];
+  return f ?? (() => fallback);
+}
+
+/** Attaches a source-line lookup to a parsed config (not copied by spreads, not serialised). */
+export function attachWhere<T extends object>(config: T, where: (path: readonly (string | number)[]) => string): T {
+  Object.defineProperty(config, CONFIG_WHERE, { value: where, enumerable: false });
+  return config;
+}
+
 /** Parses and validates YAML config text (see loadConfigFile). */
 export function parseConfigText(text: string, file = 'config'): Config {
   const lc = new LineCounter();
@@ -315,7 +384,12 @@ export function parseConfigText(text: string, file = 'config'): Config {
     throw new ConfigError(`${file}:${pos.line}: ${e.message.split('\n')[0]}`);
   }
   const r = configSchema.safeParse(doc.toJS() ?? {});
-  if (r.success) return r.data;
+  if (r.success) {
+    return attachWhere(r.data, (path) => {
+      const node = nodeAt(doc.contents as YamlNode | null, path);
+      return `${file}:${node?.range ? lc.linePos(node.range[0]).line : 1}`;
+    });
+  }
   const lines = r.error.issues.map((i) => {
     const node = nodeAt(doc.contents as YamlNode | null, i.path);
     const line = node?.range ? lc.linePos(node.range[0]).line : 1;

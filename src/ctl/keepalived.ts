@@ -2,7 +2,8 @@
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, resolve as resolvePath, basename, join } from 'node:path';
 import { isIP } from 'node:net';
-import { ConfigError, configSchema, type Config } from './config.ts';
+import { ConfigError, configSchema, attachWhere, type Config } from './config.ts';
+import { readVrrpGlobal, readVrrpInstance, readVrrpSyncGroup, type VrrpGlobals } from './keepalived-vrrp.ts';
 
 /** What the reader produced: the config, and the keywords it accepted but ignored ("file:line: keyword: why"). */
 export interface KeepalivedResult {
@@ -787,9 +788,13 @@ function resolveSyncInstance(r: Reader, nodes: Node[], d: Obj): void {
   d.state = state;
 }
 
-function readGlobalDefs(r: Reader, n: Node, out: Obj): void {
+function readGlobalDefs(r: Reader, n: Node, out: Obj, vrrp: VrrpGlobals): void {
   for (const c of r.needBlock(n)) {
     const k = c.key.text;
+    if (k.startsWith('vrrp_') && readVrrpGlobal(r, c, vrrp)) {
+      r.noBlock(c);
+      continue;
+    }
     if (k === 'lvs_timeouts') {
       const t: Obj = {};
       for (let i = 0; i < c.args.length; i += 2) {
@@ -810,7 +815,9 @@ function readGlobalDefs(r: Reader, n: Node, out: Obj): void {
       }
     } else if (k === 'lvs_flush' || k === 'lvs_flush_on_stop') {
       r.ignore(c, 'tsvsd starts with an empty table and takes it down when it stops');
-    } else if (GLOBAL_IGNORABLE.has(k) || /^(vrrp_|smtp_|snmp_|notification_|bfd_|enable_|dbus_|script_)/.test(k)) {
+    } else if (k.startsWith('vrrp_')) {
+      r.ignore(c, 'a keepalived VRRP tuning tsvsd does not need (it follows keepalived\'s defaults)');
+    } else if (GLOBAL_IGNORABLE.has(k) || /^(smtp_|snmp_|notification_|bfd_|enable_|dbus_|script_)/.test(k)) {
       r.ignore(c, 'does not affect the LVS table');
     } else {
       r.err(c.key, `global_defs: ${k} is not supported by tsvs`);
@@ -818,7 +825,7 @@ function readGlobalDefs(r: Reader, n: Node, out: Obj): void {
   }
 }
 
-const VRRP_SECTIONS = new Set(['vrrp_instance', 'vrrp_sync_group', 'vrrp_script', 'vrrp_track_process', 'vrrp_track_file', 'track_file', 'track_process', 'garp_group', 'linkbeat_interfaces']);
+const VRRP_UNSUPPORTED = new Set(['vrrp_script', 'vrrp_track_process', 'vrrp_track_file', 'track_file', 'track_process', 'garp_group', 'linkbeat_interfaces']);
 
 /** Orders "file:line: msg" lines by file (first appearance) and line. */
 function sortByPlace(lines: string[]): string[] {
@@ -855,9 +862,24 @@ export function parseKeepalivedText(text: string, file = 'keepalived.conf'): Kee
   const out: Obj = { services: [] };
   const services = out.services as Obj[];
   const seen = new Map<string, Token>();
+  // VRRP fields by path ("vrrp.instances.0.vrid"), for errors found after the merge with flags.
+  const places = new Map<string, Token>();
+  const vrrpGlobals: VrrpGlobals = {};
+  const instances: Obj[] = [];
+  const syncGroups: Obj[] = [];
+  // global_defs first: its vrrp_* settings are the instances' defaults wherever it stands.
+  for (const n of nodes) if (n.key.text === 'global_defs') readGlobalDefs(r, n, out, vrrpGlobals);
   for (const n of nodes) {
     const k = n.key.text;
-    if (k === 'virtual_server') {
+    if (k === 'vrrp_instance') {
+      const i = instances.length;
+      const o = readVrrpInstance(r, n, vrrpGlobals, (f, t) => places.set(`vrrp.instances.${i}${f ? `.${f}` : ''}`, t));
+      if (o) instances.push(o);
+    } else if (k === 'vrrp_sync_group') {
+      const i = syncGroups.length;
+      const o = readVrrpSyncGroup(r, n, (f, t) => places.set(`vrrp.sync_groups.${i}${f ? `.${f}` : ''}`, t));
+      if (o) syncGroups.push(o);
+    } else if (k === 'virtual_server') {
       const vs = readVirtualServer(r, n);
       if (!vs) continue;
       const key = `${vs.protocol} ${vs.address}:${vs.port}`;
@@ -867,25 +889,37 @@ export function parseKeepalivedText(text: string, file = 'keepalived.conf'): Kee
         seen.set(key, n.key);
         services.push(vs);
       }
-    } else if (k === 'global_defs') readGlobalDefs(r, n, out);
-    else if (VRRP_SECTIONS.has(k) || k.startsWith('vrrp_')) r.err(n.key, `${k}: VRRP is not supported by tsvs (run keepalived for VRRP only, or another failover tool, beside tsvsd)`);
+    } else if (k === 'global_defs') continue;
+    else if (VRRP_UNSUPPORTED.has(k) || k.startsWith('vrrp_')) r.err(n.key, `${k} is not supported by tsvs (to follow a virtual service's health, use track_services in tsvsd's YAML vrrp: section)`);
     else if (k === 'static_ipaddress' || k === 'static_routes' || k === 'static_rules') r.err(n.key, `${k} is not supported by tsvs (give tsvsd its addresses and routes with --address/--route or the YAML config)`);
     else if (k === 'virtual_server_group') r.err(n.key, 'virtual_server_group is not supported by tsvs; declare one virtual_server per address and port');
     else if (k === 'SSL') r.err(n.key, 'SSL (client certificates for SSL_GET) is not supported by tsvs');
     else if (k === 'bfd_instance') r.err(n.key, 'bfd_instance: BFD is not supported by tsvs');
     else r.err(n.key, `unknown keyword ${k}`);
   }
+  if (instances.length || syncGroups.length) out.vrrp = { instances, sync_groups: syncGroups };
   for (const d of (out.sync_daemon as Obj[] | undefined) ?? []) resolveSyncInstance(r, nodes, d);
   if (r.errors.length) throw new ConfigError(sortByPlace(r.errors).join('\n'));
+  const place = (path: readonly PropertyKey[]): Token | undefined => {
+    for (let n = path.length; n > 0; n--) {
+      const t = places.get(path.slice(0, n).join('.'));
+      if (t) return t;
+    }
+    return lineForPath(out, path);
+  };
   const parsed = configSchema.safeParse(out);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => {
-      const t = lineForPath(out, i.path);
-      return `${t ? `${t.file}:${t.line}` : file}: ${i.message}`;
+      const t = place(i.path);
+      return `${t ? `${t.file}:${t.line}` : file}: ${i.path[0] === 'vrrp' ? `${i.path.slice(1).join('.')}: ` : ''}${i.message}`;
     });
     throw new ConfigError(lines.join('\n'));
   }
-  return { config: parsed.data, ignored: r.ignored };
+  const config = attachWhere(parsed.data, (path) => {
+    const t = place(path);
+    return t ? `${t.file}:${t.line}` : file;
+  });
+  return { config, ignored: r.ignored };
 }
 
 /** Reads a keepalived.conf file (and its includes); see parseKeepalivedText. */

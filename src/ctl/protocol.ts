@@ -10,6 +10,7 @@ import { createRequire } from 'node:module';
 import type * as Zod from 'zod';
 import type { IpvsErrno, IpvsOp } from './errors.ts';
 import { ipvsMessage } from './errors.ts';
+import type { VrrpSnapshot } from '../vrrp/host.ts';
 
 export const PROTOCOL_VERSION = 1 as const;
 /** Default path of tsvsd's control socket (override with TSVS_SOCKET or tsvsadm --socket). */
@@ -227,7 +228,62 @@ export type RequestBody =
   /** Re-read the configuration file and apply the difference (as SIGHUP does). */
   | { op: 'reload' }
   /** The health checker's view: each real server's state, checks, failures, last latency. */
-  | { op: 'health' };
+  | { op: 'health' }
+  /** The director's /proc/sys/net/ipv4/vs-style settings (kernel names). */
+  | { op: 'get-sysctl' }
+  /** Sets some of them; an omitted one stays. */
+  | { op: 'set-sysctl'; sysctl: Partial<SysctlValues> }
+  /** Stop announcing this director's VIPs to the routers (it keeps forwarding what still arrives). */
+  | { op: 'director-drain' }
+  /** Announce again (where quorum allows). */
+  | { op: 'director-undrain' }
+  /** The route announcer's view: each VIP, whether it is announced and why, the routing daemon's sessions. */
+  | { op: 'announce' }
+  /** Each VRRP instance's state, priority, master and counters (src/vrrp/host.ts VrrpSnapshot). */
+  | { op: 'vrrp' };
+
+/** The sysctls an operator can set, by their kernel names (net.ipv4.vs.NAME). */
+export interface SysctlValues {
+  /** 1: a TCP packet without SYN (and without RST) that matches no conn may create one (scale-out, ECMP). */
+  sloppy_tcp: number;
+  /** Accepted for parity with the kernel; tsvsd has no SCTP, so it changes nothing. */
+  sloppy_sctp: number;
+}
+
+/** One announced (or withheld) VIP. */
+export interface AnnouncedVip {
+  /** "198.18.1.100/32" */
+  prefix: string;
+  announced: boolean;
+  /** Why: "quorum", "drained", "no quorum: TCP 198.18.1.100:80", "stopping". */
+  reason: string;
+}
+
+/** One BGP session of the routing daemon, as it reports it. */
+export interface AnnouncePeer {
+  name: string;
+  neighbor: string;
+  /** BIRD's protocol state (up, start, ...) and BGP state (Established, Active, Connect, ...). */
+  state: string;
+  bgpState: string;
+  since: string;
+  /** Routes exported to the peer, from the daemon's own counters. */
+  exported: number;
+  bfd: string;
+}
+
+/** `op: 'announce'`. */
+export interface AnnounceStatus {
+  enabled: boolean;
+  drained: boolean;
+  daemon: string | null;
+  /** The routing daemon process runs and answers its control socket. */
+  running: boolean;
+  vips: AnnouncedVip[];
+  peers: AnnouncePeer[];
+  /** The routing daemon's control socket (for birdc -s). */
+  control: string | null;
+}
 
 /** What a reload did. */
 export interface ReloadResult {
@@ -297,9 +353,15 @@ export interface ResultMap {
   'address-add': null;
   'address-del': null;
   counters: CountersResult;
+  'get-sysctl': SysctlValues;
+  'set-sysctl': SysctlValues;
+  'director-drain': AnnounceStatus;
+  'director-undrain': AnnounceStatus;
+  announce: AnnounceStatus;
   trace: { packets: number };
   reload: ReloadResult;
   health: unknown;
+  vrrp: VrrpSnapshot;
 }
 
 export interface ErrorBody {
@@ -340,6 +402,12 @@ export function errorOpFor(op: Op | string): IpvsOp {
     case 'trace':
     case 'reload':
     case 'health':
+    case 'get-sysctl':
+    case 'set-sysctl':
+    case 'director-drain':
+    case 'director-undrain':
+    case 'announce':
+    case 'vrrp':
       return 'other';
     default:
       return 'other';
@@ -448,6 +516,18 @@ function buildSchemas(z: typeof Zod.z) {
     z.object({ ...env, op: z.literal('counters') }).strict(),
     z.object({ ...env, op: z.literal('reload') }).strict(),
     z.object({ ...env, op: z.literal('health') }).strict(),
+    z.object({ ...env, op: z.literal('get-sysctl') }).strict(),
+    z
+      .object({
+        ...env,
+        op: z.literal('set-sysctl'),
+        sysctl: z.object({ sloppy_tcp: z.number().int().min(0).max(1).optional(), sloppy_sctp: z.number().int().min(0).max(1).optional() }).strict(),
+      })
+      .strict(),
+    z.object({ ...env, op: z.literal('director-drain') }).strict(),
+    z.object({ ...env, op: z.literal('director-undrain') }).strict(),
+    z.object({ ...env, op: z.literal('announce') }).strict(),
+    z.object({ ...env, op: z.literal('vrrp') }).strict(),
     z
       .object({
         ...env,

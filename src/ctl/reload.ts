@@ -16,11 +16,13 @@ import { IpvsError } from './errors.ts';
  */
 export const RESTART_ONLY = [
   'interfaces',
+  'vrrp',
   'io',
   'socket',
   'promiscuous',
   'kernel_rx',
   'busy_poll',
+  'fastpath',
   'conn_table_size',
   'routes',
   'gateway',
@@ -37,6 +39,7 @@ export const RESTART_ONLY = [
   'sync_retries',
   'sync_persist_mode',
   'sync_conn_share',
+  'bgp',
 ] as ReadonlyArray<keyof Config>;
 
 /** Reads a config file, YAML or keepalived.conf (recognised by name or content). */
@@ -158,6 +161,9 @@ export function planReload(old: Config, next: Config, liveTimeouts?: { tcp: numb
   if (JSON.stringify(old.timeouts) !== JSON.stringify(next.timeouts)) {
     const was = liveTimeouts ?? { tcp: old.timeouts.tcp ?? 0, tcpfin: old.timeouts.tcpfin ?? 0, udp: old.timeouts.udp ?? 0 };
     step({ op: 'set-timeout', timeouts: { tcp: next.timeouts.tcp ?? 0, tcpfin: next.timeouts.tcpfin ?? 0, udp: next.timeouts.udp ?? 0 } }, { op: 'set-timeout', timeouts: was });
+  }
+  if (JSON.stringify(old.sysctl) !== JSON.stringify(next.sysctl)) {
+    step({ op: 'set-sysctl', sysctl: { ...next.sysctl } }, { op: 'set-sysctl', sysctl: { ...old.sysctl } });
   }
 
   const before = new Map(old.services.map((s) => [svcId(s), s]));

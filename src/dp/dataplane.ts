@@ -20,6 +20,7 @@ import {
   type ConnEntry,
   type CountersResult,
   type DaemonConfig,
+  type SysctlValues,
 } from '../ctl/protocol.ts';
 import { VERDICT_COUNT, verdictName } from '../packet/parse.ts';
 import { DROP_NAMES } from './drops.ts';
@@ -31,6 +32,8 @@ import { Ipvs, type ServiceKey, type ServiceSpec, type DestSpec, type ServiceInf
 import { IpvsPath } from '../ipvs/path.ts';
 import { SyncDaemons, type SyncRelay } from '../ipvs/sync/daemon.ts';
 import { Fwd, SVC_F, IPPROTO_TCP, IPPROTO_UDP } from '../ipvs/types.ts';
+import { VrrpHost, type VrrpEvent, type VrrpHostOptions } from '../vrrp/host.ts';
+import { resolveVrrp } from '../vrrp/config.ts';
 
 export type LogFn = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
 
@@ -116,16 +119,21 @@ export class Dataplane {
   readonly director: Director;
   readonly ipvs: Ipvs;
   readonly path: IpvsPath;
+  /** The VRRP instances this director runs (null when none is configured). */
+  readonly vrrp: VrrpHost | null = null;
   /** The connection-sync daemons (master, backup). */
   readonly sync: SyncDaemons;
   private readonly ifIndex = new Map<string, number>();
   private lastEst = 0;
+  private lastNow = 0;
 
   constructor(
     ports: Port[],
     config: Config,
     private readonly log: LogFn,
     syncRelay: SyncRelay | null = null,
+    vrrpEvents: (e: VrrpEvent) => void = () => {},
+    vrrpOpts: VrrpHostOptions = {},
   ) {
     ports.forEach((p, i) => this.ifIndex.set(p.ifname, i));
     this.director = new Director(ports);
@@ -133,6 +141,8 @@ export class Dataplane {
     this.ipvs = new Ipvs({ connCapacity: config.conn_table_size });
     this.ipvs.sysctl.expireNodestConn = config.expire_nodest_conn ? 1 : 0;
     this.ipvs.sysctl.expireQuiescentTemplate = config.expire_quiescent_template ? 1 : 0;
+    this.ipvs.sysctl.sloppyTcp = config.sysctl.sloppy_tcp;
+    this.ipvs.sysctl.sloppySctp = config.sysctl.sloppy_sctp;
     this.path = new IpvsPath(this.ipvs, this.director, log);
     this.director.ipvs = this.path;
     this.sync = new SyncDaemons(this.ipvs, this.director, (n) => this.ifIndex.get(n), log, syncRelay);
@@ -167,6 +177,20 @@ export class Dataplane {
       this.mustApply({ v: 1, id: ++id, op: 'start-daemon', daemon: syncDaemonRequest(d) });
       if (d.vrrp_instance) this.sync.follows = d.vrrp_instance;
     }
+    if (config.vrrp.instances.length) {
+      // A sync daemon that follows an instance (keepalived's lvs_sync_daemon) switches role with it.
+      const events = (e: VrrpEvent) => {
+        if (e.kind === 'instance' && (e.to === 'MASTER' || e.to === 'BACKUP' || e.to === 'FAULT')) this.sync.vrrpState(e.name, e.to);
+        vrrpEvents(e);
+      };
+      this.vrrp = new VrrpHost(this.director, (n) => this.portOf(n), resolveVrrp(config.vrrp, config), config.vrrp.sync_groups, events, vrrpOpts);
+    }
+  }
+
+  /** Starts what runs on its own once the ports are open: the VRRP instances. */
+  start(now: number): void {
+    this.lastNow = now;
+    this.vrrp?.start(now);
   }
 
   private portOf(ifname: string): number {
@@ -194,6 +218,8 @@ export class Dataplane {
 
   /** Timer work: conn expiry, neighbours, the 2-second estimator. */
   tick(now: number): void {
+    this.lastNow = now;
+    this.vrrp?.tick(now);
     // Before the director's tick, whose flush sends what the sync master queued.
     this.sync.tick(now);
     this.director.tick(now);
@@ -292,24 +318,46 @@ export class Dataplane {
         if (port === undefined) throw new IpvsError('EINVAL', 'address', `interface ${req.address.ifname} is not owned by this director`);
         if (req.address.plen > 32) throw new IpvsError('EINVAL', 'address', `prefix length ${req.address.plen} is out of range for IPv4`);
         if (this.director.isLocal(addr)) throw new IpvsError('EEXIST', 'address', `address ${req.address.addr} already exists`);
+        const owner = this.vrrp?.instanceOwning(addr);
+        if (owner) throw new IpvsError('EINVAL', 'other', `address ${req.address.addr} belongs to VRRP instance ${owner}: it is the director's only while that instance is MASTER`);
         this.director.addAddress(addr, req.address.plen, port);
         this.log('info', 'address added', { addr: req.address.addr, plen: req.address.plen, ifname: req.address.ifname });
         return okResponse(req.id, null);
       }
       case 'counters':
         return okResponse(req.id, this.counters());
+      case 'get-sysctl':
+        return okResponse(req.id, this.sysctls());
+      case 'set-sysctl': {
+        const s = req.sysctl;
+        if (s.sloppy_tcp !== undefined) this.ipvs.sysctl.sloppyTcp = s.sloppy_tcp;
+        if (s.sloppy_sctp !== undefined) this.ipvs.sysctl.sloppySctp = s.sloppy_sctp;
+        if (s.sloppy_tcp !== undefined || s.sloppy_sctp !== undefined) this.log('info', 'sysctl set', { ...s });
+        return okResponse(req.id, this.sysctls());
+      }
+      case 'vrrp':
+        return okResponse(req.id, this.vrrp ? this.vrrp.snapshot(this.lastNow) : { instances: [], groups: [], unmatched: {} });
       case 'trace':
       case 'reload':
       case 'health':
+      case 'director-drain':
+      case 'director-undrain':
+      case 'announce':
         throw new IpvsError('EINVAL', 'other', `${req.op} is served by tsvsd's main thread, not the data plane`);
       case 'address-del': {
         const addr = ipToU32(req.address.addr);
+        const owner = this.vrrp?.instanceOwning(addr);
+        if (owner) throw new IpvsError('EINVAL', 'other', `address ${req.address.addr} belongs to VRRP instance ${owner}: it goes when the instance leaves MASTER`);
         if (!this.director.delAddress(addr)) throw new IpvsError('ENOENT', 'address', `address ${req.address.addr} does not exist`);
         this.log('info', 'address removed', { addr: req.address.addr });
         return okResponse(req.id, null);
       }
     }
     return errorResponse(0, 'other', 'EINVAL', 'unknown operation');
+  }
+
+  private sysctls(): SysctlValues {
+    return { sloppy_tcp: this.ipvs.sysctl.sloppyTcp, sloppy_sctp: this.ipvs.sysctl.sloppySctp };
   }
 
   /** The packet path's counters by name (slow path). */
@@ -336,7 +384,9 @@ export class Dataplane {
     };
   }
 
-  close(): void {
+  /** Stops: a VRRP master says priority 0 and releases its addresses, then the capture closes. */
+  close(now = this.lastNow): void {
+    this.vrrp?.stop(now);
     this.director.pcap?.close();
   }
 }

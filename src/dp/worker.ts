@@ -9,8 +9,10 @@ import type { Config } from '../ctl/config.ts';
 import type { Request } from '../ctl/protocol.ts';
 import { Dataplane } from './dataplane.ts';
 import { TraceSessions } from './trace.ts';
+import type { VrrpEvent } from '../vrrp/host.ts';
 import { errorResponse, okResponse, type DaemonEntry } from '../ctl/protocol.ts';
 import type { SyncRelay } from '../ipvs/sync/daemon.ts';
+import { FastPath } from '../fastpath/runtime.ts';
 
 /** What tsvsd hands the worker. */
 export interface WorkerInit {
@@ -26,7 +28,8 @@ export type WorkerEvent =
   | { type: 'fatal'; message: string; code?: string }
   | { type: 'reply'; seq: number; response: unknown }
   | { type: 'trace'; seq: number; event: unknown }
-  | { type: 'log'; level: 'info' | 'warn' | 'error'; msg: string; fields?: Record<string, unknown> }
+  | { type: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; msg: string; fields?: Record<string, unknown> }
+  | { type: 'vrrp'; event: VrrpEvent }
   // A sync daemon on a kernel interface: the main thread holds its socket.
   | { type: 'sync-open'; state: 'master' | 'backup'; daemon: DaemonEntry }
   | { type: 'sync-close'; state: 'master' | 'backup' }
@@ -37,6 +40,8 @@ export type WorkerEvent =
 export type WorkerCommand =
   | { type: 'request'; seq: number; request: Request }
   | { type: 'trace-stop'; seq: number }
+  /** A virtual service a VRRP instance tracks gained or lost its quorum ("tcp 198.18.1.100:80"). */
+  | { type: 'vrrp-track'; service: string; up: boolean }
   /** A sync message the main thread received on a kernel interface. */
   | { type: 'sync-rx'; bytes: Uint8Array }
   /** The main thread opened a kernel-interface sync socket (error null) or could not. */
@@ -79,8 +84,17 @@ function main(): void {
       },
       shared: mailbox,
     };
-    dp = new Dataplane(ports, init.config, (level, msg, fields) => post({ type: 'log', level, msg, fields }), relay);
+    dp = new Dataplane(ports, init.config, (level, msg, fields) => post({ type: 'log', level, msg, fields }), relay, (event) => post({ type: 'vrrp', event }));
   } catch (e) {
+    for (const p of ports) p.close();
+    post({ type: 'fatal', message: (e as Error).message });
+    return;
+  }
+  let fast: FastPath | null;
+  try {
+    fast = FastPath.open(init.config.fastpath, ports, dp, (level, msg, fields) => post({ type: 'log', level, msg, fields }));
+  } catch (e) {
+    dp.close();
     for (const p of ports) p.close();
     post({ type: 'fatal', message: (e as Error).message });
     return;
@@ -101,6 +115,7 @@ function main(): void {
     })),
   });
 
+  dp.start(performance.now());
   const traces = new TraceSessions(dp.director.tracer, ports.map((p) => p.ifname));
   const fds = new Int32Array(ports.map((p) => p.fd).filter((fd) => fd >= 0));
   const io = fds.length ? native() : null;
@@ -123,6 +138,10 @@ function main(): void {
         }
         if (cmd.type === 'trace-stop') {
           traces.stop(cmd.seq);
+          continue;
+        }
+        if (cmd.type === 'vrrp-track') {
+          dp.vrrp?.trackService(cmd.service, cmd.up, performance.now());
           continue;
         }
         if (cmd.type === 'sync-rx') {
@@ -149,9 +168,14 @@ function main(): void {
           traces.start(cmd.seq, req, (event) => post({ type: 'trace', seq: cmd.seq, event }), (packets) =>
             post({ type: 'reply', seq: cmd.seq, response: okResponse(req.id, { packets }) }),
           );
+          // A traced conn must show every packet: its frames go back to the TS path at once.
+          if (dp.director.tracer.active) fast?.cache.removeAll();
           continue;
         }
+        // Counters the program kept go into the stats first, so a listing right after traffic is exact.
+        fast?.cache.fold();
         const response = dp.handle(req);
+        fast?.revalidate();
         if (req.op === 'start-daemon' && response.ok && dp.sync.awaitingRelay(req.daemon.state)) {
           startReplies.set(req.daemon.state, { seq: cmd.seq, id: req.id });
           continue;
@@ -164,12 +188,14 @@ function main(): void {
     const n = dp.director.runOnce(now);
     if (now - lastTick >= TICK_MS) {
       dp.tick(now);
+      fast?.tick(now);
       lastTick = now;
     }
     // Busy-poll (on request) never sleeps: no wake-up latency per burst, one core spent on it.
     if (n === 0 && io && !busyPoll) io.pollFds(fds, IDLE_POLL_MS);
   }
-  dp.close();
+  fast?.close();
+  dp.close(performance.now());
   for (const p of ports) p.close();
   post({ type: 'stopped' });
 }

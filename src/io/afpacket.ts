@@ -51,6 +51,8 @@ export class AfPacketPort implements Port {
   readonly mtu: number;
   readonly maxFrame: number;
   readonly fd: number;
+  /** The kernel's interface index. */
+  readonly ifindex: number;
   /** Ring slots actually set up. */
   readonly ringFrames: number;
   /** The kernelDrop program is attached; `kernelDropError` says why not when it was asked for. */
@@ -69,6 +71,7 @@ export class AfPacketPort implements Port {
     this.mtu = this.sock.mtu;
     this.maxFrame = this.sock.maxFrame;
     this.fd = this.sock.fd;
+    this.ifindex = this.sock.ifindex;
     this.ringFrames = this.sock.ringFrames;
     this.kernelDrop = this.sock.kernelDrop;
     this.kernelDropError = opts.kernelDrop && !this.kernelDrop ? `tcx ingress attach failed: ${errnoName(this.sock.kernelDropErrno)}` : null;

@@ -120,6 +120,8 @@ export class ConnTable {
   now = 0;
   /** Called by tick() for each due conn; must free or re-arm it. */
   onExpire: (idx: number) => void = (i) => this.free(i);
+  /** Called when a hashed conn leaves the index (the fast path's cache drops its entries then). */
+  onUnhash: ((idx: number) => void) | null = null;
 
   constructor(capacity = 1 << 20, opts: ConnTableOptions = {}) {
     if (!Number.isInteger(capacity) || capacity < 1 || capacity > 1 << 28) throw new RangeError('bad capacity');
@@ -294,6 +296,7 @@ export class ConnTable {
   /** Take conn i out of the index (it stays allocated and armed). */
   unhash(i: number): void {
     const f = this.flags[i]!;
+    if (this.onUnhash !== null && (f & (F_HASHED | F_HASHED_OUT)) !== 0) this.onUnhash(i);
     if (f & F_HASHED) this.removeRef(this.hashOf(i, 0), i << 1);
     if (f & F_HASHED_OUT) this.removeRef(this.hashOf(i, 1), (i << 1) | 1);
     this.flags[i] = (f & ~(F_HASHED | F_HASHED_OUT)) >>> 0;

@@ -199,6 +199,21 @@ export function schedule(ipvs: Ipvs, svc: IpvsService, p: PacketTuple): number {
   return cp;
 }
 
+/**
+ * Adds packets and bytes some other executor (the kernel fast path) forwarded for a conn of dest `d`
+ * to the dest's, its service's and the total counters, as countIn/countOut would have one by one.
+ */
+export function countFolded(ipvs: Ipvs, d: IpvsDest | undefined, reply: boolean, packets: number, bytes: number): void {
+  if (d === undefined || (d.flags & DEST_F.AVAILABLE) === 0) return;
+  const c = ipvs.stats.c;
+  const fp = reply ? ST_OUTPKTS : ST_INPKTS;
+  const fb = reply ? ST_OUTBYTES : ST_INBYTES;
+  for (const k of [d.statsSlot * ST_FIELDS, d.svc.statsSlot * ST_FIELDS, ST_TOTAL * ST_FIELDS]) {
+    c[k + fp]! += packets;
+    c[k + fb]! += bytes;
+  }
+}
+
 function countIn(ipvs: Ipvs, d: IpvsDest | undefined, len: number): void {
   if (d === undefined || (d.flags & DEST_F.AVAILABLE) === 0) return;
   const c = ipvs.stats.c;

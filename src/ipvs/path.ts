@@ -48,6 +48,8 @@ export class IpvsPath implements IpvsHook {
   private readonly inner = new IcmpInner();
   private lastNoDestLog = -Infinity;
   private suppressed = 0;
+  /** Called with the conn when the TS path forwards a packet of it, before the transmitter (the fast path's cache installs then). */
+  onForwarded: ((conn: number) => void) | null = null;
 
   constructor(
     private readonly ipvs: Ipvs,
@@ -72,7 +74,10 @@ export class IpvsPath implements IpvsHook {
     this.fill(p);
     const t = this.t;
     const v = inPacket(this.ipvs, t);
-    if (v === V_FORWARD) return this.xmitIn(buf, p, t.conn, out);
+    if (v === V_FORWARD) {
+      if (this.onForwarded !== null) this.onForwarded(t.conn);
+      return this.xmitIn(buf, p, t.conn, out);
+    }
     if (v === V_UNREACH) {
       this.noDest(now);
       this.dir.sendIcmpError(this.inPortOf(), p, ICMP_PORT_UNREACH);
@@ -107,6 +112,7 @@ export class IpvsPath implements IpvsHook {
     this.fill(p);
     const t = this.t;
     if (outPacket(this.ipvs, t) !== V_FORWARD) return XMIT_NOT_MINE;
+    if (this.onForwarded !== null) this.onForwarded(t.conn);
     const ct = this.ipvs.conns;
     return natOut(buf, p, ct.vaddr[t.conn]!, ct.vport[t.conn]!, out);
   }

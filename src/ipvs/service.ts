@@ -93,6 +93,8 @@ export interface Sysctls {
   expireQuiescentTemplate: number;
   connReuseMode: number;
   sloppyTcp: number;
+  /** Kept for parity with the kernel's sloppy_sctp; there is no SCTP protocol here, so nothing reads it. */
+  sloppySctp: number;
 }
 
 export interface DestInfo {
@@ -210,7 +212,7 @@ export class Ipvs {
   readonly udp: Protocol = makeUdp();
   /** Pass/drop reason counters (indexed by core.ts's R), shared with readers on other threads. */
   readonly reasons = new Float64Array(new SharedArrayBuffer(16 * 8));
-  readonly sysctl: Sysctls = { expireNodestConn: 0, expireQuiescentTemplate: 0, connReuseMode: 1, sloppyTcp: 0 };
+  readonly sysctl: Sysctls = { expireNodestConn: 0, expireQuiescentTemplate: 0, connReuseMode: 1, sloppyTcp: 0, sloppySctp: 0 };
   /** The running sync master (ip_vs_sync_conn), called per client packet; null when none runs. */
   sync: SyncHook | null = null;
   /** sync_threshold, which the expire path passes as the packet count. */

@@ -32,6 +32,8 @@ export interface Dest {
   readonly id: number;
   /** IPv4 address as an unsigned 32-bit integer (host order). */
   readonly addr: number;
+  /** An IPv6 dest's address as four host-order words (then `addr` is unused); absent or null for IPv4. */
+  readonly addr6?: Uint32Array | null;
   readonly port: number;
   fwd: Fwd;
   weight: number;
@@ -54,6 +56,12 @@ export interface SchedPacket {
   sport: number;
   daddr: number;
   dport: number;
+  /**
+   * An IPv6 packet's addresses as four host-order words each (views the data plane keeps, e.g. a
+   * ParsedFrame6's); then saddr/daddr are unused. Absent or null for IPv4.
+   */
+  saddr6?: Uint32Array | null;
+  daddr6?: Uint32Array | null;
 }
 
 /** A virtual service keyed by protocol + VIP + port (or fwmark). */

@@ -2,6 +2,7 @@
 import { request, Agent } from 'node:http';
 import { createSocket } from 'node:dgram';
 import { parseArgs } from 'node:util';
+import { connect } from 'node:net';
 import { createHash, randomBytes } from 'node:crypto';
 
 /** Result of a run: answers per real-server name, failures, and the bytes checked. */
@@ -175,6 +176,82 @@ export async function xferRun(vip: string, port: number, bytes: number, timeoutM
   return r;
 }
 
+/** One long-lived flow of `flowsRun`: its client side, the real server that hashed it, and how it ended. */
+export interface FlowResult {
+  cip: string;
+  cport: number;
+  ok: boolean;
+  server: string;
+  bytes: number;
+  /** "reset", "timeout", "hash mismatch ...", "" when ok. */
+  error: string;
+}
+
+/**
+ * `flows` long-lived TCP connections from the `sources` addresses in turn, each an HTTP POST whose
+ * body goes out in `chunk`-byte pieces every `intervalMs` for `durationMs`; the real server answers
+ * "NAME SHA256 BYTES", which must match what was sent. `onConnected` runs once every flow is
+ * established (a test changes the directors then). A reset or a stall past the deadline fails the flow.
+ */
+export async function flowsRun(
+  vip: string,
+  port: number,
+  o: { flows: number; sources: string[]; durationMs: number; chunk?: number; intervalMs?: number; graceMs?: number; onConnected?: (flows: FlowResult[]) => void },
+): Promise<FlowResult[]> {
+  const chunk = o.chunk ?? 1000;
+  const interval = o.intervalMs ?? 100;
+  const pieces = Math.max(1, Math.round(o.durationMs / interval));
+  const total = chunk * pieces;
+  const results: FlowResult[] = [];
+  let connected = 0;
+  const one = (i: number) =>
+    new Promise<void>((resolve) => {
+      const r: FlowResult = { cip: o.sources[i % o.sources.length]!, cport: 0, ok: false, server: '', bytes: total, error: '' };
+      results.push(r);
+      const hash = createHash('sha256');
+      const sock = connect({ host: vip, port, localAddress: r.cip });
+      let timer: NodeJS.Timeout | undefined;
+      let reply = '';
+      // Generous by default: a flow moved by ECMP stalls for a retransmission timeout or two, never this long.
+      const deadline = setTimeout(() => done('timeout'), o.durationMs + (o.graceMs ?? 20_000));
+      const done = (err: string) => {
+        clearTimeout(deadline);
+        if (timer) clearInterval(timer);
+        if (!r.ok && !r.error) r.error = err;
+        sock.destroy();
+        resolve();
+      };
+      sock.setNoDelay(true);
+      sock.on('connect', () => {
+        r.cport = sock.localPort ?? 0;
+        sock.write(`POST /flow HTTP/1.1\r\nHost: ${vip}\r\nContent-Length: ${total}\r\nConnection: close\r\n\r\n`);
+        let sent = 0;
+        timer = setInterval(() => {
+          const b = randomBytes(chunk);
+          hash.update(b);
+          sock.write(b);
+          if (++sent === pieces) clearInterval(timer);
+        }, interval);
+        if (++connected === o.flows) o.onConnected?.(results);
+      });
+      sock.setEncoding('utf8');
+      sock.on('data', (c: string) => (reply += c));
+      sock.on('error', (e: NodeJS.ErrnoException) => done(e.code === 'ECONNRESET' ? 'reset' : e.message));
+      sock.on('end', () => {
+        const body = reply.split('\r\n\r\n')[1]?.trim() ?? '';
+        const [name, sha, n] = body.split(' ');
+        const want = hash.digest('hex');
+        if (reply.startsWith('HTTP/1.1 200') && sha === want && Number(n) === total) {
+          r.ok = true;
+          r.server = name!;
+        } else r.error = `hash mismatch or bad answer: ${JSON.stringify(reply.slice(-80))}`;
+        done('');
+      });
+    });
+  await Promise.all(Array.from({ length: o.flows }, (_, i) => one(i)));
+  return results;
+}
+
 /**
  * Opens one keep-alive connection, makes a request, then waits for a line on stdin before making a
  * second request on the same connection: lets a test change the director between the two.
@@ -206,6 +283,61 @@ export async function keepAliveRun(vip: string, port: number): Promise<void> {
   agent.destroy();
 }
 
+/** What a paced download saw: bytes per second of wall time, and whether every byte was the real server's. */
+export interface DownloadRun {
+  bytes: number;
+  ok: boolean;
+  server: string;
+  error: string | null;
+  start: number;
+  end: number;
+  /** Bytes received in each second since `start`. */
+  perSecond: number[];
+}
+
+/**
+ * Downloads `bytes` of the real server's pattern from vip:port (/bytes/N) reading at most `rate`
+ * bytes/s (TCP flow control holds the server back), so the transfer lasts long enough to live
+ * through a director failover. Checks every byte against the pattern.
+ */
+export async function downloadRun(vip: string, port: number, bytes: number, rate: number, timeoutMs = 60_000): Promise<DownloadRun> {
+  const r: DownloadRun = { bytes: 0, ok: false, server: '', error: null, start: Date.now(), end: 0, perSecond: [] };
+  const pattern = Buffer.alloc(65536);
+  for (let i = 0; i < pattern.length; i++) pattern[i] = (i * 31 + 7) & 255;
+  await new Promise<void>((resolve) => {
+    const req = request({ host: vip, port, path: `/bytes/${bytes}`, agent: false, timeout: timeoutMs }, (res) => {
+      r.server = String(res.headers['x-real-server'] ?? '');
+      let good = true;
+      res.on('data', (c: Buffer) => {
+        for (let i = 0; i < c.length; i++) if (c[i] !== pattern[(r.bytes + i) & 0xffff]) good = false;
+        r.bytes += c.length;
+        const sec = Math.floor((Date.now() - r.start) / 1000);
+        while (r.perSecond.length <= sec) r.perSecond.push(0);
+        r.perSecond[sec]! += c.length;
+        // Pace: pause for as long as this chunk is worth at `rate`.
+        res.pause();
+        setTimeout(() => res.resume(), (c.length / rate) * 1000);
+      });
+      res.on('end', () => {
+        r.ok = good && r.bytes === bytes;
+        resolve();
+      });
+      res.on('error', (e) => {
+        r.error = e.message;
+        resolve();
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', (e) => {
+      r.error = (e as NodeJS.ErrnoException).code ?? e.message;
+      resolve();
+    });
+    req.end();
+  });
+  r.end = Date.now();
+  return r;
+}
+
 async function cli(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -214,10 +346,14 @@ async function cli(): Promise<void> {
       port: { type: 'string' },
       count: { type: 'string', default: '30' },
       concurrency: { type: 'string', default: '1' },
+      sources: { type: 'string', default: '' },
+      duration: { type: 'string', default: '5000' },
+      grace: { type: 'string', default: '20000' },
+      rate: { type: 'string', default: '2000000' },
     },
   });
   if (!values.vip || !values.port) {
-    process.stderr.write('usage: client --mode http|udp|xfer|keepalive --vip ADDR --port N [--count N] [--concurrency N]\n');
+    process.stderr.write('usage: client --mode http|udp|xfer|keepalive|flows|download --vip ADDR --port N [--count N] [--concurrency N] [--sources A,B --duration MS --grace MS] [--rate BYTES/S]\n');
     process.exit(2);
   }
   // A lab tool: it only ever talks to the lab's benchmark range, never to a real network.
@@ -227,8 +363,25 @@ async function cli(): Promise<void> {
     process.exit(2);
   }
   const port = Number(values.port);
-  const count = Math.min(values.mode === 'xfer' ? 256 << 20 : 100_000, Number(values.count));
+  const count = Math.min(values.mode === 'xfer' || values.mode === 'download' ? 256 << 20 : 100_000, Number(values.count));
   if (values.mode === 'keepalive') return keepAliveRun(values.vip, port);
+  if (values.mode === 'flows') {
+    // One JSON line once all flows are up, then one per flow when they end.
+    const flows = await flowsRun(values.vip, port, {
+      flows: Math.min(2000, count),
+      sources: values.sources ? values.sources.split(',') : ['0.0.0.0'],
+      durationMs: Math.min(120_000, Number(values.duration)),
+      graceMs: Math.min(120_000, Number(values.grace)),
+      onConnected: (f) => process.stdout.write(JSON.stringify({ event: 'connected', flows: f.map((x) => ({ cip: x.cip, cport: x.cport })) }) + '\n'),
+    });
+    process.stdout.write(JSON.stringify({ event: 'done', flows }) + '\n');
+    process.exit(0);
+  }
+  if (values.mode === 'download') {
+    const d = await downloadRun(values.vip, port, Number(values.count), Number(values.rate));
+    process.stdout.write(JSON.stringify(d) + '\n');
+    process.exit(d.ok ? 0 : 1);
+  }
   const r =
     values.mode === 'udp'
       ? await udpRun(values.vip, port, count)

@@ -4,8 +4,13 @@ import { labUp, LAB, type Lab, type LabMode } from './topology.ts';
 import { startDirector, defineLabServices, labClient } from './director.ts';
 import { runTrace, formatTracePacket } from '../cli/trace.ts';
 import type { TracePacket } from '../dp/trace.ts';
+import { Netns, waitFor } from './netns.ts';
+import { haPair, startHaDirector, haState, haConns } from './failover.ts';
+import { moduleCommand } from '../root.ts';
+import type { DownloadRun } from './client.ts';
 
 import { ROOT } from '../root.ts';
+import { runEcmpScene } from './ecmp-scene.ts';
 const REQUESTS = 300;
 
 const STORY: Record<LabMode, { title: string; how: string[] }> = {
@@ -83,8 +88,68 @@ async function demoMode(mode: LabMode): Promise<boolean> {
   }
 }
 
+const DOWNLOAD = 24 << 20;
+const RATE = 3 << 20;
+
+/**
+ * The failover scene: two tsvsd directors (VRRP, connection sync both ways) in front of DR real
+ * servers, a paced download through the VIP, `kill -9` of the master, the download finishing intact.
+ */
+async function demoFailover(): Promise<boolean> {
+  say('\n=== Failover: two directors, VRRP and connection sync ===');
+  say('Both directors run VRRP for the VIP (ds1 priority 150, ds2 priority 100) and the kernel\'s');
+  say('connection-sync protocol both ways, so the backup knows every established connection. A download');
+  say(`of ${DOWNLOAD >> 20} MB runs through the VIP at ${RATE >> 20} MB/s while the master is killed with SIGKILL.`);
+  const t0 = Date.now();
+  const lab = await labUp({ mode: 'dr', servers: 2, name: 'demoha' });
+  const n = Netns.create('demoha');
+  const events: Array<[number, string]> = [];
+  const at = (what: string) => events.push([Date.now(), what]);
+  try {
+    const [ds1, ds2] = await haPair(lab, n);
+    const master = await startHaDirector(lab, n, ds1, 150, 'tsvsd1');
+    await startHaDirector(lab, n, ds2, 100, 'tsvsd2');
+    await waitFor('ds1 MASTER', async () => (await haState(ds1)) === 'MASTER', 10_000, 25);
+    await waitFor('ds2 BACKUP', async () => (await haState(ds2)) === 'BACKUP', 5000, 25);
+    say(`lab up, ds1 MASTER and ds2 BACKUP in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    const start = Date.now();
+    at('download starts through ds1');
+    const download = lab.exec(
+      'client',
+      [...moduleCommand(import.meta.url, './client'), '--mode', 'download', '--vip', LAB.vip, '--port', String(lab.state.ports.http), '--count', String(DOWNLOAD), '--rate', String(RATE)],
+      60_000,
+    );
+    // The master sends a connection within IPVS_SYNC_FLUSH_TIME (2 s): kill it only once the backup knows it.
+    await waitFor('the download synced to ds2', async () => (await haConns(ds2, lab.state.ports.http)) >= 1, 10_000, 100);
+    at('ds2 (the backup) holds the download connection: the sync daemon sent it');
+    await new Promise((r) => setTimeout(r, Math.max(0, 2500 - (Date.now() - start))));
+    process.kill(master.pid, 'SIGKILL');
+    at('kill -9 ds1 (the master): no priority-0 advert, the backup must time out');
+    await waitFor('ds2 MASTER', async () => (await haState(ds2)) === 'MASTER', 10_000, 20);
+    at('ds2 MASTER: VIP taken, gratuitous ARPs sent; it forwards the download on');
+    const r = await download;
+    let d: DownloadRun;
+    try {
+      d = JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as DownloadRun;
+    } catch {
+      throw new Error(`the download client failed (${r.code}): ${JSON.stringify(r).slice(0, 600)}`);
+    }
+    at(`download ends: ${(d.bytes / (1 << 20)).toFixed(1)} MB, ${d.ok ? 'every byte matches the real server\'s pattern' : `FAILED (${d.error ?? 'bytes differ'})`}`);
+    say('\ntimeline');
+    for (const [t, what] of events) say(`  ${((t - start) / 1000).toFixed(2).padStart(6)} s  ${what}`);
+    say('\nbytes received per second (the gap is the takeover, TCP retransmits across it):');
+    say('  ' + d.perSecond.map((b, i) => `${i}s ${(b / (1 << 20)).toFixed(1)}`).join('  '));
+    const take = events[3]![0] - events[2]![0];
+    say(`\ntakeover ${take} ms after the kill (Master_Down_Interval 3609 ms at priority 100, advert_int 1)`);
+    return d.ok;
+  } finally {
+    await n.destroy();
+    await lab.down();
+  }
+}
+
 /** Runs the three demos; resolves with the exit code (non-zero if any request failed). */
-export async function demo(modes: LabMode[] = ['nat', 'dr', 'tun']): Promise<number> {
+export async function demo(modes: LabMode[] = ['nat', 'dr', 'tun'], scenes: { failover: boolean; scaleOut: boolean } = { failover: true, scaleOut: true }): Promise<number> {
   if (typeof process.getuid === 'function' && process.getuid() !== 0) {
     process.stderr.write('npm run demo builds network namespaces: run it as root\n');
     return 1;
@@ -101,11 +166,41 @@ export async function demo(modes: LabMode[] = ['nat', 'dr', 'tun']): Promise<num
       say(`!! ${m}: ${(e as Error).message}`);
     }
   }
-  say(`\n${modes.length - failed}/${modes.length} forwarding methods worked; ${((Date.now() - t0) / 1000).toFixed(0)} s`);
-  return failed === 0 ? 0 : 1;
+  let haOk = true;
+  if (scenes.failover) {
+    try {
+      haOk = await demoFailover();
+    } catch (e) {
+      haOk = false;
+      say(`!! failover: ${(e as Error).message}`);
+    }
+  }
+  let scaleOk = true;
+  if (scenes.scaleOut) {
+    say('\n=== Scale out: three directors behind a router\'s ECMP, the VIP announced over BGP (BIRD) ===');
+    say('Every director runs mh (the same table everywhere) with sloppy_tcp=1, so a flow the router moves');
+    say('to another director reaches the same real server; one director is killed with SIGKILL mid-transfer.');
+    if (spawnSync('sh', ['-c', 'command -v bird'], { encoding: 'utf8' }).status !== 0) say('(skipped: BIRD 2 is not installed: apt-get install bird2)');
+    else {
+      try {
+        scaleOk = (await runEcmpScene(say)) === 0;
+      } catch (e) {
+        scaleOk = false;
+        say(`!! scale-out: ${(e as Error).message}`);
+      }
+    }
+  }
+  const parts = [...(modes.length ? [`${modes.length - failed}/${modes.length} forwarding methods worked`] : []), ...(scenes.failover ? [`failover ${haOk ? 'worked' : 'FAILED'}`] : []), ...(scenes.scaleOut ? [`scale-out ${scaleOk ? 'worked' : 'FAILED'}`] : [])];
+  say(`\n${parts.join(', ')}; demo done in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  return failed === 0 && haOk && scaleOk ? 0 : 1;
 }
 
 if (process.argv[1]?.endsWith('demo.ts')) {
-  const modes = process.argv.slice(2).filter((a): a is LabMode => ['nat', 'dr', 'tun'].includes(a));
-  demo(modes.length ? modes : undefined).then((c) => process.exit(c));
+  const args = process.argv.slice(2);
+  const modes = args.filter((a): a is LabMode => ['nat', 'dr', 'tun'].includes(a));
+  // `npm run demo -- failover` or `-- ecmp`: that scene alone; `npm run demo -- nat`: that method alone.
+  const failover = args.includes('failover');
+  const ecmp = args.includes('ecmp');
+  const all = modes.length === 0 && !failover && !ecmp;
+  demo(all ? undefined : modes, { failover: all || failover, scaleOut: all || ecmp }).then((c) => process.exit(c));
 }

@@ -25,6 +25,7 @@ import { realServerSetup, netnsHost, spawnDetachedChild, DEFAULT_STATE_DIR, type
 import { realServerProgramArgs, RS_HTTP_PORT, RS_UDP_PORT } from './servers.ts';
 import { bundledEntryCommand } from './entry.ts';
 import { ipToU32, u32ToIp } from '../lib/inet.ts';
+import type { EcmpState } from './ecmp.ts';
 
 export type LabMode = RsMode;
 
@@ -44,6 +45,9 @@ export const LAB = {
   mgmtLan: '198.18.1.3',
   mgmtNat: '198.18.2.2',
   routerRemote: '198.19.0.1',
+  /** ECMP labs: the management/peering net (kernel addresses; BGP sessions, health checks), router .1, director k .(1+k). */
+  peerNet: '198.18.3.0/24',
+  routerPeer: '198.18.3.1',
 } as const;
 
 /** Most real servers a lab holds (.11 up to .99, below the VIP's .100). */
@@ -71,6 +75,11 @@ export interface LabOptions {
   realServerSetup?: boolean;
   httpPort?: number;
   udpPort?: number;
+  /**
+   * An ECMP lab (DR only): no single director; the router gets a peering interface (peer0 on the
+   * "peer" bridge) and an L4 multipath hash, and src/lab/ecmp.ts adds the directors and the routing daemons.
+   */
+  ecmp?: boolean;
 }
 
 export interface LabRealServer {
@@ -116,6 +125,8 @@ export interface LabState {
   dir: string;
   stateFile?: string;
   createdAt: string;
+  /** ECMP labs: the directors added so far (src/lab/ecmp.ts). */
+  ecmp?: EcmpState;
 }
 
 /** MAC of an interface holding `ip`: 02:00 then the address's four bytes. */
@@ -413,8 +424,10 @@ export async function labUp(opts: LabOptions): Promise<Lab> {
     dir = mkdtempSync(join(tmpdir(), `tsvs-${process.pid}-lab-`));
   }
 
+  const ecmp = opts.ecmp === true;
+  if (ecmp && mode !== 'dr') throw new Error('an ECMP lab (--directors) is built for --mode dr');
   const rsRoles = Array.from({ length: servers }, (_, i) => `rs${i + 1}`);
-  const roles = ['switch', 'client', 'router', 'director', ...rsRoles];
+  const roles = ['switch', 'client', 'router', ...(ecmp ? [] : ['director']), ...rsRoles];
   const clientIps = Array.from({ length: clients }, (_, i) => u32ToIp(ipToU32(LAB.client) + i));
   const director: DirectorConfig = {
     ns: `${prefix}-director`,
@@ -441,6 +454,7 @@ export async function labUp(opts: LabOptions): Promise<Lab> {
     dir,
     stateFile,
     createdAt: new Date().toISOString(),
+    ...(ecmp ? { ecmp: { directors: [] } } : {}),
   };
   const lab = new Lab(state);
   lab.guardSignals();
@@ -478,17 +492,18 @@ export async function labUp(opts: LabOptions): Promise<Lab> {
         'type', 'veth', 'peer', 'name', ifB, ...(macB ? ['address', macB] : []), 'netns', lab.ns(roleB),
       ]);
 
-    const bridges = ['lan', ...(mode === 'nat' ? ['nat'] : []), ...(mode === 'tun' ? ['remote'] : [])];
+    const bridges = ['lan', ...(mode === 'nat' ? ['nat'] : []), ...(mode === 'tun' ? ['remote'] : []), ...(ecmp ? ['peer'] : [])];
     await lab.sh('switch', bridges.map((b) => `ip link add ${b} type bridge stp_state 0 forward_delay 0 mcast_snooping 0 && ip link set ${b} up`).join(' && '));
 
     const links: Promise<string>[] = [
       veth('client', 'eth0', labMac(LAB.client), 'router', 'cli0', labMac(LAB.routerClient)),
       veth('router', 'lan0', labMac(LAB.routerLan), 'switch', 'l-router', null),
-      veth('director', 'lan0', labMac(LAB.directorLan), 'switch', 'l-director', null),
     ];
+    if (!ecmp) links.push(veth('director', 'lan0', labMac(LAB.directorLan), 'switch', 'l-director', null));
     if (mode === 'nat') links.push(veth('director', 'nat0', labMac(LAB.dip), 'switch', 'n-director', null));
     const mgmtIp = mode === 'nat' ? LAB.mgmtNat : LAB.mgmtLan;
-    links.push(veth('director', 'mgmt0', labMac(mgmtIp), 'switch', 'm-director', null));
+    if (ecmp) links.push(veth('router', 'peer0', labMac(LAB.routerPeer), 'switch', 'p-router', null));
+    else links.push(veth('director', 'mgmt0', labMac(mgmtIp), 'switch', 'm-director', null));
     if (mode === 'tun') links.push(veth('router', 'rem0', labMac(LAB.routerRemote), 'switch', 'r-router', null));
     const rsPort = mode === 'nat' ? 'n-' : mode === 'dr' ? 'l-' : 'r-';
     const rsBridge = mode === 'nat' ? 'nat' : mode === 'dr' ? 'lan' : 'remote';
@@ -497,8 +512,7 @@ export async function labUp(opts: LabOptions): Promise<Lab> {
 
     const ports: [string, string][] = [
       ['l-router', 'lan'],
-      ['l-director', 'lan'],
-      ['m-director', mode === 'nat' ? 'nat' : 'lan'],
+      ...(ecmp ? ([['p-router', 'peer']] as [string, string][]) : ([['l-director', 'lan'], ['m-director', mode === 'nat' ? 'nat' : 'lan']] as [string, string][])),
       ...(mode === 'nat' ? ([['n-director', 'nat']] as [string, string][]) : []),
       ...(mode === 'tun' ? ([['r-router', 'remote']] as [string, string][]) : []),
       ...state.realServers.map((rs): [string, string] => [`${rsPort}${rs.role}`, rsBridge]),
@@ -521,12 +535,27 @@ export async function labUp(opts: LabOptions): Promise<Lab> {
           // Forwarding, no redirects, and no reverse-path filter: TUN replies come from the VIP (on the
           // LAN) through rem0, which a strict filter would drop.
           'sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.send_redirects=0 net.ipv4.conf.default.send_redirects=0',
+          // ECMP: the routing daemon installs the VIP with one next hop per director; the kernel hashes
+          // each flow's 5-tuple to pick one. Policy 3 (custom fields: addresses, protocol, ports) rather
+          // than 1: policy 1 takes a hash the packet already carries, and a veth carries the client
+          // socket's own txhash, which TCP re-draws after a retransmission timeout, so a flow would
+          // hop between directors on its own; a router hashing headers (hardware, or RSS on a NIC)
+          // does not. Without any announcement the VIP is unreachable (never ARPed for on the LAN,
+          // where every director holds it).
+          ...(ecmp
+            ? [
+                `ip addr add ${LAB.routerPeer}/24 dev peer0`,
+                'ip link set peer0 up',
+                'sysctl -qw net.ipv4.fib_multipath_hash_policy=3 net.ipv4.fib_multipath_hash_fields=0x0037',
+                `ip route add unreachable ${LAB.vip}/32 metric 4000`,
+              ]
+            : []),
         ].join(' && '),
       ),
       // The director's interfaces: up, no address (tsvsd owns them), IPv6 already off, no forwarding.
       // mgmt0 is the director's management link, a plain kernel interface like a real director's admin
       // NIC: the health checks run from it. It never forwards.
-      lab.sh(
+      ecmp ? Promise.resolve('') : lab.sh(
         'director',
         [
           ...director.interfaces.map((i) => `ip link set ${i} up`),

@@ -3,9 +3,30 @@ import { VNET, VNET_HDR_LEN } from '../io/port.ts';
 import { ipv4SetChecksum, l4SetChecksum } from './checksum.ts';
 
 /** Copies [from, to) of `src` to `dst` at `at` without creating a view when both are one buffer. */
-function copy(src: Uint8Array, from: number, to: number, dst: Uint8Array, at: number): void {
+export function copy(src: Uint8Array, from: number, to: number, dst: Uint8Array, at: number): void {
   if (src === dst) dst.copyWithin(at, from, to);
   else dst.set(src.subarray(from, to), at);
+}
+
+/**
+ * The L4 fields segment `k` of `n` carries (both families): TCP's sequence number `seq`, FIN/PSH only on
+ * the last segment and CWR only on the first; or UDP's length for a `chunk`-byte datagram.
+ */
+export function gsoFixL4(dst: Uint8Array, sl4: number, isTcp: boolean, seq: number, flags0: number, k: number, n: number, chunk: number): void {
+  if (isTcp) {
+    dst[sl4 + 4] = seq >>> 24;
+    dst[sl4 + 5] = (seq >>> 16) & 0xff;
+    dst[sl4 + 6] = (seq >>> 8) & 0xff;
+    dst[sl4 + 7] = seq & 0xff;
+    let f = flags0;
+    if (k !== n - 1) f &= ~0x09; // FIN, PSH only on the last segment
+    if (k !== 0) f &= ~0x80; // CWR only on the first
+    dst[sl4 + 13] = f;
+  } else {
+    const ulen = 8 + chunk;
+    dst[sl4 + 4] = ulen >>> 8;
+    dst[sl4 + 5] = ulen & 0xff;
+  }
 }
 
 /**
@@ -63,21 +84,7 @@ export function gsoSegment(
     dst[sl3 + 4] = id >>> 8;
     dst[sl3 + 5] = id & 0xff;
     ipv4SetChecksum(dst, sl3, ipHdr);
-    if (isTcp) {
-      const seq = (seq0 + k * mss) >>> 0;
-      dst[sl4 + 4] = seq >>> 24;
-      dst[sl4 + 5] = (seq >>> 16) & 0xff;
-      dst[sl4 + 6] = (seq >>> 8) & 0xff;
-      dst[sl4 + 7] = seq & 0xff;
-      let f = flags0;
-      if (k !== n - 1) f &= ~0x09; // FIN, PSH only on the last segment
-      if (k !== 0) f &= ~0x80; // CWR only on the first
-      dst[sl4 + 13] = f;
-    } else {
-      const ulen = 8 + chunk;
-      dst[sl4 + 4] = ulen >>> 8;
-      dst[sl4 + 5] = ulen & 0xff;
-    }
+    gsoFixL4(dst, sl4, isTcp, (seq0 + k * mss) >>> 0, flags0, k, n, chunk);
     dst[sl4 + (isTcp ? 16 : 6)] = 0;
     dst[sl4 + (isTcp ? 17 : 7)] = 0;
     l4SetChecksum(dst, sl3, sl4, sl4 + l4HdrLen + chunk, proto);

@@ -21,6 +21,21 @@
 //           parseIcmpInner(buf, p, out: IcmpInner), icmpInnerSetSaddr/Daddr/Sport/Dport(buf, inner, v)
 // IPIP      ipipEncap(buf, off, len, saddr, daddr, ttl, id): newOff|-1, ipipDecap(buf, off, len): newOff|-1
 //
+// IPv6 (docs/ipv6.md): addresses are four host-order words in a Uint32Array, passed as (array, index)
+// so connection tables can hand theirs over without copying.
+// Parse     parseFrame6(buf, off, len, out: ParsedFrame6, opts): Verdict, PF6, EXTHDR_MAX   (parse6.ts)
+// Header    IP6, NEXTHDR, writeIpv6Header, ipv6DecHopLimit, readAddr6/writeAddr6/addr6Equals,
+//           ipv6FromString/ipv6ToString (slow path)
+// Checksum  pseudoSum6, l4Checksum6/l4SetChecksum6/l4ChecksumOk6/l4PartialSeed6, addr6Diff +
+//           csumApplyDiff (RFC 1624) / csumPartialApplyDiff (NEEDS_CSUM rule)
+// Rewrite   setDaddr6/setSaddr6(buf, l3, l4|-1, proto, a, ai, partial), frameSetDaddr6/Saddr6/Dport6/Sport6
+// ip6ip6    ip6ip6Encap(buf, off, len, src, si, dst, di): newOff|-1, ip6ip6Decap(buf, off, len): newOff|-1
+// ICMPv6    icmp6ErrorAllowed, buildIcmp6Error/buildPacketTooBig/buildPortUnreachable6/buildTimeExceeded6,
+//           icmp6EchoReplyInPlace, parseIcmp6Inner + icmp6InnerSetSaddr/Daddr/Sport/Dport
+// ND        parseNdisc(buf, p, out: NdMessage), buildNeighborSolicit/buildNeighborAdvert/
+//           buildUnsolicitedNeighborAdvert, solicitedNodeMulticast, ipv6MulticastMac
+// GSO       gsoSegment6(buf, off, len, l3, l4, l4HdrLen, dst, dstOffs, dstLens, slotSize): count|-1
+//
 // Partial checksums (vnet NEEDS_CSUM, PF.CSUM_PARTIAL): the TCP/UDP field holds the folded
 // pseudo-header sum; address rewrites add ~old + new without complementing, port rewrites leave it.
 
@@ -34,3 +49,11 @@ export * from './rewrite.ts';
 export * from './arp.ts';
 export * from './icmp.ts';
 export * from './ipip.ts';
+export * from './ipv6.ts';
+export * from './checksum6.ts';
+export * from './parse6.ts';
+export * from './rewrite6.ts';
+export * from './ip6ip6.ts';
+export * from './icmp6.ts';
+export * from './ndisc.ts';
+export * from './gso6.ts';

@@ -30,6 +30,15 @@ export const enum Verdict {
   FRAGMENT = 11,
   /** NEEDS_CSUM set but csum_start/csum_offset do not point at this TCP/UDP checksum field. */
   BAD_VNET_CSUM = 12,
+  /**
+   * IPv6 (parseFrame6): an extension header runs past the datagram, hop-by-hop is not first, or the
+   * chain is longer than EXTHDR_MAX.
+   */
+  BAD_EXTHDR = 13,
+  /** IPv6 (parseFrame6): gso_type does not match the datagram (TCPV6 on TCP, UDP_L4 on UDP) or gso_size is 0. */
+  BAD_GSO = 14,
+  /** IPv6 (parseFrame6): the chain ends in next header 59 (no upper layer; `l4` is where it would start). */
+  NO_NEXT_HEADER = 15,
 }
 
 const VERDICT_NAMES = [
@@ -46,6 +55,9 @@ const VERDICT_NAMES = [
   'BAD_L4_CHECKSUM',
   'FRAGMENT',
   'BAD_VNET_CSUM',
+  'BAD_EXTHDR',
+  'BAD_GSO',
+  'NO_NEXT_HEADER',
 ];
 /** Number of verdict values (for sizing counter arrays indexed by verdict). */
 export const VERDICT_COUNT = VERDICT_NAMES.length;

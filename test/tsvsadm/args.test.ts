@@ -211,3 +211,35 @@ test('a nested -R inside restore input is refused like ipvsadm', async () => {
   const o = await parse('-R', true);
   assert.deepEqual(o, { kind: 'exit', code: 255, stdout: '', stderr: TRY + '\n' });
 });
+
+test('IPv6 addresses: [addr]:port, bare addr without a port, prefix-length masks, mixed families only for TUN', async () => {
+  const v6 = { type: 'tcp', addr: '2001:db8:1::100', port: 80 };
+  assert.deepEqual(await req('-A -t [2001:db8:1::100]:80 -s rr'), { op: 'add-service', service: v6, config: { ...DEF_CFG, scheduler: 'rr', netmask: '128' } });
+  // inet_pton then inet_ntop: the daemon gets one spelling whatever the user typed; names for the port still work.
+  assert.deepEqual(await req('-A -t [2001:0DB8:1::0100]:http'), { op: 'add-service', service: v6, config: { ...DEF_CFG, netmask: '128' } });
+  assert.deepEqual(await req('-A -t [::ffff:198.18.1.100]:80'), { op: 'add-service', service: { ...v6, addr: '::ffff:198.18.1.100' }, config: { ...DEF_CFG, netmask: '128' } });
+  // Without brackets the whole text is the address (no port), as parse_service tries inet_pton first.
+  await fails('-A -t 2001:db8:1::100', 'Zero port specified for non-persistent service');
+  assert.deepEqual(await req('-A -t 2001:db8:1::100:80 -p'), {
+    op: 'add-service',
+    service: { type: 'tcp', addr: '2001:db8:1::100:80', port: 0 },
+    config: { ...DEF_CFG, persistent: true, timeout: 360, netmask: '128' },
+  });
+  await fails('-A -t [2001:db8:1::100]', 'illegal virtual server address[:port] specified');
+  await fails('-A -t [2001:db8:1::100:80', 'illegal virtual server address[:port] specified');
+  await fails('-A -t [2001:db8:1::100]:80x', 'illegal virtual server address[:port] specified');
+  // A bracketed IPv4 address loses its port (the strrchr that finds it runs on the bracket-less text).
+  await fails('-A -t [198.18.1.100]:80', 'Zero port specified for non-persistent service');
+  assert.deepEqual(await req('-A -t [2001:db8:1::100]:80 -p 60 -M 64'), { op: 'add-service', service: v6, config: { ...DEF_CFG, persistent: true, timeout: 60, netmask: '64' } });
+  await fails('-A -t [2001:db8:1::100]:80 -p 60 -M 129', 'illegal ipv6 netmask specified');
+  await fails('-A -t [2001:db8:1::100]:80 -M 255.255.255.0', 'illegal ipv6 netmask specified');
+  assert.deepEqual(await req('-a -t [2001:db8:1::100]:80 -r [2001:db8:2::11]:8080 -m -w 2'), {
+    op: 'add-server',
+    service: v6,
+    dest: { ...DEF_DEST, addr: '2001:db8:2::11', port: 8080, fwd: 'masq', weight: 2 },
+  });
+  assert.deepEqual(await req('-a -t [2001:db8:1::100]:80 -r 2001:db8:2::11 -g'), { op: 'add-server', service: v6, dest: { ...DEF_DEST, addr: '2001:db8:2::11', port: 80 } });
+  assert.deepEqual(await req('-a -t [2001:db8:1::100]:80 -r 198.19.0.11 -i'), { op: 'add-server', service: v6, dest: { ...DEF_DEST, addr: '198.19.0.11', port: 80, fwd: 'tunnel' } });
+  await fails('-a -t [2001:db8:1::100]:80 -r 198.18.1.11 -m', 'Different address family is allowed only for tunneling servers');
+  assert.deepEqual(await req('-L -t [2001:db8:1::100]:80 -n'), { op: 'list', service: v6 });
+});

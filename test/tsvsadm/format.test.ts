@@ -1,29 +1,11 @@
 // Golden listings: expected text written by hand from ipvsadm 1.31's printf formats, fed the protocol's result objects.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ConnEntry, DestEntry, ListResult, ServiceEntry } from '../../src/ctl/protocol.ts';
-import type { Format } from '../../src/cli/tsvsadm/args.ts';
+import type { ConnEntry, ListResult } from '../../src/ctl/protocol.ts';
+import { F0, dest, svc } from './entries.ts';
 import { formatConnections, formatDaemons, formatList, formatOneService, formatTimeouts, largenum } from '../../src/cli/tsvsadm/format.ts';
 import { formatSave } from '../../src/cli/tsvsadm/save.ts';
 import type { Names } from '../../src/cli/tsvsadm/resolve.ts';
-
-const F0: Format = { numeric: true, stats: false, rate: false, thresholds: false, persistentConn: false, nosort: false, exact: false, tunInfo: false };
-const Z = { conns: 0, inpkts: 0, outpkts: 0, inbytes: 0, outbytes: 0 };
-const ZR = { cps: 0, inpps: 0, outpps: 0, inbps: 0, outbps: 0 };
-
-function dest(addr: string, port: number, fwd: DestEntry['fwd'], weight: number, active: number, inact: number, extra: Partial<DestEntry> = {}): DestEntry {
-  return {
-    addr, port, fwd, weight, uThreshold: 0, lThreshold: 0, tunType: 'ipip', tunPort: 0, tunCsum: 'nocsum',
-    activeConns: active, inactConns: inact, persistConns: 0, stats: Z, rates: ZR, ...extra,
-  };
-}
-
-function svc(key: ServiceEntry['key'], scheduler: string, dests: DestEntry[], extra: Partial<ServiceEntry> = {}): ServiceEntry {
-  return {
-    key, scheduler, persistent: false, timeout: 0, netmask: '255.255.255.255', onePacket: false, schedFlags: 0, pe: '',
-    stats: Z, rates: ZR, dests, ...extra,
-  };
-}
 
 // Deliberately not in listing order: the lister sorts (kernel order is hash order, dests newest first).
 const TABLE: ListResult = {

@@ -348,6 +348,23 @@ function render(list, health, now) {
   $('t-pps').textContent = fmtRate(rates.pps);
 }
 
+// VRRP instances: state badge, priority, the master heard, advert counters (GET /api/v1/vrrp).
+function renderVrrp(v) {
+  const rows = v.instances.map((i) =>
+    el(
+      'tr',
+      { title: (i.faults.length ? 'fault: ' + i.faults.join('; ') + '\n' : '') + i.addresses.join(', ') },
+      el('td', { class: 'l addr' }, i.name),
+      el('td', { class: 'l' }, el('span', { class: 'badge vrrp-' + i.state.toLowerCase() }, i.state)),
+      el('td', {}, String(i.priority)),
+      el('td', { class: 'l addr' }, i.master || '–'),
+      el('td', {}, fmtInt(i.stats.advertsReceived) + ' / ' + fmtInt(i.stats.advertsSent) + ' / ' + fmtInt(i.stats.advertsBad)),
+    ),
+  );
+  $('vrrp-rows').replaceChildren(...rows);
+  $('vrrp').hidden = rows.length === 0;
+}
+
 function setStatus(text, error) {
   const s = $('status');
   s.textContent = text;
@@ -359,7 +376,8 @@ async function poll() {
   if (polling) return;
   polling = true;
   try {
-    const [list, health] = await Promise.all([api('GET', '/api/v1/services'), api('GET', '/api/v1/health')]);
+    const [list, health, vrrp] = await Promise.all([api('GET', '/api/v1/services'), api('GET', '/api/v1/health'), api('GET', '/api/v1/vrrp')]);
+    renderVrrp(vrrp);
     healthEnabled = !!health.enabled;
     lastHealth = healthEnabled ? health : null;
     render(list, lastHealth, Date.now());

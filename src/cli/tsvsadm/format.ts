@@ -1,7 +1,7 @@
 // ipvsadm 1.31's listing formats, byte for byte: titles, service and real-server lines, counters, connections, timeouts.
 import type { ConnEntry, DaemonEntry, DestEntry, ListResult, ServiceEntry, Timeouts } from '../../ctl/protocol.ts';
 import type { Format } from './args.ts';
-import { addrWords, type Names, type ServProto } from './resolve.ts';
+import { addrWords, inetPton6, type Names, type ServProto } from './resolve.ts';
 
 /** printf("%-Ns"). */
 export function padR(s: string, n: number): string {
@@ -27,11 +27,16 @@ export function largenum(i: number, exact: boolean): string {
 
 const isV6 = (addr: string) => addr.includes(':');
 
-/** addrport_to_anyname: "addr:port", IPv6 in brackets; names (host, service) unless numeric. Cut at 59 chars as its 60-byte buffer. */
+/**
+ * addrport_to_anyname: "addr:port", IPv6 in brackets and in inet_ntop's form whatever text the daemon
+ * sent; names (host, service) unless numeric. Cut at 59 chars as its 60-byte buffer.
+ */
 export function addrPort(addr: string, port: number, proto: ServProto | null, names: Names | null): string {
-  const [o, c] = isV6(addr) ? ['[', ']'] : ['', ''];
-  if (!names) return `${o}${addr}${c}:${port}`.slice(0, 59);
-  const host = names.host(addr) ?? addr;
+  const v6 = isV6(addr);
+  const [o, c] = v6 ? ['[', ']'] : ['', ''];
+  const text = v6 ? (inetPton6(addr) ?? addr) : addr;
+  if (!names) return `${o}${text}${c}:${port}`.slice(0, 59);
+  const host = names.host(addr) ?? text;
   const serv = (proto && names.service(port, proto)) || String(port);
   return `${o}${host}${c}:${serv}`.slice(0, 59);
 }

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { lookup, lookupService } from 'node:dns/promises';
 import { isIPv6 } from 'node:net';
+import { ipv6FromString, ipv6ToString } from '../../packet/ipv6.ts';
 
 /** Protocol names getservbyname/getservbyport take. */
 export type ServProto = 'tcp' | 'udp' | 'sctp';
@@ -69,17 +70,25 @@ export function ntoa(v: number): string {
   return `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
 }
 
-/** inet_pton(AF_INET6, s): the canonical text of the address, or null. */
+const words6 = new Uint32Array(4);
+
+/**
+ * inet_pton(AF_INET6, s), answered as the text inet_ntop gives back for it (glibc's forms, which
+ * ipvsadm prints: "::ffff:198.18.1.100" keeps its dotted quad), or null when not an IPv6 address.
+ */
 export function inetPton6(s: string): string | null {
-  if (s.includes('%') || !isIPv6(s)) return null;
-  return new URL(`http://[${s}]`).hostname.slice(1, -1);
+  if (s.includes('%') || !isIPv6(s) || !ipv6FromString(s, words6, 0)) return null;
+  return ipv6ToString(words6, 0);
 }
 
-/** The 32-bit words of an IPv6 address (for ipvsadm's sort), or of an IPv4 one (one word). */
+/**
+ * The four 32-bit words of union nf_inet_addr for ipvsadm's sort: an IPv6 address's, or an IPv4
+ * one's in the first word and zeros after (what the union holds, so mixed families compare as in C).
+ */
 export function addrWords(addr: string): number[] {
   if (!addr.includes(':')) {
     const v = inetAton(addr);
-    return [v ?? 0];
+    return [v ?? 0, 0, 0, 0];
   }
   const [head, tail] = addr.split('::') as [string, string | undefined];
   const parse = (p: string): number[] => {

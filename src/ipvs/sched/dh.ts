@@ -1,7 +1,7 @@
 // Destination-hashing scheduler (ip_vs_dh.c): 256 buckets over the packet's destination address, no fallback.
 
 import type { Dest, Scheduler, Service } from '../types.ts';
-import { hash32, isAvailable, isOverloaded } from './common.ts';
+import { addr6Fold, hash32, isAvailable, isOverloaded, schedDaddr } from './common.ts';
 
 /** CONFIG_IP_VS_DH_TAB_BITS default. */
 export const DH_TAB_BITS = 8;
@@ -24,6 +24,11 @@ export function dhBucket(daddr: number): number {
   return hash32(daddr, DH_TAB_BITS);
 }
 
+/** ip_vs_dh_hashkey for AF_INET6: the bucket of the folded address `a[ai..ai+3]`. */
+export function dhBucket6(a: ArrayLike<number>, ai: number): number {
+  return hash32(addr6Fold(a, ai), DH_TAB_BITS);
+}
+
 export const dh: Scheduler = {
   name: 'dh',
   init(svc) {
@@ -39,7 +44,7 @@ export const dh: Scheduler = {
   delDest: reassign,
   schedule(svc, pkt) {
     const s = svc.schedData as DhState;
-    const d = s.buckets[dhBucket(pkt.daddr)]!;
+    const d = s.buckets[dhBucket(schedDaddr(pkt))]!;
     if (d === null || !isAvailable(d) || d.weight <= 0 || isOverloaded(d)) return null;
     return d;
   },

@@ -48,7 +48,8 @@ export const lblc: Scheduler = {
     const now = schedNow();
     if (now >= t.nextCheck) t.runDue(now, expiration);
     const daddr = pkt.daddr >>> 0;
-    const en = t.get(daddr);
+    const d6 = pkt.daddr6;
+    const en = d6 ? t.get6(d6, 0) : t.get(daddr);
     if (en >= 0) {
       t.lastuse[en] = now;
       const d = s.dest[en]!;
@@ -62,7 +63,7 @@ export const lblc: Scheduler = {
       // The kernel frees the old entry and hashes a fresh one at the bucket head.
       t.remove(en);
     }
-    s.dest[t.add(daddr, now)] = dest;
+    s.dest[d6 ? t.add6(d6, 0, now) : t.add(daddr, now)] = dest;
     return dest;
   },
 };

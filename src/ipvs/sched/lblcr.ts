@@ -131,7 +131,8 @@ export const lblcr: Scheduler = {
     const now = schedNow();
     if (now >= t.nextCheck) t.runDue(now, expiration);
     const daddr = pkt.daddr >>> 0;
-    const en = t.get(daddr);
+    const d6 = pkt.daddr6;
+    const en = d6 ? t.get6(d6, 0) : t.get(daddr);
     if (en >= 0) {
       t.lastuse[en] = now;
       const set = s.sets[en]!;
@@ -149,7 +150,7 @@ export const lblcr: Scheduler = {
     }
     const dest = weightedLeast(svc);
     if (dest === null) return null;
-    const ne = t.add(daddr, now);
+    const ne = d6 ? t.add6(d6, 0, now) : t.add(daddr, now);
     s.sets[ne]!.push(dest);
     s.lastmod[ne] = now;
     return dest;

@@ -11,6 +11,7 @@ export const IX = { LC: 0, WLC: 1, SED: 2, NQ: 3, FO: 4, OVF: 5, TWOS: 6 } as co
 export interface DestInit {
   id: number;
   addr: number;
+  addr6?: Uint32Array | null;
   port: number;
   fwd: Fwd;
   weight: number;
@@ -33,6 +34,7 @@ export interface DestInit {
 export class TrackedDest implements Dest {
   readonly id: number;
   readonly addr: number;
+  readonly addr6: Uint32Array | null;
   readonly port: number;
   fwd: Fwd;
   lastWeight: number;
@@ -52,6 +54,7 @@ export class TrackedDest implements Dest {
   constructor(f: DestInit) {
     this.id = f.id;
     this.addr = f.addr;
+    this.addr6 = f.addr6 ?? null;
     this.port = f.port;
     this.fwd = f.fwd;
     this.lastWeight = f.lastWeight ?? f.weight;

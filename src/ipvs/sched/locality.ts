@@ -1,7 +1,7 @@
 // The destination-address cache lblc and lblcr share: 1024 hash buckets, pooled entries, and the kernel's periodic expiry.
 
 import type { Dest, Service } from '../types.ts';
-import { hash32 } from './common.ts';
+import { addr6Fold, hash32 } from './common.ts';
 
 /** CONFIG_IP_VS_LBLC_TAB_BITS / CONFIG_IP_VS_LBLCR_TAB_BITS default. */
 export const LOCALITY_TAB_BITS = 10;
@@ -25,7 +25,13 @@ export const LOCALITY_MAX_SIZE = LOCALITY_TAB_SIZE * 16;
  * at the head, as the kernel's hlist_add_head, so collector order matches the kernel's.
  */
 export class LocalityTable {
+  /** Per entry: the IPv4 address, or an IPv6 address's fold (its bucket key). */
   addr = new Uint32Array(64);
+  /**
+   * Per entry, four words: the full IPv6 address, which the kernel compares (ip_vs_addr_equal) while
+   * it buckets by the fold. Allocated with the first IPv6 entry; a table holds the one family of its service.
+   */
+  addr6: Uint32Array | null = null;
   lastuse = new Float64Array(64);
   next = new Int32Array(64);
   prev = new Int32Array(64);
@@ -61,6 +67,33 @@ export class LocalityTable {
       i = this.next[i]!;
     }
     return -1;
+  }
+
+  /** Entry index for an IPv6 destination address `a[ai..ai+3]`, or -1 (ip_vs_lblc_get for AF_INET6). */
+  get6(a: ArrayLike<number>, ai: number): number {
+    const w = this.addr6;
+    if (w === null) return -1;
+    const k = addr6Fold(a, ai);
+    let i = this.heads[hash32(k, LOCALITY_TAB_BITS)]!;
+    while (i >= 0) {
+      const o = i << 2;
+      if (this.addr[i] === k && w[o] === a[ai] && w[o + 1] === a[ai + 1] && w[o + 2] === a[ai + 2] && w[o + 3] === a[ai + 3]) return i;
+      i = this.next[i]!;
+    }
+    return -1;
+  }
+
+  /** A new IPv6 entry at the head of the bucket of its fold. */
+  add6(a: ArrayLike<number>, ai: number, now: number): number {
+    const i = this.add(addr6Fold(a, ai), now);
+    if (this.addr6 === null || this.addr6.length < this.addr.length * 4) {
+      const w = new Uint32Array(this.addr.length * 4);
+      if (this.addr6 !== null) w.set(this.addr6);
+      this.addr6 = w;
+    }
+    const o = i << 2;
+    for (let k = 0; k < 4; k++) this.addr6[o + k] = a[ai + k]!;
+    return i;
   }
 
   /** A new entry at the head of its bucket. */

@@ -1,7 +1,7 @@
 // Maglev-hashing scheduler (ip_vs_mh.c): a 4093-slot lookup table filled from per-dest siphash permutations.
 
 import { SVC_F, IPPROTO_TCP, IPPROTO_UDP, type Dest, type SchedPacket, type Scheduler, type Service } from '../types.ts';
-import { fls, gcd, isOverloaded } from './common.ts';
+import { addr6Fold, destAddrKey, fls, gcd, isOverloaded, schedSaddr } from './common.ts';
 import { hsiphash32, type SipKey } from './siphash.ts';
 
 /** primes[CONFIG_IP_VS_MH_TAB_INDEX - 8] with the default index 12. */
@@ -80,8 +80,9 @@ function reassign(svc: Service): void {
   const turns = new Int32Array(n);
   for (let i = 0; i < n; i++) {
     const d = dests[i]!;
-    perm[i] = mhHashKey(HASH1, d.addr, d.port, 0) % MH_TAB_SIZE;
-    skip[i] = (mhHashKey(HASH2, d.addr, d.port, 0) % (MH_TAB_SIZE - 1)) + 1;
+    const key = destAddrKey(d);
+    perm[i] = mhHashKey(HASH1, key, d.port, 0) % MH_TAB_SIZE;
+    skip[i] = (mhHashKey(HASH2, key, d.port, 0) % (MH_TAB_SIZE - 1)) + 1;
     const lw = lastWeight(d);
     const t = Math.trunc(lw / s.gcd) >> s.rshift;
     turns[i] = t !== 0 ? t : lw !== 0 ? 1 : 0;
@@ -125,6 +126,17 @@ export function mhSlot(addr: number, port: number): number {
   return mhHashKey(HASH1, addr, port, 0) % MH_TAB_SIZE;
 }
 
+/** mhSlot for an IPv6 client address `a[ai..ai+3]` (ip_vs_mh_hashkey folds it first). */
+export function mhSlot6(a: ArrayLike<number>, ai: number, port: number): number {
+  return mhSlot(addr6Fold(a, ai), port);
+}
+
+/** The slot an IPv6 dest's permutation starts at, and its skip (ip_vs_mh_permutate), for tests and tools. */
+export function mhPermutation6(a: ArrayLike<number>, ai: number, port: number): { offset: number; skip: number } {
+  const k = addr6Fold(a, ai);
+  return { offset: mhHashKey(HASH1, k, port, 0) % MH_TAB_SIZE, skip: (mhHashKey(HASH2, k, port, 0) % (MH_TAB_SIZE - 1)) + 1 };
+}
+
 /** A copy of a service's lookup table (slow path: tests, diagnostics). */
 export function mhTable(svc: Service): (Dest | null)[] {
   return (svc.schedData as MhState).lookup.slice();
@@ -146,7 +158,7 @@ export const mh: Scheduler = {
   schedule(svc, pkt) {
     const s = svc.schedData as MhState;
     const port = hashPort(svc, pkt);
-    const addr = pkt.saddr;
+    const addr = schedSaddr(pkt);
     const ihash = mhHashKey(HASH1, addr, port, 0) % MH_TAB_SIZE;
     let d = s.lookup[ihash]!;
     if (d === null) return null;

@@ -1,7 +1,7 @@
 // Source-hashing scheduler (ip_vs_sh.c): 256 weight-repeated buckets over the client address, with sh-fallback and sh-port.
 
 import { SVC_F, IPPROTO_TCP, IPPROTO_UDP, type Dest, type SchedPacket, type Scheduler, type Service } from '../types.ts';
-import { hash32, isOverloaded } from './common.ts';
+import { addr6Fold, hash32, isOverloaded, schedSaddr } from './common.ts';
 
 /** CONFIG_IP_VS_SH_TAB_BITS default. */
 export const SH_TAB_BITS = 8;
@@ -43,6 +43,11 @@ export function shHashKey(addr: number, port: number, offset: number): number {
   return (offset + hash32((port + addr) >>> 0, SH_TAB_BITS)) & SH_TAB_MASK;
 }
 
+/** ip_vs_sh_hashkey for AF_INET6: the same formula over the folded address `a[ai..ai+3]`. */
+export function shHashKey6(a: ArrayLike<number>, ai: number, port: number, offset: number): number {
+  return shHashKey(addr6Fold(a, ai), port, offset);
+}
+
 function unavailable(d: Dest): boolean {
   return d.weight <= 0 || isOverloaded(d);
 }
@@ -69,7 +74,7 @@ export const sh: Scheduler = {
   schedule(svc, pkt) {
     const s = svc.schedData as ShState;
     const port = hashPort(svc, pkt);
-    const addr = pkt.saddr;
+    const addr = schedSaddr(pkt);
     const ihash = shHashKey(addr, port, 0);
     let d = s.buckets[ihash]!;
     if (d === null) return null;

@@ -14,6 +14,8 @@ export interface DestSpec {
   inact?: number;
   overloaded?: boolean;
   addr?: number;
+  /** An IPv6 dest: its address as four host-order words. */
+  addr6?: Uint32Array;
   port?: number;
 }
 
@@ -48,6 +50,7 @@ export function makeDest(svc: Service, spec: DestSpec, index: number): NamedDest
   const d = new TrackedDest({
     id,
     addr: spec.addr ?? (0xc6120100 + 11 + index) >>> 0, // 198.18.1.11+
+    addr6: spec.addr6 ?? null,
     port: spec.port ?? 80,
     fwd: 3 as Fwd,
     weight: spec.weight,

@@ -1,0 +1,220 @@
+// VRRP hosted in two Dataplanes over memory ports: election, ARP ownership, takeover, priority 0, and bad adverts dropped and counted without a state change.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { MemoryPort } from '../../src/io/memory.ts';
+import { Dataplane } from '../../src/dp/dataplane.ts';
+import { validateConfig } from '../../src/ctl/config.ts';
+import { buildAdvert, VRRP_GROUP } from '../../src/vrrp/packet.ts';
+import type { VrrpEvent } from '../../src/vrrp/host.ts';
+import { PacketBuilder, ip, mac } from '../packet/builder.ts';
+import { ParsedFrame, parseFrame, Verdict } from '../../src/packet/parse.ts';
+
+const quiet = () => {};
+
+function director(name: string, own: string, macs: string, priority: number, extra: Record<string, unknown> = {}) {
+  const port = new MemoryPort('lan0', { mac: mac(macs), maxFrame: 2048 });
+  const events: VrrpEvent[] = [];
+  const config = validateConfig({
+    interfaces: ['lan0'],
+    addresses: [`${own}/24@lan0`],
+    vrrp: { instances: [{ name: 'VI_1', interface: 'lan0', vrid: 51, priority, addresses: ['198.18.1.100/32'], ...extra }] },
+  });
+  const dp = new Dataplane([port], config, quiet, null, (e) => events.push(e), { linkState: () => true });
+  return { name, port, dp, events, state: () => dp.vrrp!.snapshot().instances[0]!.state, snap: () => dp.vrrp!.snapshot().instances[0]! };
+}
+
+type D = ReturnType<typeof director>;
+
+/** A LAN segment: every frame one director sends reaches the other, unless it is cut off. */
+function lan(a: D, b: D) {
+  let now = 0;
+  const dead = new Set<D>();
+  const step = (ms: number) => {
+    const end = now + ms;
+    for (; now < end; now += 10) {
+      for (const d of [a, b]) {
+        if (dead.has(d)) continue;
+        d.dp.director.runOnce(now);
+        d.dp.tick(now);
+      }
+      for (const [x, y] of [[a, b], [b, a]] as const) {
+        const frames = x.port.drain();
+        if (dead.has(x) || dead.has(y)) continue;
+        for (const f of frames) y.port.inject(f);
+      }
+    }
+  };
+  return { step, kill: (d: D) => dead.add(d), get now() { return now; } };
+}
+
+function arpAnswered(d: D, target: string): boolean {
+  d.port.drain();
+  const req = new PacketBuilder().eth({ dst: 'ff:ff:ff:ff:ff:ff', src: '02:00:00:00:0c:01' }).arp({ op: 1, sha: '02:00:00:00:0c:01', spa: '198.18.1.1', tpa: target }).build();
+  d.port.inject(req.buf.subarray(req.off, req.off + req.len));
+  d.dp.director.runOnce(0);
+  const out = d.port.drain();
+  const p = new ParsedFrame();
+  return out.some((f) => parseFrame(f, 0, f.length, p, 0) === Verdict.ARP && f[p.l3 + 7] === 2);
+}
+
+test('vrrp host: the higher priority wins, owns the VIP (ARP), the backup takes over within Master_Down_Interval of the master dying', () => {
+  const a = director('a', '198.18.1.2', '02:00:00:00:01:02', 150);
+  const b = director('b', '198.18.1.3', '02:00:00:00:01:03', 100);
+  const net = lan(a, b);
+  a.dp.start(0);
+  b.dp.start(0);
+  net.step(5000);
+  assert.equal(a.state(), 'MASTER');
+  assert.equal(b.state(), 'BACKUP');
+  assert.equal(b.snap().master, '198.18.1.2');
+  assert.ok(a.dp.director.isLocal(ip('198.18.1.100')));
+  assert.ok(!b.dp.director.isLocal(ip('198.18.1.100')));
+  assert.ok(arpAnswered(a, '198.18.1.100'));
+  assert.ok(!arpAnswered(b, '198.18.1.100'), 'a backup does not answer ARP for the VIP');
+  assert.ok(b.snap().stats.advertsReceived >= 1);
+  // kill -9: adverts stop without priority 0.
+  const killedAt = net.now;
+  net.kill(a);
+  const mdi = b.snap().masterDownIntervalMs;
+  assert.equal(mdi, Math.round(3000 + (156 * 1000) / 256));
+  while (b.state() === 'BACKUP' && net.now < killedAt + 10_000) net.step(10);
+  const took = net.now - killedAt;
+  assert.equal(b.state(), 'MASTER');
+  assert.ok(took <= mdi + 1000 && took >= mdi - 1000, `takeover after ${took} ms (Master_Down_Interval ${mdi} ms)`);
+  assert.ok(b.dp.director.isLocal(ip('198.18.1.100')));
+  const ev = b.events.find((e) => e.to === 'MASTER')!;
+  assert.match(ev.reason, /master down timer expired \(no advert from 198\.18\.1\.2/);
+});
+
+test('vrrp host: a clean stop sends priority 0 and the backup takes over after Skew_Time', () => {
+  const a = director('a', '198.18.1.2', '02:00:00:00:01:02', 150);
+  const b = director('b', '198.18.1.3', '02:00:00:00:01:03', 100);
+  const net = lan(a, b);
+  a.dp.start(0);
+  b.dp.start(0);
+  net.step(5000);
+  assert.equal(a.state(), 'MASTER');
+  a.dp.close(net.now);
+  assert.ok(!a.dp.director.isLocal(ip('198.18.1.100')));
+  const stopped = net.now;
+  net.kill(a);
+  // The priority-0 advert is still in a's queue: deliver it by hand, as the wire would.
+  for (const f of a.port.drain()) b.port.inject(f);
+  while (b.state() === 'BACKUP' && net.now < stopped + 5000) net.step(10);
+  assert.equal(b.state(), 'MASTER');
+  assert.ok(net.now - stopped <= 700, `took ${net.now - stopped} ms`);
+  assert.equal(b.snap().stats.priZeroReceived, 1);
+});
+
+test('vrrp host: preempt takes the VIP back for the higher priority; nopreempt keeps the running master', () => {
+  for (const preempt of [true, false]) {
+    const b = director('b', '198.18.1.3', '02:00:00:00:01:03', 100);
+    const a = director('a', '198.18.1.2', '02:00:00:00:01:02', 150, { preempt });
+    const net = lan(a, b);
+    b.dp.start(0);
+    net.step(4000);
+    assert.equal(b.state(), 'MASTER');
+    a.dp.start(net.now);
+    net.step(6000);
+    assert.equal(a.state(), preempt ? 'MASTER' : 'BACKUP', `preempt ${preempt}`);
+    assert.equal(b.state(), preempt ? 'BACKUP' : 'MASTER');
+    assert.equal(a.dp.director.isLocal(ip('198.18.1.100')), preempt);
+    assert.equal(b.dp.director.isLocal(ip('198.18.1.100')), !preempt);
+  }
+});
+
+function advertFrame(o: { ttl?: number; payload?: Uint8Array; src?: string; totLen?: number } = {}) {
+  const payload = o.payload ?? buildAdvert({ version: 2, vrid: 51, priority: 200, adverIntCs: 100, addrs: [ip('198.18.1.100')] }, ip(o.src ?? '198.18.1.9'), VRRP_GROUP);
+  const f = new PacketBuilder()
+    .eth({ dst: '01:00:5e:00:00:12', src: '02:00:00:00:01:09' })
+    .ipv4({ src: o.src ?? '198.18.1.9', dst: '224.0.0.18', ttl: o.ttl ?? 255, proto: 112, ...(o.totLen !== undefined ? { totLen: o.totLen } : {}) })
+    .payload(payload)
+    .build();
+  return f.buf.subarray(f.off, f.off + f.len);
+}
+
+test('vrrp host: adverts with a bad checksum, TTL, length, auth or address count are dropped and counted; the state stays', () => {
+  const b = director('b', '198.18.1.3', '02:00:00:00:01:03', 100, { state: 'MASTER' });
+  b.dp.start(0);
+  for (let t = 0; t <= 2000; t += 10) b.dp.tick(t);
+  assert.equal(b.state(), 'MASTER');
+  const good = buildAdvert({ version: 2, vrid: 51, priority: 200, adverIntCs: 100, addrs: [ip('198.18.1.100')] }, ip('198.18.1.9'), VRRP_GROUP);
+  const badSum = good.slice();
+  badSum[6]! ^= 0xff;
+  const twoAddrs = buildAdvert({ version: 2, vrid: 51, priority: 200, adverIntCs: 100, addrs: [ip('198.18.1.100'), ip('198.18.1.101')] }, ip('198.18.1.9'), VRRP_GROUP);
+  const slow = buildAdvert({ version: 2, vrid: 51, priority: 200, adverIntCs: 300, addrs: [ip('198.18.1.100')] }, ip('198.18.1.9'), VRRP_GROUP);
+  const v3 = buildAdvert({ version: 3, vrid: 51, priority: 200, adverIntCs: 100, addrs: [ip('198.18.1.100')] }, ip('198.18.1.9'), VRRP_GROUP);
+  const otherVrid = buildAdvert({ version: 2, vrid: 52, priority: 200, adverIntCs: 100, addrs: [ip('198.18.1.100')] }, ip('198.18.1.9'), VRRP_GROUP);
+  const pass = buildAdvert({ version: 2, vrid: 51, priority: 200, adverIntCs: 100, addrs: [ip('198.18.1.100')], authType: 1, authData: new Uint8Array(8).fill(0x41) }, ip('198.18.1.9'), VRRP_GROUP);
+  for (const f of [
+    advertFrame({ payload: badSum }),
+    advertFrame({ ttl: 64 }),
+    advertFrame({ payload: good.subarray(0, 16) }),
+    advertFrame({ payload: twoAddrs }),
+    advertFrame({ payload: slow }),
+    advertFrame({ payload: v3 }),
+    advertFrame({ payload: otherVrid }),
+    advertFrame({ payload: pass }),
+  ])
+    b.port.inject(f);
+  b.dp.director.runOnce(2010);
+  b.dp.tick(2010);
+  const s = b.snap();
+  assert.equal(s.state, 'MASTER');
+  assert.deepEqual(s.bad, { checksum: 1, ttl: 1, length: 1, addrcount: 1, interval: 1, version: 1, auth: 1 });
+  assert.equal(s.stats.advertsBad, 7);
+  assert.equal(s.stats.advertsReceived, 0);
+  assert.deepEqual(b.dp.vrrp!.snapshot().unmatched, { vrid: 1 });
+  // The good one makes it yield.
+  b.port.inject(advertFrame());
+  b.dp.director.runOnce(2020);
+  assert.equal(b.state(), 'BACKUP');
+});
+
+test('vrrp host: random VRRP payloads and truncated adverts never throw and never change the state', () => {
+  const b = director('b', '198.18.1.3', '02:00:00:00:01:03', 100, { state: 'MASTER' });
+  b.dp.start(0);
+  for (let t = 0; t <= 2000; t += 10) b.dp.tick(t);
+  assert.equal(b.state(), 'MASTER');
+  const good = buildAdvert({ version: 3, vrid: 51, priority: 200, adverIntCs: 100, addrs: [ip('198.18.1.100')] }, ip('198.18.1.9'), VRRP_GROUP);
+  const sent = b.snap().stats.advertsSent;
+  fc.assert(
+    fc.property(fc.oneof(fc.uint8Array({ maxLength: 48 }), fc.nat(good.length - 1).map((n) => good.subarray(0, n))), fc.nat(255), (payload, ttl) => {
+      b.port.inject(advertFrame({ payload, ttl }));
+      b.dp.director.runOnce(2100);
+      assert.equal(b.state(), 'MASTER');
+    }),
+    { numRuns: 2000 },
+  );
+  assert.equal(b.snap().stats.advertsSent, sent, 'no advert was answered: nothing passed the checks');
+});
+
+test('vrrp host: a sync daemon that follows the instance (keepalived lvs_sync_daemon) is master while MASTER, backup otherwise', () => {
+  const a = director('a', '198.18.1.2', '02:00:00:00:01:02', 150);
+  const port = new MemoryPort('lan0', { mac: mac('02:00:00:00:01:05'), maxFrame: 2048 });
+  const config = validateConfig({
+    interfaces: ['lan0'],
+    addresses: ['198.18.1.5/24@lan0'],
+    sync_daemon: [{ state: 'backup', interface: 'lan0', syncid: 51, vrrp_instance: 'VI_1' }],
+    vrrp: { instances: [{ name: 'VI_1', interface: 'lan0', vrid: 51, priority: 100, addresses: ['198.18.1.100/32'] }] },
+  });
+  const dp = new Dataplane([port], config, quiet, null, () => {}, { linkState: () => true });
+  const b = { name: 'b', port, dp, events: [] as VrrpEvent[], state: () => dp.vrrp!.snapshot().instances[0]!.state, snap: () => dp.vrrp!.snapshot().instances[0]! };
+  const roles = () => {
+    const r = dp.handle({ v: 1, id: 1, op: 'get-daemon' });
+    assert.ok(r.ok);
+    return (r.result as { daemons: Array<{ state: string }> }).daemons.map((d) => d.state);
+  };
+  const net = lan(a, b);
+  b.dp.start(0);
+  net.step(100);
+  assert.deepEqual(roles(), ['backup']);
+  net.step(4000);
+  assert.equal(b.state(), 'MASTER');
+  assert.deepEqual(roles(), ['master'], 'MASTER: the daemon switched to master');
+  a.dp.start(net.now);
+  net.step(5000);
+  assert.equal(b.state(), 'BACKUP');
+  assert.deepEqual(roles(), ['backup']);
+});
