@@ -81,7 +81,12 @@ export class FastPath {
         entryFor: (i, side, out) => ((ct.flags[i]! & CONN_F.FWD_MASK) === Fwd.Tunnel ? null : fastEntryFor(dir, ct, i, side, (port) => ifindex[port]!, out)),
         count: (i, side, packets, bytes) => {
           countFolded(ipvs, ipvs.destById[ct.dest[i]!], side === 'out', packets, bytes);
-          if (side === 'in') ct.inPkts[i] = ct.inPkts[i]! + packets;
+          if (side === 'in') {
+            ct.inPkts[i] = ct.inPkts[i]! + packets;
+            // The template counts its conns' client packets too (early drop reads it), as core.ts does.
+            const tpl = ct.control[i]!;
+            if (tpl >= 0) ct.inPkts[tpl] = Math.min(0xffffffff, ct.inPkts[tpl]! + packets);
+          }
           self.carried.packets += packets;
           self.carried.bytes += bytes;
         },

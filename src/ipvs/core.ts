@@ -290,6 +290,10 @@ export function inPacket(ipvs: Ipvs, t: PacketTuple): number {
   pp.transition(ct, cp, DIR_INPUT, t.tcpFlags, d);
   const pkts = ct.inPkts[cp]! + 1;
   ct.inPkts[cp] = pkts;
+  // A template counts its conns' client packets: early drop tells a flood's one-packet templates
+  // from an idle client's (ct->in_pkts, which the kernel's OPS templates count too).
+  const ctl = ct.control[cp]!;
+  if (ctl >= 0 && ct.inPkts[ctl]! < 0xffffffff) ct.inPkts[ctl] = ct.inPkts[ctl]! + 1;
   if (ct.flags[cp]! & CONN_F.ONE_PACKET) ct.expireNow(cp);
   else ct.arm(cp);
   // ip_vs_in: the master sync daemon sees every client packet (it marks, it never sends here).
