@@ -15,6 +15,8 @@ export type StateName = (typeof STATE_NAMES)[number];
 export const PRIO_OWNER = 255;
 /** Sent by a master that stops, so a backup takes over at once. */
 export const PRIO_STOP = 0;
+/** A master answers lower-priority or priority-0 adverts at once, but no more often than this (ms). */
+export const ANSWER_GAP_MS = 100;
 
 /** What an instance is (resolved from the configuration; addresses in host order). */
 export interface InstanceSpec {
@@ -89,6 +91,8 @@ export class VrrpInstance {
   /** When a pending preemption may happen (0: no preemption pending). */
   preemptAt = 0;
   private garpAt = Infinity;
+  /** When a received advert was last answered at once (see receive). */
+  private answeredAt = -Infinity;
   private garpRefreshAt = Infinity;
   /** Source address and priority of the master we last accepted (0 when none). */
   masterAddr = 0;
@@ -208,17 +212,16 @@ export class VrrpInstance {
     }
     if (this.state !== State.MASTER) return;
     const theirsHigher = a.priority > mine || (a.priority === mine && a.saddr > this.spec.src);
-    if (a.priority === PRIO_STOP) {
-      // Another master is stopping: make sure everyone hears the one that stays.
-      this.advertise();
+    if (a.priority === PRIO_STOP || !theirsHigher) {
+      // As keepalived: answer at once (priority 0: so everyone hears the master that stays; lower: so
+      // that router goes back to BACKUP), but at most once per ANSWER_GAP_MS, so a flood of such
+      // adverts is not mirrored one for one; the periodic adverts go on regardless.
+      if (now - this.answeredAt >= Math.min(ANSWER_GAP_MS, this.adverMs)) {
+        this.answeredAt = now;
+        this.advertise();
+      }
       return;
     }
-    if (!theirsHigher) {
-      // As keepalived: answer at once so the lower-priority router goes back to backup.
-      this.advertise();
-      return;
-    }
-    if (this.spec.version === 3) this.masterAdverIntCs = a.adverIntCs;
     this.masterAddr = a.saddr;
     this.masterPriority = a.priority;
     this.wantState = State.BACKUP;
@@ -227,6 +230,11 @@ export class VrrpInstance {
         ? `advert from ${fmtIp(a.saddr)} with higher priority ${a.priority} (ours ${mine})`
         : `advert from ${fmtIp(a.saddr)} with equal priority ${a.priority} and a higher address`;
     this.leaveMaster(now, State.BACKUP, why, false);
+    // RFC 5798 §6.4.3: the new backup times the master by the interval the master advertises (v3).
+    if (this.spec.version === 3) {
+      this.masterAdverIntCs = a.adverIntCs;
+      this.downAt = now + this.masterDownMs();
+    }
     this.group?.syncBackup(this, now, `sync group: ${this.spec.name} ${why}`);
   }
 
@@ -282,10 +290,15 @@ export class VrrpInstance {
     this.group?.syncMaster(this, now, `sync group: ${this.spec.name} became MASTER`);
   }
 
-  /** Takes the addresses, announces them, sends the first advert at once (RFC 5798 §6.4.1/6.4.2). */
+  /**
+   * Sends the first advert at once, then takes and announces the addresses (RFC 5798 §6.4.1/6.4.2,
+   * in that order as keepalived: the old master hears the advert and lets go before the GARPs).
+   */
   becomeMaster(now: number, reason: string): void {
     if (this.state === State.MASTER) return;
     this.masterAdverIntCs = this.spec.adverIntCs;
+    this.advertise();
+    this.advertAt = now + this.adverMs;
     this.io.own(this, true);
     if (this.spec.garpRepeat > 1) this.io.garp(this, this.spec.garpRepeat - 1);
     this.garpAt = this.spec.garpDelayMs > 0 ? now + this.spec.garpDelayMs : Infinity;
@@ -296,8 +309,6 @@ export class VrrpInstance {
     this.masterAddr = this.spec.src;
     this.masterPriority = this.priority;
     this.setState(State.MASTER, now, reason);
-    this.advertise();
-    this.advertAt = now + this.adverMs;
   }
 
   /** Leaves MASTER for BACKUP or FAULT, releasing the addresses (a fault also says priority 0). */

@@ -189,3 +189,48 @@ test('vrrp sync group: members go MASTER together, follow a member to BACKUP, an
   assert.equal(b.inst.state, State.BACKUP);
   assert.deepEqual(events, ['INIT->BACKUP', 'BACKUP->MASTER', 'MASTER->BACKUP', 'BACKUP->FAULT', 'FAULT->BACKUP']);
 });
+
+test('vrrp instance: a v3 master that yields times the new master by the interval it advertises (RFC 5798 §6.4.3)', () => {
+  const { inst } = make({ version: 3, priority: 100, adverIntCs: 100, initialMaster: true });
+  inst.start(0);
+  inst.tick(2000);
+  assert.equal(inst.state, State.MASTER);
+  inst.receive(advert(200, { version: 3, adverIntCs: 400 }), 3000);
+  assert.equal(inst.state, State.BACKUP);
+  assert.equal(inst.masterAdverIntCs, 400);
+  assert.equal(inst.downAt, 3000 + 3 * 4000 + (156 * 4000) / 256);
+});
+
+test('vrrp instance: becoming master sends the advert before taking and announcing the addresses (as keepalived)', () => {
+  const seq: string[] = [];
+  const io: InstanceIo = {
+    sendAdvert: (_i, p) => seq.push(`advert ${p}`),
+    own: (_i, on) => seq.push(`own ${on}`),
+    garp: (_i, n) => seq.push(`garp ${n}`),
+    transition: () => {},
+  };
+  const inst = new VrrpInstance(spec(), io);
+  inst.start(0);
+  inst.tick(4000);
+  assert.equal(inst.state, State.MASTER);
+  assert.deepEqual(seq, ['advert 100', 'own true', 'garp 4']);
+});
+
+test('vrrp instance: a flood of lower-priority or priority-0 adverts is answered at most once per 100 ms; periodic adverts go on', () => {
+  const { inst, log } = make({ initialMaster: true });
+  inst.start(0);
+  inst.tick(1004);
+  assert.equal(inst.state, State.MASTER);
+  const sent = log.adverts.length;
+  // 1000 adverts in 500 ms (one every 0.5 ms), half of them priority 0.
+  for (let k = 0; k < 1000; k++) {
+    const t = 1100 + k / 2;
+    inst.receive(advert(k % 2 ? 0 : 50), t);
+    inst.tick(t);
+  }
+  const answers = log.adverts.length - sent;
+  assert.ok(answers >= 5 && answers <= 6, `${answers} adverts sent for 1000 received`);
+  assert.equal(inst.state, State.MASTER);
+  inst.tick(2004);
+  assert.equal(log.adverts.length - sent, answers + 1, 'the periodic advert is still sent');
+});
