@@ -68,6 +68,7 @@ export class InstanceStats {
   advertsReceived = 0;
   priZeroSent = 0;
   priZeroReceived = 0;
+  addrListMismatch = 0;
   becomeMaster = 0;
   releaseMaster = 0;
   transitions = 0;
