@@ -4,7 +4,7 @@ import type { Director, LocalProtocol } from '../dp/director.ts';
 import type { ParsedFrame } from '../packet/parse.ts';
 import { u32ToIp } from '../lib/inet.ts';
 import { Advert, AUTH_NONE, AUTH_PASS, Bad, BAD_COUNT, BAD_NAMES, IPPROTO_VRRP, VRRP_GROUP, VRRP_TTL, advertAddr, authMatches, buildAdvert, checkAdvert, passwordBytes } from './packet.ts';
-import { State, STATE_NAMES, VrrpInstance, type InstanceIo, type StateName } from './instance.ts';
+import { PRIO_OWNER, State, STATE_NAMES, VrrpInstance, type InstanceIo, type StateName } from './instance.ts';
 import { VrrpSyncGroup } from './group.ts';
 import type { ResolvedInstance, VrrpSyncGroupConfig } from './config.ts';
 
@@ -167,7 +167,7 @@ export class VrrpHost implements LocalProtocol {
           version: c.version,
           priority: c.priority,
           adverIntCs: Math.round(c.advert_int * 100),
-          initialMaster: c.state === 'MASTER',
+          initialMaster: (c.state ?? (c.priority === PRIO_OWNER ? 'MASTER' : 'BACKUP')) === 'MASTER',
           preempt: c.preempt,
           preemptDelayMs: c.preempt_delay * 1000,
           garpRepeat: c.garp_master_repeat,

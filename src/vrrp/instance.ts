@@ -27,7 +27,7 @@ export interface InstanceSpec {
   priority: number;
   /** Advert interval, centiseconds. */
   adverIntCs: number;
-  /** keepalived's `state MASTER`: take over after one advert interval instead of Master_Down_Interval. */
+  /** keepalived's `state MASTER`: take over after one advert interval instead of Master_Down_Interval (an owner: at once). */
   initialMaster: boolean;
   preempt: boolean;
   /** ms a backup waits before preempting a lower-priority master (0: none). */
@@ -138,14 +138,18 @@ export class VrrpInstance {
 
   // ---- events ----
 
-  /** Startup (RFC 5798 §6.4.1; keepalived's `state MASTER` waits one interval to hear a master). */
+  /**
+   * Startup (RFC 5798 §6.4.1). As keepalived: `state MASTER` waits one interval to hear a master, an
+   * address owner (255) in `state MASTER` takes over at once, and `state BACKUP` always waits
+   * Master_Down_Interval, an owner too (keepalived.conf(5): "between 3 and 4 advert intervals").
+   */
   start(now: number): void {
     if (this.faults.size) {
       this.wantState = State.FAULT;
       this.setState(State.FAULT, now, `starting with ${[...this.faults].join(', ')}`);
       return;
     }
-    if (this.spec.priority === PRIO_OWNER) {
+    if (this.spec.priority === PRIO_OWNER && this.spec.initialMaster) {
       this.wantState = State.MASTER;
       this.gotoMaster(now, 'start: priority 255, the address owner');
       return;

@@ -284,3 +284,14 @@ test('vrrp host: a flood of bad adverts is counted one by one but logged once pe
   b.dp.director.runOnce(61_000);
   assert.match(b.logs.at(-1)!, /refused \(checksum\); 499 more refused/);
 });
+
+test('vrrp host: priority 255 without a state is MASTER at once; with state BACKUP it waits Master_Down_Interval (keepalived)', () => {
+  const a = director('a', '198.18.1.2', '02:00:00:00:01:02', 255);
+  a.dp.start(0);
+  assert.equal(a.state(), 'MASTER');
+  const b = director('b', '198.18.1.3', '02:00:00:00:01:03', 255, { state: 'BACKUP' });
+  b.dp.start(0);
+  assert.equal(b.state(), 'BACKUP');
+  for (let t = 0; t <= 3010; t += 10) b.dp.tick(t);
+  assert.equal(b.state(), 'MASTER');
+});

@@ -128,7 +128,7 @@ test('vrrp instance: master yields to higher priority (and to equal priority fro
 });
 
 test('vrrp instance: an address owner (255) is master at once; a clean stop sends priority 0 and releases', () => {
-  const { inst, log } = make({ priority: 255 });
+  const { inst, log } = make({ priority: 255, initialMaster: true });
   inst.start(0);
   assert.equal(inst.state, State.MASTER);
   inst.receive(advert(254), 10);
@@ -233,4 +233,14 @@ test('vrrp instance: a flood of lower-priority or priority-0 adverts is answered
   assert.equal(inst.state, State.MASTER);
   inst.tick(2004);
   assert.equal(log.adverts.length - sent, answers + 1, 'the periodic advert is still sent');
+});
+
+test('vrrp instance: an address owner in state BACKUP waits Master_Down_Interval before taking over (keepalived)', () => {
+  const { inst } = make({ priority: 255, initialMaster: false });
+  inst.start(0);
+  assert.equal(inst.state, State.BACKUP);
+  inst.tick(3000);
+  assert.equal(inst.state, State.BACKUP);
+  inst.tick(3000 + 1000 / 256 + 1);
+  assert.equal(inst.state, State.MASTER);
 });
