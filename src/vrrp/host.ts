@@ -286,8 +286,8 @@ export class VrrpHost implements LocalProtocol {
     if (bad !== Bad.NONE) {
       if (slot) slot.inst.refuse(bad);
       else this.unmatched[bad]!++;
-      // Our own adverts are expected (multicast loops back on some set-ups): never worth a line.
-      if (bad !== Bad.OWN) this.logRefused(slot, bad, p.saddr, now);
+      // Other routers' VRIDs on the segment are normal (keepalived ignores them silently too).
+      if (bad !== Bad.VRID) this.logRefused(slot, bad, p.saddr, now);
       return;
     }
     // As keepalived (and RFC 5798 §7.1, which only asks to log it): an advert whose address list
@@ -325,7 +325,9 @@ export class VrrpHost implements LocalProtocol {
     const n = lim.suppressed[bad]!;
     lim.suppressed[bad] = 0;
     const who = slot ? `VRRP instance ${slot.inst.spec.name}` : 'VRRP';
-    this.log('warn', `${who}: advert from ${u32ToIp(saddr >>> 0)} refused (${BAD_NAMES[bad]})${n ? `; ${n} more refused for this reason since the last line` : ''}`, {
+    // The packet socket never hands us our own frames: one from our address is a conflict or spoofed.
+    const why = bad === Bad.OWN ? 'own: it comes from one of our addresses (an address conflict or spoofed)' : BAD_NAMES[bad];
+    this.log('warn', `${who}: advert from ${u32ToIp(saddr >>> 0)} refused (${why})${n ? `; ${n} more refused for this reason since the last line` : ''}`, {
       ...(slot ? { vrrp: slot.inst.spec.name } : {}), from: u32ToIp(saddr >>> 0), reason: BAD_NAMES[bad], suppressed: n,
     });
   }

@@ -283,6 +283,17 @@ test('vrrp host: a flood of bad adverts is counted one by one but logged once pe
   b.port.inject(advertFrame({ payload: badSum }));
   b.dp.director.runOnce(61_000);
   assert.match(b.logs.at(-1)!, /refused \(checksum\); 499 more refused/);
+  // Another router's VRID is normal on a shared segment: counted, never logged; our own source address is.
+  const before = b.logs.length;
+  const otherVrid = buildAdvert({ version: 2, vrid: 52, priority: 200, adverIntCs: 100, addrs: [ip('198.18.1.100')] }, ip('198.18.1.9'), VRRP_GROUP);
+  b.port.inject(advertFrame({ payload: otherVrid }));
+  b.dp.director.runOnce(62_000);
+  assert.equal(b.logs.length, before);
+  assert.deepEqual(b.dp.vrrp!.snapshot().unmatched, { vrid: 1 });
+  const spoofed = buildAdvert({ version: 2, vrid: 51, priority: 200, adverIntCs: 100, addrs: [ip('198.18.1.100')] }, ip('198.18.1.3'), VRRP_GROUP);
+  b.port.inject(advertFrame({ payload: spoofed, src: '198.18.1.3' }));
+  b.dp.director.runOnce(62_010);
+  assert.match(b.logs.at(-1)!, /advert from 198\.18\.1\.3 refused \(own: it comes from one of our addresses/);
 });
 
 test('vrrp host: priority 255 without a state is MASTER at once; with state BACKUP it waits Master_Down_Interval (keepalived)', () => {
