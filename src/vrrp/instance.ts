@@ -285,10 +285,12 @@ export class VrrpInstance {
 
   // ---- transitions (also used by the sync group) ----
 
-  /** Becomes master unless the sync group holds it back (then it waits another Master_Down_Interval). */
+  /** Becomes master unless the sync group holds it back (then it waits another Master_Down_Interval, in BACKUP). */
   gotoMaster(now: number, reason: string): void {
     if (this.group && !this.group.canGotoMaster(this)) {
       this.downAt = now + this.masterDownMs();
+      // From INIT (an owner's start): BACKUP, where the timer runs and adverts are heard.
+      if (this.state !== State.BACKUP) this.setState(State.BACKUP, now, `${reason}; held in BACKUP until the sync group may go MASTER`);
       return;
     }
     this.becomeMaster(now, reason);
@@ -347,9 +349,18 @@ export class VrrpInstance {
   /** From FAULT back to BACKUP (an address owner goes straight to MASTER). */
   leaveFault(now: number, reason: string): void {
     if (this.state !== State.FAULT || this.faults.size) return;
-    if (this.spec.priority === PRIO_OWNER) {
+    if (this.spec.priority === PRIO_OWNER && !this.group) {
       this.wantState = State.MASTER;
       this.becomeMaster(now, reason);
+      return;
+    }
+    if (this.spec.priority === PRIO_OWNER) {
+      // In a sync group the owner may not go MASTER alone: BACKUP with its timer run out, so the
+      // next tick asks the group (gotoMaster), which the members leaving FAULT with it now join.
+      this.wantState = State.MASTER;
+      this.masterAdverIntCs = this.spec.adverIntCs;
+      this.downAt = now;
+      this.setState(State.BACKUP, now, reason);
       return;
     }
     this.wantState = State.BACKUP;

@@ -244,3 +244,32 @@ test('vrrp instance: an address owner in state BACKUP waits Master_Down_Interval
   inst.tick(3000 + 1000 / 256 + 1);
   assert.equal(inst.state, State.MASTER);
 });
+
+test('vrrp sync group: an address owner in a group waits for the group in BACKUP (never stuck in INIT, never MASTER alone after a fault)', () => {
+  const g = new VrrpSyncGroup('G', () => {});
+  const owner = make({ name: 'VIP', vrid: 51, priority: 255, initialMaster: true });
+  const dip = make({ name: 'DIP', vrid: 52, priority: 100 });
+  g.add(owner.inst);
+  g.add(dip.inst);
+  owner.inst.start(0);
+  dip.inst.start(0);
+  g.started(0);
+  assert.equal(owner.inst.state, State.BACKUP, 'held back by the group, in BACKUP so its timer runs');
+  assert.deepEqual(owner.log.own, [], 'the VIP is not taken without the DIP');
+  dip.inst.tick(3610);
+  assert.equal(dip.inst.state, State.MASTER);
+  assert.equal(owner.inst.state, State.MASTER, 'both together');
+  // A fault of the DIP's instance takes both to FAULT; cleared, the owner does not take the VIP alone.
+  dip.inst.setFault('interface eth2 down', true, 4000);
+  assert.equal(owner.inst.state, State.FAULT);
+  dip.inst.setFault('interface eth2 down', false, 4100);
+  assert.equal(owner.inst.state, State.BACKUP);
+  assert.equal(dip.inst.state, State.BACKUP);
+  assert.equal(g.state, State.BACKUP);
+  owner.inst.tick(4110);
+  assert.equal(owner.inst.state, State.BACKUP, 'the DIP still waits for its master down timer');
+  dip.inst.tick(4100 + 3610);
+  assert.equal(dip.inst.state, State.MASTER);
+  assert.equal(owner.inst.state, State.MASTER);
+  assert.equal(g.state, State.MASTER);
+});
