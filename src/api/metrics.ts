@@ -304,6 +304,7 @@ function vrrpFamilies(v: VrrpSnapshot): Family[] {
     fam('tsvs_vrrp_adverts_sent_total', 'counter', 'VRRP adverts sent (priority 0 included).', (i) => i.stats.advertsSent),
     fam('tsvs_vrrp_adverts_received_total', 'counter', 'VRRP adverts received that passed every check.', (i) => i.stats.advertsReceived),
     fam('tsvs_vrrp_priority_zero_received_total', 'counter', 'Priority-0 adverts received (a master stopping).', (i) => i.stats.priZeroReceived),
+    fam('tsvs_vrrp_adverts_addrlist_mismatch_total', 'counter', 'VRRP adverts taken although their address list differs from the instance\'s (as keepalived; a misconfiguration).', (i) => i.stats.addrListMismatch),
     { name: 'tsvs_vrrp_adverts_bad_total', type: 'counter', help: 'VRRP adverts dropped by a check, by reason.', samples: summed(bad) },
   ];
 }

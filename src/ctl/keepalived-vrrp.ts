@@ -213,6 +213,8 @@ export function readVrrpInstance(r: KaReader, n: KaNode, g: VrrpGlobals, at: (fi
         else r.err(c.key, `vrrp_instance: ${k} is not supported by tsvs`);
     }
   }
+  // keepalived: without a priority, `state MASTER` means the address owner (255); otherwise 100.
+  if (o.priority === undefined && o.state === 'MASTER') o.priority = 255;
   for (const f of ['interface', 'vrid'] as const) if (o[f] === undefined) r.err(n.key, `vrrp_instance ${name}: ${f === 'vrid' ? 'virtual_router_id' : f} is required`);
   if (!addrLine) r.err(n.key, `vrrp_instance ${name}: virtual_ipaddress is required`);
   // keepalived: an initial state MASTER clears nopreempt and preempt_delay (it warns); tsvsd refuses, so the file says what runs.

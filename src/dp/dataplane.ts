@@ -183,7 +183,7 @@ export class Dataplane {
         if (e.kind === 'instance' && (e.to === 'MASTER' || e.to === 'BACKUP' || e.to === 'FAULT')) this.sync.vrrpState(e.name, e.to);
         vrrpEvents(e);
       };
-      this.vrrp = new VrrpHost(this.director, (n) => this.portOf(n), resolveVrrp(config.vrrp, config), config.vrrp.sync_groups, events, vrrpOpts);
+      this.vrrp = new VrrpHost(this.director, (n) => this.portOf(n), resolveVrrp(config.vrrp, config), config.vrrp.sync_groups, events, { log, ...vrrpOpts });
     }
   }
 

@@ -15,8 +15,8 @@ export type Side = 'in' | 'out';
  * director's `output()` would pick (the route of the new destination, its gateway when it has one),
  * that neighbour's MAC and the port's own. Returns null, changing nothing the caller relies on, when
  * the fast path must leave the direction to the TS path: a method it does not execute (local, bypass;
- * a reply of a non-NAT conn), no route, a next hop not resolved (Reachable) on that port, or an
- * address the TS path would need to answer itself. `ifindexOf(port)` gives the kernel ifindex of a port.
+ * a reply of a non-NAT conn), no route, a next hop not resolved (Reachable) on that port, an
+ * address the TS path would need to answer itself, or a VIP that is not the director's now (VRRP BACKUP). `ifindexOf(port)` gives the kernel ifindex of a port.
  */
 export function fastEntryFor(dir: Director, ct: ConnTable, i: number, side: Side, ifindexOf: (port: number) => number, out: FastEntry): FastEntry | null {
   const fwd = ct.flags[i]! & CONN_F.FWD_MASK;
@@ -32,6 +32,9 @@ export function fastEntryFor(dir: Director, ct: ConnTable, i: number, side: Side
     // A reply to a local address is the director's own traffic, not FORWARD's.
     if (dir.isLocal(dst)) return null;
   } else {
+    // The TS path takes a packet to the VIP only while the VIP is the director's (INPUT): a VRRP
+    // BACKUP, which has released it, forwards nothing to it, and neither may the program.
+    if (!dir.isLocal(ct.vaddr[i]!)) return null;
     dst = ct.daddr[i]!;
     if (fwd === Fwd.Masq) {
       out.method = METHOD.NAT_IN;

@@ -38,8 +38,12 @@ export const vrrpInstanceSchema = z
     priority: z.number().int().min(1).max(255).default(100),
     /** Seconds; v2 whole seconds 1..255, v3 0.01..40.95. */
     advert_int: z.number().positive().max(255).default(1),
-    /** Initial state as keepalived's `state`: MASTER takes over after one advert interval when nobody answers. */
-    state: z.enum(['MASTER', 'BACKUP']).default('BACKUP'),
+    /**
+     * Initial state as keepalived's `state`: MASTER takes over after one advert interval when nobody
+     * answers (at once with priority 255); BACKUP waits Master_Down_Interval, even an address owner.
+     * Unset, keepalived derives it from the priority: MASTER for 255, BACKUP otherwise.
+     */
+    state: z.enum(['MASTER', 'BACKUP']).optional(),
     preempt: z.boolean().default(true),
     /** Seconds a backup waits before preempting a lower-priority master. */
     preempt_delay: z.number().min(0).max(1000).default(0),

@@ -31,6 +31,7 @@ export function formatVrrp(s: VrrpSnapshot): string {
     if (i.faults.length) out.push(`  ${i.name}: fault: ${i.faults.join('; ')}`);
     const bad = Object.entries(i.bad).filter(([k]) => k !== 'own');
     if (bad.length) out.push(`  ${i.name}: bad adverts: ${bad.map(([k, v]) => `${k} ${v}`).join(', ')}`);
+    if (i.stats.addrListMismatch) out.push(`  ${i.name}: ${i.stats.addrListMismatch} adverts listed other addresses than ours (taken, as keepalived does)`);
   }
   for (const g of s.groups) out.push(`sync group ${g.name}: ${g.state} (${g.instances.join(', ')})`);
   const un = Object.entries(s.unmatched);

@@ -3,8 +3,8 @@ import { readFileSync } from 'node:fs';
 import type { Director, LocalProtocol } from '../dp/director.ts';
 import type { ParsedFrame } from '../packet/parse.ts';
 import { u32ToIp } from '../lib/inet.ts';
-import { Advert, AUTH_NONE, AUTH_PASS, Bad, BAD_COUNT, BAD_NAMES, IPPROTO_VRRP, VRRP_GROUP, VRRP_TTL, authMatches, buildAdvert, checkAdvert, passwordBytes } from './packet.ts';
-import { State, STATE_NAMES, VrrpInstance, type InstanceIo, type StateName } from './instance.ts';
+import { Advert, AUTH_NONE, AUTH_PASS, Bad, BAD_COUNT, BAD_NAMES, IPPROTO_VRRP, VRRP_GROUP, VRRP_TTL, advertAddr, authMatches, buildAdvert, checkAdvert, passwordBytes } from './packet.ts';
+import { PRIO_OWNER, State, STATE_NAMES, VrrpInstance, type InstanceIo, type StateName } from './instance.ts';
 import { VrrpSyncGroup } from './group.ts';
 import type { ResolvedInstance, VrrpSyncGroupConfig } from './config.ts';
 
@@ -50,6 +50,8 @@ export interface VrrpInstanceSnapshot {
     advertsBad: number;
     priZeroSent: number;
     priZeroReceived: number;
+    /** Adverts taken although their address list differs from ours (keepalived's addr_list_err). */
+    addrListMismatch: number;
     becomeMaster: number;
     releaseMaster: number;
     transitions: number;
@@ -69,6 +71,29 @@ export interface VrrpHostOptions {
   linkState?: (ifname: string) => boolean | undefined;
   /** How often link states are read (ms). */
   linkPollMs?: number;
+  /** Where refused or mismatching adverts are reported (rate limited: one line per instance and reason per LOG_EVERY_MS). */
+  log?: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+}
+
+/** A refused advert (or one whose address list differs) is logged at most this often per instance and reason. */
+export const LOG_EVERY_MS = 60_000;
+/** Index of the address-list mismatch in a slot's log limiter (after the Bad reasons). */
+const LOG_ADDR_LIST = BAD_COUNT;
+
+/** Rate limiting of the log lines about adverts: when each reason was last logged, and how many were not since. */
+class LogLimiter {
+  readonly at = new Float64Array(BAD_COUNT + 1).fill(-Infinity);
+  readonly suppressed = new Float64Array(BAD_COUNT + 1);
+
+  /** True when reason `k` may be logged now (then its suppressed count is read and reset by the caller). */
+  due(k: number, now: number): boolean {
+    if (now - this.at[k]! < LOG_EVERY_MS) {
+      this.suppressed[k]!++;
+      return false;
+    }
+    this.at[k] = now;
+    return true;
+  }
 }
 
 interface Slot {
@@ -78,6 +103,7 @@ interface Slot {
   cfg: ResolvedInstance;
   pass: Uint8Array | null;
   multicast: boolean;
+  limiter: LogLimiter;
 }
 
 /** Reads an interface's operstate: up (or unknown, as for lo) counts as up. */
@@ -109,6 +135,8 @@ export class VrrpHost implements LocalProtocol {
   private readonly linkPollMs: number;
   private nextLinkPoll = 0;
   private readonly links = new Map<string, boolean>();
+  private readonly log: NonNullable<VrrpHostOptions['log']>;
+  private readonly unmatchedLimiter = new LogLimiter();
   private now = 0;
 
   constructor(
@@ -121,6 +149,7 @@ export class VrrpHost implements LocalProtocol {
   ) {
     this.linkState = opts.linkState ?? sysfsLinkState;
     this.linkPollMs = opts.linkPollMs ?? 200;
+    this.log = opts.log ?? (() => {});
     const io: InstanceIo = {
       sendAdvert: (inst, priority) => this.sendAdvert(this.slotOf(inst), priority),
       own: (inst, on) => this.own(this.slotOf(inst), on),
@@ -138,7 +167,7 @@ export class VrrpHost implements LocalProtocol {
           version: c.version,
           priority: c.priority,
           adverIntCs: Math.round(c.advert_int * 100),
-          initialMaster: c.state === 'MASTER',
+          initialMaster: (c.state ?? (c.priority === PRIO_OWNER ? 'MASTER' : 'BACKUP')) === 'MASTER',
           preempt: c.preempt,
           preemptDelayMs: c.preempt_delay * 1000,
           garpRepeat: c.garp_master_repeat,
@@ -150,7 +179,7 @@ export class VrrpHost implements LocalProtocol {
         io,
       );
       const port = portOf(c.interface);
-      const slot: Slot = { inst, port, ifname: c.interface, cfg: r, pass: c.auth_pass ? passwordBytes(c.auth_pass) : null, multicast: c.unicast_peers.length === 0 };
+      const slot: Slot = { inst, port, ifname: c.interface, cfg: r, pass: c.auth_pass ? passwordBytes(c.auth_pass) : null, multicast: c.unicast_peers.length === 0, limiter: new LogLimiter() };
       this.slots.push(slot);
       this.byKey.set((port << 8) | c.vrid, slot);
       if (slot.multicast) multicast.add(VRRP_GROUP);
@@ -257,9 +286,50 @@ export class VrrpHost implements LocalProtocol {
     if (bad !== Bad.NONE) {
       if (slot) slot.inst.refuse(bad);
       else this.unmatched[bad]!++;
+      // Other routers' VRIDs on the segment are normal (keepalived ignores them silently too).
+      if (bad !== Bad.VRID) this.logRefused(slot, bad, p.saddr, now);
       return;
     }
+    // As keepalived (and RFC 5798 §7.1, which only asks to log it): an advert whose address list
+    // differs from ours is counted and logged but still taken. Dropping it would make both routers
+    // master while an operator changes virtual_ipaddress on one side first.
+    if (this.addrListDiffers(slot!, buf, a)) {
+      slot!.inst.stats.addrListMismatch++;
+      if (slot!.limiter.due(LOG_ADDR_LIST, now)) {
+        const n = slot!.limiter.suppressed[LOG_ADDR_LIST]!;
+        slot!.limiter.suppressed[LOG_ADDR_LIST] = 0;
+        this.log('warn', `VRRP instance ${slot!.inst.spec.name}: advert from ${u32ToIp(a.saddr)} lists other addresses than ours (accepted, as keepalived does; check virtual_ipaddress on both routers)`, {
+          vrrp: slot!.inst.spec.name, from: u32ToIp(a.saddr), suppressed: n,
+        });
+      }
+    }
     slot!.inst.receive(a, now);
+  }
+
+  /** True when the advert's addresses are not exactly the instance's (count, or one of ours missing). */
+  private addrListDiffers(s: Slot, buf: Uint8Array, a: Advert): boolean {
+    const vips = s.cfg.vips;
+    if (a.naddr !== vips.length) return true;
+    for (const v of vips) {
+      let found = false;
+      for (let i = 0; i < a.naddr && !found; i++) found = advertAddr(buf, a, i) === v.addr;
+      if (!found) return true;
+    }
+    return false;
+  }
+
+  /** One log line per instance (or for no instance) and reason per LOG_EVERY_MS, with how many were not logged. */
+  private logRefused(slot: Slot | undefined, bad: Bad, saddr: number, now: number): void {
+    const lim = slot ? slot.limiter : this.unmatchedLimiter;
+    if (!lim.due(bad, now)) return;
+    const n = lim.suppressed[bad]!;
+    lim.suppressed[bad] = 0;
+    const who = slot ? `VRRP instance ${slot.inst.spec.name}` : 'VRRP';
+    // The packet socket never hands us our own frames: one from our address is a conflict or spoofed.
+    const why = bad === Bad.OWN ? 'own: it comes from one of our addresses (an address conflict or spoofed)' : BAD_NAMES[bad];
+    this.log('warn', `${who}: advert from ${u32ToIp(saddr >>> 0)} refused (${why})${n ? `; ${n} more refused for this reason since the last line` : ''}`, {
+      ...(slot ? { vrrp: slot.inst.spec.name } : {}), from: u32ToIp(saddr >>> 0), reason: BAD_NAMES[bad], suppressed: n,
+    });
   }
 
   /** The checks that depend on the instance (RFC 5798 §7.1, keepalived's vrrp_check_packet). */
@@ -278,7 +348,8 @@ export class VrrpHost implements LocalProtocol {
       if (s.pass && !authMatches(buf, a, s.pass)) return Bad.AUTH;
       if (a.adverIntCs !== spec.adverIntCs) return Bad.INTERVAL;
     }
-    if (a.naddr !== s.cfg.vips.length) return Bad.ADDR_COUNT;
+    // A v3 interval of 0 would make Master_Down_Interval 0: a backup would flap every tick.
+    else if (a.adverIntCs === 0) return Bad.INTERVAL;
     return Bad.NONE;
   }
 
@@ -349,6 +420,7 @@ export class VrrpHost implements LocalProtocol {
             advertsBad: badSum,
             priZeroSent: st.priZeroSent,
             priZeroReceived: st.priZeroReceived,
+            addrListMismatch: st.addrListMismatch,
             becomeMaster: st.becomeMaster,
             releaseMaster: st.releaseMaster,
             transitions: st.transitions,

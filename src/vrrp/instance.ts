@@ -15,6 +15,8 @@ export type StateName = (typeof STATE_NAMES)[number];
 export const PRIO_OWNER = 255;
 /** Sent by a master that stops, so a backup takes over at once. */
 export const PRIO_STOP = 0;
+/** A master answers lower-priority or priority-0 adverts at once, but no more often than this (ms). */
+export const ANSWER_GAP_MS = 100;
 
 /** What an instance is (resolved from the configuration; addresses in host order). */
 export interface InstanceSpec {
@@ -25,7 +27,7 @@ export interface InstanceSpec {
   priority: number;
   /** Advert interval, centiseconds. */
   adverIntCs: number;
-  /** keepalived's `state MASTER`: take over after one advert interval instead of Master_Down_Interval. */
+  /** keepalived's `state MASTER`: take over after one advert interval instead of Master_Down_Interval (an owner: at once). */
   initialMaster: boolean;
   preempt: boolean;
   /** ms a backup waits before preempting a lower-priority master (0: none). */
@@ -66,6 +68,7 @@ export class InstanceStats {
   advertsReceived = 0;
   priZeroSent = 0;
   priZeroReceived = 0;
+  addrListMismatch = 0;
   becomeMaster = 0;
   releaseMaster = 0;
   transitions = 0;
@@ -89,6 +92,8 @@ export class VrrpInstance {
   /** When a pending preemption may happen (0: no preemption pending). */
   preemptAt = 0;
   private garpAt = Infinity;
+  /** When a received advert was last answered at once (see receive). */
+  private answeredAt = -Infinity;
   private garpRefreshAt = Infinity;
   /** Source address and priority of the master we last accepted (0 when none). */
   masterAddr = 0;
@@ -133,14 +138,18 @@ export class VrrpInstance {
 
   // ---- events ----
 
-  /** Startup (RFC 5798 §6.4.1; keepalived's `state MASTER` waits one interval to hear a master). */
+  /**
+   * Startup (RFC 5798 §6.4.1). As keepalived: `state MASTER` waits one interval to hear a master, an
+   * address owner (255) in `state MASTER` takes over at once, and `state BACKUP` always waits
+   * Master_Down_Interval, an owner too (keepalived.conf(5): "between 3 and 4 advert intervals").
+   */
   start(now: number): void {
     if (this.faults.size) {
       this.wantState = State.FAULT;
       this.setState(State.FAULT, now, `starting with ${[...this.faults].join(', ')}`);
       return;
     }
-    if (this.spec.priority === PRIO_OWNER) {
+    if (this.spec.priority === PRIO_OWNER && this.spec.initialMaster) {
       this.wantState = State.MASTER;
       this.gotoMaster(now, 'start: priority 255, the address owner');
       return;
@@ -208,17 +217,16 @@ export class VrrpInstance {
     }
     if (this.state !== State.MASTER) return;
     const theirsHigher = a.priority > mine || (a.priority === mine && a.saddr > this.spec.src);
-    if (a.priority === PRIO_STOP) {
-      // Another master is stopping: make sure everyone hears the one that stays.
-      this.advertise();
+    if (a.priority === PRIO_STOP || !theirsHigher) {
+      // As keepalived: answer at once (priority 0: so everyone hears the master that stays; lower: so
+      // that router goes back to BACKUP), but at most once per ANSWER_GAP_MS, so a flood of such
+      // adverts is not mirrored one for one; the periodic adverts go on regardless.
+      if (now - this.answeredAt >= Math.min(ANSWER_GAP_MS, this.adverMs)) {
+        this.answeredAt = now;
+        this.advertise();
+      }
       return;
     }
-    if (!theirsHigher) {
-      // As keepalived: answer at once so the lower-priority router goes back to backup.
-      this.advertise();
-      return;
-    }
-    if (this.spec.version === 3) this.masterAdverIntCs = a.adverIntCs;
     this.masterAddr = a.saddr;
     this.masterPriority = a.priority;
     this.wantState = State.BACKUP;
@@ -227,6 +235,11 @@ export class VrrpInstance {
         ? `advert from ${fmtIp(a.saddr)} with higher priority ${a.priority} (ours ${mine})`
         : `advert from ${fmtIp(a.saddr)} with equal priority ${a.priority} and a higher address`;
     this.leaveMaster(now, State.BACKUP, why, false);
+    // RFC 5798 §6.4.3: the new backup times the master by the interval the master advertises (v3).
+    if (this.spec.version === 3) {
+      this.masterAdverIntCs = a.adverIntCs;
+      this.downAt = now + this.masterDownMs();
+    }
     this.group?.syncBackup(this, now, `sync group: ${this.spec.name} ${why}`);
   }
 
@@ -272,20 +285,27 @@ export class VrrpInstance {
 
   // ---- transitions (also used by the sync group) ----
 
-  /** Becomes master unless the sync group holds it back (then it waits another Master_Down_Interval). */
+  /** Becomes master unless the sync group holds it back (then it waits another Master_Down_Interval, in BACKUP). */
   gotoMaster(now: number, reason: string): void {
     if (this.group && !this.group.canGotoMaster(this)) {
       this.downAt = now + this.masterDownMs();
+      // From INIT (an owner's start): BACKUP, where the timer runs and adverts are heard.
+      if (this.state !== State.BACKUP) this.setState(State.BACKUP, now, `${reason}; held in BACKUP until the sync group may go MASTER`);
       return;
     }
     this.becomeMaster(now, reason);
     this.group?.syncMaster(this, now, `sync group: ${this.spec.name} became MASTER`);
   }
 
-  /** Takes the addresses, announces them, sends the first advert at once (RFC 5798 §6.4.1/6.4.2). */
+  /**
+   * Sends the first advert at once, then takes and announces the addresses (RFC 5798 §6.4.1/6.4.2,
+   * in that order as keepalived: the old master hears the advert and lets go before the GARPs).
+   */
   becomeMaster(now: number, reason: string): void {
     if (this.state === State.MASTER) return;
     this.masterAdverIntCs = this.spec.adverIntCs;
+    this.advertise();
+    this.advertAt = now + this.adverMs;
     this.io.own(this, true);
     if (this.spec.garpRepeat > 1) this.io.garp(this, this.spec.garpRepeat - 1);
     this.garpAt = this.spec.garpDelayMs > 0 ? now + this.spec.garpDelayMs : Infinity;
@@ -296,8 +316,6 @@ export class VrrpInstance {
     this.masterAddr = this.spec.src;
     this.masterPriority = this.priority;
     this.setState(State.MASTER, now, reason);
-    this.advertise();
-    this.advertAt = now + this.adverMs;
   }
 
   /** Leaves MASTER for BACKUP or FAULT, releasing the addresses (a fault also says priority 0). */
@@ -331,9 +349,18 @@ export class VrrpInstance {
   /** From FAULT back to BACKUP (an address owner goes straight to MASTER). */
   leaveFault(now: number, reason: string): void {
     if (this.state !== State.FAULT || this.faults.size) return;
-    if (this.spec.priority === PRIO_OWNER) {
+    if (this.spec.priority === PRIO_OWNER && !this.group) {
       this.wantState = State.MASTER;
       this.becomeMaster(now, reason);
+      return;
+    }
+    if (this.spec.priority === PRIO_OWNER) {
+      // In a sync group the owner may not go MASTER alone: BACKUP with its timer run out, so the
+      // next tick asks the group (gotoMaster), which the members leaving FAULT with it now join.
+      this.wantState = State.MASTER;
+      this.masterAdverIntCs = this.spec.adverIntCs;
+      this.downAt = now;
+      this.setState(State.BACKUP, now, reason);
       return;
     }
     this.wantState = State.BACKUP;

@@ -18,14 +18,65 @@ interface Scripts {
 const SCRIPT_TIMEOUT_MS = 30_000;
 
 /**
- * Runs `cmd` through /bin/sh with `args` appended as positional words (so "script.sh arg" in the
- * config and keepalived's INSTANCE NAME STATE PRIO both work), killed after 30 s.
+ * Splits a configured command into words, for an exec without a shell (keepalived execs its scripts
+ * so too): blanks separate words, '...' and "..." group them, a backslash escapes the next character
+ * (outside single quotes). Shell syntax (; | > $) is plain text here.
+ */
+export function splitCommand(cmd: string): string[] {
+  const words: string[] = [];
+  let w = '';
+  let inWord = false;
+  let q: "'" | '"' | null = null;
+  for (let i = 0; i < cmd.length; i++) {
+    const c = cmd[i]!;
+    if (q === "'") {
+      if (c === "'") q = null;
+      else w += c;
+    } else if (c === '\\' && i + 1 < cmd.length && (q === null || cmd[i + 1] === '"' || cmd[i + 1] === '\\')) {
+      w += cmd[++i]!;
+      inWord = true;
+    } else if (q === '"') {
+      if (c === '"') q = null;
+      else w += c;
+    } else if (c === "'" || c === '"') {
+      q = c;
+      inWord = true;
+    } else if (c === ' ' || c === '\t') {
+      if (inWord) words.push(w);
+      w = '';
+      inWord = false;
+    } else {
+      w += c;
+      inWord = true;
+    }
+  }
+  if (inWord) words.push(w);
+  return words;
+}
+
+/**
+ * Runs `cmd` as keepalived does: split into words and exec'd directly, never through a shell, with
+ * `args` appended (so "script.sh arg" in the config and keepalived's INSTANCE NAME STATE PRIO both
+ * work, and nothing in a command or an argument is ever interpreted). The script gets its own
+ * process group, killed whole after 30 s; a failure to start, a non-zero exit or a kill is logged.
  */
 export function defaultScriptRunner(log: VrrpLog): ScriptRunner {
   return (cmd, args) =>
     new Promise((resolve) => {
-      const child = spawn('/bin/sh', ['-c', `${cmd} "$@"`, 'sh', ...args], { stdio: 'ignore' });
-      const t = setTimeout(() => child.kill('SIGKILL'), SCRIPT_TIMEOUT_MS);
+      const words = splitCommand(cmd);
+      if (!words.length) {
+        log('warn', `notify command failed: "${cmd}" is empty`, { command: cmd });
+        resolve();
+        return;
+      }
+      const child = spawn(words[0]!, [...words.slice(1), ...args], { stdio: 'ignore', detached: true });
+      const t = setTimeout(() => {
+        try {
+          if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+        } catch {
+          // Already gone.
+        }
+      }, SCRIPT_TIMEOUT_MS);
       child.once('error', (e) => {
         clearTimeout(t);
         log('warn', `notify command failed: ${cmd}: ${e.message}`, { command: cmd });

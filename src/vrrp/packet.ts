@@ -89,17 +89,15 @@ export const enum Bad {
   VRID,
   /** v2 authentication type or password differs. */
   AUTH,
-  /** v2 advert interval differs from ours (keepalived drops these: two routers would both be master). */
+  /** v2 advert interval differs from ours (keepalived drops these: two routers would both be master); v3 interval 0. */
   INTERVAL,
-  /** The address count differs from the instance's. */
-  ADDR_COUNT,
   /** A unicast advert from a source that is not a configured peer, or multicast where unicast is configured (and the reverse). */
   PEER,
   /** Our own advert, looped back. */
   OWN,
 }
 
-export const BAD_NAMES = ['none', 'truncated', 'version', 'type', 'length', 'checksum', 'ttl', 'vrid', 'auth', 'interval', 'addrcount', 'peer', 'own'] as const;
+export const BAD_NAMES = ['none', 'truncated', 'version', 'type', 'length', 'checksum', 'ttl', 'vrid', 'auth', 'interval', 'peer', 'own'] as const;
 export const BAD_COUNT = BAD_NAMES.length;
 
 /** A checked advert: fields copied out of the frame (reused; no allocation per packet). */

@@ -58,3 +58,15 @@ test('no entry while the next hop is not usable on its port, nor for a method th
   ct.flags[c] = (ct.flags[c]! & ~CONN_F.FWD_MASK) | Fwd.Local;
   assert.equal(fastEntryFor(dp.director, ct, c, 'in', ifindexOf, newFastEntry()), null);
 });
+
+test('no entry toward the real server once the VIP is not the director\'s (a VRRP BACKUP released it): the TS path drops such packets too', () => {
+  const { lan, ts, dp } = setup('dr');
+  ts(lan, bytesOf(new PacketBuilder().eth({ dst: LAN_MAC, src: ROUTER_MAC }).ipv4({ src: '198.18.0.2', dst: '198.18.1.100' }).tcp({ sport: 40000, dport: 80, flags: 0x02 })));
+  const ct = dp.ipvs.conns;
+  const c = ct.lookupIn(6, ip('198.18.0.2'), 40000, ip('198.18.1.100'), 80);
+  assert.ok(fastEntryFor(dp.director, ct, c, 'in', ifindexOf, newFastEntry()));
+  assert.ok(dp.director.delAddress(ip('198.18.1.100')));
+  assert.equal(fastEntryFor(dp.director, ct, c, 'in', ifindexOf, newFastEntry()), null);
+  const o = ts(lan, bytesOf(new PacketBuilder().eth({ dst: LAN_MAC, src: ROUTER_MAC }).ipv4({ src: '198.18.0.2', dst: '198.18.1.100' }).tcp({ sport: 40000, dport: 80, flags: 0x10 })));
+  assert.equal(o.lan.length + o.nat.length, 0, 'the TS path forwards nothing to a VIP it does not own');
+});

@@ -187,3 +187,12 @@ vrrp:
     assert.equal(parseTsvsdArgs(['--config', p, '--interface', 'eth0', '--address', '198.18.1.2/24@eth0'], {}).config.vrrp.instances.length, 1);
   });
 });
+
+test("vrrp config: keepalived derives what is not given: state MASTER without a priority is the owner (255), priority 255 without a state starts MASTER", () => {
+  const ka = (body: string) => parseKeepalivedText(`vrrp_instance VI_1 {\n  interface eth0\n  virtual_router_id 51\n${body}  virtual_ipaddress {\n    198.18.1.100\n  }\n}\n`, 'ka.conf').config.vrrp.instances[0]!;
+  assert.equal(ka('  state MASTER\n').priority, 255);
+  assert.equal(ka('  state BACKUP\n').priority, 100);
+  assert.equal(ka('').priority, 100);
+  assert.equal(ka('').state, undefined);
+  assert.equal(ka('  state MASTER\n  priority 120\n').priority, 120);
+});

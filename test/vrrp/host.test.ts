@@ -6,6 +6,7 @@ import { MemoryPort } from '../../src/io/memory.ts';
 import { Dataplane } from '../../src/dp/dataplane.ts';
 import { validateConfig } from '../../src/ctl/config.ts';
 import { buildAdvert, VRRP_GROUP } from '../../src/vrrp/packet.ts';
+import { csumFold, pseudoSum, sum16 } from '../../src/packet/checksum.ts';
 import type { VrrpEvent } from '../../src/vrrp/host.ts';
 import { PacketBuilder, ip, mac } from '../packet/builder.ts';
 import { ParsedFrame, parseFrame, Verdict } from '../../src/packet/parse.ts';
@@ -15,13 +16,14 @@ const quiet = () => {};
 function director(name: string, own: string, macs: string, priority: number, extra: Record<string, unknown> = {}) {
   const port = new MemoryPort('lan0', { mac: mac(macs), maxFrame: 2048 });
   const events: VrrpEvent[] = [];
+  const logs: string[] = [];
   const config = validateConfig({
     interfaces: ['lan0'],
     addresses: [`${own}/24@lan0`],
     vrrp: { instances: [{ name: 'VI_1', interface: 'lan0', vrid: 51, priority, addresses: ['198.18.1.100/32'], ...extra }] },
   });
-  const dp = new Dataplane([port], config, quiet, null, (e) => events.push(e), { linkState: () => true });
-  return { name, port, dp, events, state: () => dp.vrrp!.snapshot().instances[0]!.state, snap: () => dp.vrrp!.snapshot().instances[0]! };
+  const dp = new Dataplane([port], config, (_level, msg) => logs.push(msg), null, (e) => events.push(e), { linkState: () => true });
+  return { name, port, dp, events, logs, state: () => dp.vrrp!.snapshot().instances[0]!.state, snap: () => dp.vrrp!.snapshot().instances[0]! };
 }
 
 type D = ReturnType<typeof director>;
@@ -134,7 +136,7 @@ function advertFrame(o: { ttl?: number; payload?: Uint8Array; src?: string; totL
   return f.buf.subarray(f.off, f.off + f.len);
 }
 
-test('vrrp host: adverts with a bad checksum, TTL, length, auth or address count are dropped and counted; the state stays', () => {
+test('vrrp host: adverts with a bad checksum, TTL, length, auth or interval are dropped and counted; the state stays', () => {
   const b = director('b', '198.18.1.3', '02:00:00:00:01:03', 100, { state: 'MASTER' });
   b.dp.start(0);
   for (let t = 0; t <= 2000; t += 10) b.dp.tick(t);
@@ -142,7 +144,6 @@ test('vrrp host: adverts with a bad checksum, TTL, length, auth or address count
   const good = buildAdvert({ version: 2, vrid: 51, priority: 200, adverIntCs: 100, addrs: [ip('198.18.1.100')] }, ip('198.18.1.9'), VRRP_GROUP);
   const badSum = good.slice();
   badSum[6]! ^= 0xff;
-  const twoAddrs = buildAdvert({ version: 2, vrid: 51, priority: 200, adverIntCs: 100, addrs: [ip('198.18.1.100'), ip('198.18.1.101')] }, ip('198.18.1.9'), VRRP_GROUP);
   const slow = buildAdvert({ version: 2, vrid: 51, priority: 200, adverIntCs: 300, addrs: [ip('198.18.1.100')] }, ip('198.18.1.9'), VRRP_GROUP);
   const v3 = buildAdvert({ version: 3, vrid: 51, priority: 200, adverIntCs: 100, addrs: [ip('198.18.1.100')] }, ip('198.18.1.9'), VRRP_GROUP);
   const otherVrid = buildAdvert({ version: 2, vrid: 52, priority: 200, adverIntCs: 100, addrs: [ip('198.18.1.100')] }, ip('198.18.1.9'), VRRP_GROUP);
@@ -151,7 +152,6 @@ test('vrrp host: adverts with a bad checksum, TTL, length, auth or address count
     advertFrame({ payload: badSum }),
     advertFrame({ ttl: 64 }),
     advertFrame({ payload: good.subarray(0, 16) }),
-    advertFrame({ payload: twoAddrs }),
     advertFrame({ payload: slow }),
     advertFrame({ payload: v3 }),
     advertFrame({ payload: otherVrid }),
@@ -162,8 +162,8 @@ test('vrrp host: adverts with a bad checksum, TTL, length, auth or address count
   b.dp.tick(2010);
   const s = b.snap();
   assert.equal(s.state, 'MASTER');
-  assert.deepEqual(s.bad, { checksum: 1, ttl: 1, length: 1, addrcount: 1, interval: 1, version: 1, auth: 1 });
-  assert.equal(s.stats.advertsBad, 7);
+  assert.deepEqual(s.bad, { checksum: 1, ttl: 1, length: 1, interval: 1, version: 1, auth: 1 });
+  assert.equal(s.stats.advertsBad, 6);
   assert.equal(s.stats.advertsReceived, 0);
   assert.deepEqual(b.dp.vrrp!.snapshot().unmatched, { vrid: 1 });
   // The good one makes it yield.
@@ -200,7 +200,7 @@ test('vrrp host: a sync daemon that follows the instance (keepalived lvs_sync_da
     vrrp: { instances: [{ name: 'VI_1', interface: 'lan0', vrid: 51, priority: 100, addresses: ['198.18.1.100/32'] }] },
   });
   const dp = new Dataplane([port], config, quiet, null, () => {}, { linkState: () => true });
-  const b = { name: 'b', port, dp, events: [] as VrrpEvent[], state: () => dp.vrrp!.snapshot().instances[0]!.state, snap: () => dp.vrrp!.snapshot().instances[0]! };
+  const b = { name: 'b', port, dp, events: [] as VrrpEvent[], logs: [] as string[], state: () => dp.vrrp!.snapshot().instances[0]!.state, snap: () => dp.vrrp!.snapshot().instances[0]! };
   const roles = () => {
     const r = dp.handle({ v: 1, id: 1, op: 'get-daemon' });
     assert.ok(r.ok);
@@ -217,4 +217,92 @@ test('vrrp host: a sync daemon that follows the instance (keepalived lvs_sync_da
   net.step(5000);
   assert.equal(b.state(), 'BACKUP');
   assert.deepEqual(roles(), ['backup']);
+});
+
+test('vrrp host: an advert whose address list differs is taken, counted and logged (keepalived), so two routers never both stay master', () => {
+  const b = director('b', '198.18.1.3', '02:00:00:00:01:03', 100, { state: 'MASTER' });
+  b.dp.start(0);
+  for (let t = 0; t <= 2000; t += 10) b.dp.tick(t);
+  assert.equal(b.state(), 'MASTER');
+  // The peer's virtual_ipaddress has one more address (an operator changing one side first).
+  const twoAddrs = buildAdvert({ version: 2, vrid: 51, priority: 200, adverIntCs: 100, addrs: [ip('198.18.1.100'), ip('198.18.1.101')] }, ip('198.18.1.9'), VRRP_GROUP);
+  b.port.inject(advertFrame({ payload: twoAddrs }));
+  b.dp.director.runOnce(2010);
+  assert.equal(b.state(), 'BACKUP', 'the higher-priority master is heard');
+  // Same count, another address.
+  const other = buildAdvert({ version: 2, vrid: 51, priority: 200, adverIntCs: 100, addrs: [ip('198.18.1.200')] }, ip('198.18.1.9'), VRRP_GROUP);
+  b.port.inject(advertFrame({ payload: other }));
+  b.dp.director.runOnce(2020);
+  const s = b.snap();
+  assert.equal(s.stats.addrListMismatch, 2);
+  assert.equal(s.stats.advertsReceived, 2);
+  assert.equal(s.stats.advertsBad, 0);
+  assert.equal(b.logs.filter((l) => /lists other addresses than ours/.test(l)).length, 1, 'one line, rate limited');
+  b.port.inject(advertFrame());
+  b.dp.director.runOnce(2030);
+  assert.equal(b.snap().stats.addrListMismatch, 2, 'a matching list is not counted');
+});
+
+test('vrrp host: a v3 advert interval of 0 is refused (it would make the backup flap every tick)', () => {
+  const b = director('b', '198.18.1.3', '02:00:00:00:01:03', 100, { version: 3 });
+  b.dp.start(0);
+  b.dp.tick(0);
+  const zero = buildAdvert({ version: 3, vrid: 51, priority: 200, adverIntCs: 0, addrs: [ip('198.18.1.100')] }, ip('198.18.1.9'), VRRP_GROUP);
+  // buildAdvert clamps the interval to 1..4095: write 0 and recompute the v3 checksum (pseudo-header included).
+  zero[4] = zero[5] = zero[6] = zero[7] = 0;
+  const c = ~sum16(zero, 0, zero.length, csumFold(pseudoSum(ip('198.18.1.9'), VRRP_GROUP, 112, zero.length))) & 0xffff;
+  zero[6] = c >>> 8;
+  zero[7] = c & 0xff;
+  for (let t = 10; t <= 200; t += 10) {
+    b.port.inject(advertFrame({ payload: zero }));
+    b.dp.director.runOnce(t);
+    b.dp.tick(t);
+  }
+  const s = b.snap();
+  assert.equal(s.state, 'BACKUP');
+  assert.deepEqual(s.bad, { interval: 20 });
+  assert.equal(s.stats.transitions, 1, 'INIT -> BACKUP only');
+});
+
+test('vrrp host: a flood of bad adverts is counted one by one but logged once per reason per minute', () => {
+  const b = director('b', '198.18.1.3', '02:00:00:00:01:03', 100);
+  b.dp.start(0);
+  const good = buildAdvert({ version: 2, vrid: 51, priority: 200, adverIntCs: 100, addrs: [ip('198.18.1.100')] }, ip('198.18.1.9'), VRRP_GROUP);
+  const badSum = good.slice();
+  badSum[6]! ^= 0xff;
+  for (let k = 0; k < 500; k++) {
+    b.port.inject(advertFrame({ payload: badSum }));
+    b.port.inject(advertFrame({ ttl: 1 }));
+    b.dp.director.runOnce(k);
+  }
+  assert.deepEqual(b.snap().bad, { checksum: 500, ttl: 500 });
+  const lines = b.logs.filter((l) => /refused/.test(l));
+  assert.equal(lines.length, 2, lines.join('\n'));
+  assert.match(lines[0]!, /VRRP instance VI_1: advert from 198\.18\.1\.9 refused \(checksum\)/);
+  // A minute later the next one is logged with the count of those that were not.
+  b.port.inject(advertFrame({ payload: badSum }));
+  b.dp.director.runOnce(61_000);
+  assert.match(b.logs.at(-1)!, /refused \(checksum\); 499 more refused/);
+  // Another router's VRID is normal on a shared segment: counted, never logged; our own source address is.
+  const before = b.logs.length;
+  const otherVrid = buildAdvert({ version: 2, vrid: 52, priority: 200, adverIntCs: 100, addrs: [ip('198.18.1.100')] }, ip('198.18.1.9'), VRRP_GROUP);
+  b.port.inject(advertFrame({ payload: otherVrid }));
+  b.dp.director.runOnce(62_000);
+  assert.equal(b.logs.length, before);
+  assert.deepEqual(b.dp.vrrp!.snapshot().unmatched, { vrid: 1 });
+  const spoofed = buildAdvert({ version: 2, vrid: 51, priority: 200, adverIntCs: 100, addrs: [ip('198.18.1.100')] }, ip('198.18.1.3'), VRRP_GROUP);
+  b.port.inject(advertFrame({ payload: spoofed, src: '198.18.1.3' }));
+  b.dp.director.runOnce(62_010);
+  assert.match(b.logs.at(-1)!, /advert from 198\.18\.1\.3 refused \(own: it comes from one of our addresses/);
+});
+
+test('vrrp host: priority 255 without a state is MASTER at once; with state BACKUP it waits Master_Down_Interval (keepalived)', () => {
+  const a = director('a', '198.18.1.2', '02:00:00:00:01:02', 255);
+  a.dp.start(0);
+  assert.equal(a.state(), 'MASTER');
+  const b = director('b', '198.18.1.3', '02:00:00:00:01:03', 255, { state: 'BACKUP' });
+  b.dp.start(0);
+  assert.equal(b.state(), 'BACKUP');
+  for (let t = 0; t <= 3010; t += 10) b.dp.tick(t);
+  assert.equal(b.state(), 'MASTER');
 });

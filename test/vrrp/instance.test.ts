@@ -128,7 +128,7 @@ test('vrrp instance: master yields to higher priority (and to equal priority fro
 });
 
 test('vrrp instance: an address owner (255) is master at once; a clean stop sends priority 0 and releases', () => {
-  const { inst, log } = make({ priority: 255 });
+  const { inst, log } = make({ priority: 255, initialMaster: true });
   inst.start(0);
   assert.equal(inst.state, State.MASTER);
   inst.receive(advert(254), 10);
@@ -188,4 +188,88 @@ test('vrrp sync group: members go MASTER together, follow a member to BACKUP, an
   assert.equal(a.inst.state, State.BACKUP);
   assert.equal(b.inst.state, State.BACKUP);
   assert.deepEqual(events, ['INIT->BACKUP', 'BACKUP->MASTER', 'MASTER->BACKUP', 'BACKUP->FAULT', 'FAULT->BACKUP']);
+});
+
+test('vrrp instance: a v3 master that yields times the new master by the interval it advertises (RFC 5798 §6.4.3)', () => {
+  const { inst } = make({ version: 3, priority: 100, adverIntCs: 100, initialMaster: true });
+  inst.start(0);
+  inst.tick(2000);
+  assert.equal(inst.state, State.MASTER);
+  inst.receive(advert(200, { version: 3, adverIntCs: 400 }), 3000);
+  assert.equal(inst.state, State.BACKUP);
+  assert.equal(inst.masterAdverIntCs, 400);
+  assert.equal(inst.downAt, 3000 + 3 * 4000 + (156 * 4000) / 256);
+});
+
+test('vrrp instance: becoming master sends the advert before taking and announcing the addresses (as keepalived)', () => {
+  const seq: string[] = [];
+  const io: InstanceIo = {
+    sendAdvert: (_i, p) => seq.push(`advert ${p}`),
+    own: (_i, on) => seq.push(`own ${on}`),
+    garp: (_i, n) => seq.push(`garp ${n}`),
+    transition: () => {},
+  };
+  const inst = new VrrpInstance(spec(), io);
+  inst.start(0);
+  inst.tick(4000);
+  assert.equal(inst.state, State.MASTER);
+  assert.deepEqual(seq, ['advert 100', 'own true', 'garp 4']);
+});
+
+test('vrrp instance: a flood of lower-priority or priority-0 adverts is answered at most once per 100 ms; periodic adverts go on', () => {
+  const { inst, log } = make({ initialMaster: true });
+  inst.start(0);
+  inst.tick(1004);
+  assert.equal(inst.state, State.MASTER);
+  const sent = log.adverts.length;
+  // 1000 adverts in 500 ms (one every 0.5 ms), half of them priority 0.
+  for (let k = 0; k < 1000; k++) {
+    const t = 1100 + k / 2;
+    inst.receive(advert(k % 2 ? 0 : 50), t);
+    inst.tick(t);
+  }
+  const answers = log.adverts.length - sent;
+  assert.ok(answers >= 5 && answers <= 6, `${answers} adverts sent for 1000 received`);
+  assert.equal(inst.state, State.MASTER);
+  inst.tick(2004);
+  assert.equal(log.adverts.length - sent, answers + 1, 'the periodic advert is still sent');
+});
+
+test('vrrp instance: an address owner in state BACKUP waits Master_Down_Interval before taking over (keepalived)', () => {
+  const { inst } = make({ priority: 255, initialMaster: false });
+  inst.start(0);
+  assert.equal(inst.state, State.BACKUP);
+  inst.tick(3000);
+  assert.equal(inst.state, State.BACKUP);
+  inst.tick(3000 + 1000 / 256 + 1);
+  assert.equal(inst.state, State.MASTER);
+});
+
+test('vrrp sync group: an address owner in a group waits for the group in BACKUP (never stuck in INIT, never MASTER alone after a fault)', () => {
+  const g = new VrrpSyncGroup('G', () => {});
+  const owner = make({ name: 'VIP', vrid: 51, priority: 255, initialMaster: true });
+  const dip = make({ name: 'DIP', vrid: 52, priority: 100 });
+  g.add(owner.inst);
+  g.add(dip.inst);
+  owner.inst.start(0);
+  dip.inst.start(0);
+  g.started(0);
+  assert.equal(owner.inst.state, State.BACKUP, 'held back by the group, in BACKUP so its timer runs');
+  assert.deepEqual(owner.log.own, [], 'the VIP is not taken without the DIP');
+  dip.inst.tick(3610);
+  assert.equal(dip.inst.state, State.MASTER);
+  assert.equal(owner.inst.state, State.MASTER, 'both together');
+  // A fault of the DIP's instance takes both to FAULT; cleared, the owner does not take the VIP alone.
+  dip.inst.setFault('interface eth2 down', true, 4000);
+  assert.equal(owner.inst.state, State.FAULT);
+  dip.inst.setFault('interface eth2 down', false, 4100);
+  assert.equal(owner.inst.state, State.BACKUP);
+  assert.equal(dip.inst.state, State.BACKUP);
+  assert.equal(g.state, State.BACKUP);
+  owner.inst.tick(4110);
+  assert.equal(owner.inst.state, State.BACKUP, 'the DIP still waits for its master down timer');
+  dip.inst.tick(4100 + 3610);
+  assert.equal(dip.inst.state, State.MASTER);
+  assert.equal(owner.inst.state, State.MASTER);
+  assert.equal(g.state, State.MASTER);
 });

@@ -1,7 +1,7 @@
 // What an operator sees of VRRP: the tsvs_vrrp_* metrics, `tsvs vrrp`'s table, notify scripts with keepalived's arguments, and tracking (link, quorum) in a hosted instance.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemoryPort } from '../../src/io/memory.ts';
@@ -9,7 +9,7 @@ import { Dataplane } from '../../src/dp/dataplane.ts';
 import { validateConfig } from '../../src/ctl/config.ts';
 import { renderMetrics } from '../../src/api/metrics.ts';
 import { formatVrrp } from '../../src/vrrp/format.ts';
-import { VrrpNotifier, defaultScriptRunner } from '../../src/vrrp/notify.ts';
+import { VrrpNotifier, defaultScriptRunner, splitCommand } from '../../src/vrrp/notify.ts';
 import type { VrrpEvent } from '../../src/vrrp/host.ts';
 import { parseExposition, checkExposition } from '../api/exposition.ts';
 import { mac } from '../packet/builder.ts';
@@ -122,6 +122,28 @@ test("vrrp notify: notify_master/backup/fault and notify with keepalived's argum
     const calls = readFileSync(out, 'utf8').trim().split('\n').sort();
     assert.deepEqual(calls, [script, `${script} INSTANCE VI_1 MASTER 100`, `${script} master-arg`].sort());
     assert.deepEqual(logs, ['VRRP instance VI_1: BACKUP -> MASTER: master down timer expired', 'VRRP sync group G: MASTER -> FAULT: interface eth1 down']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('vrrp notify: commands are split into words and exec\'d without a shell (nothing is interpreted); failures are logged', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tsvs-notify-'));
+  try {
+    const out = join(dir, 'calls');
+    const script = join(dir, 'record.sh');
+    writeFileSync(script, `#!/bin/sh\nfor a in "$@"; do echo "[$a]" >> ${out}; done\nexit 3\n`);
+    chmodSync(script, 0o755);
+    assert.deepEqual(splitCommand(`a 'b c' "d \\"e\\"" f\\ g`), ['a', 'b c', 'd "e"', 'f g']);
+    const logs: string[] = [];
+    const run = defaultScriptRunner((_l, m) => logs.push(m));
+    await run(`${script} 'two words' ;touch ${dir}/pwned $(id)`, ['INSTANCE', 'VI_1', 'MASTER', '100']);
+    assert.deepEqual(readFileSync(out, 'utf8').trim().split('\n'), ['[two words]', '[;touch]', `[${dir}/pwned]`, '[$(id)]', '[INSTANCE]', '[VI_1]', '[MASTER]', '[100]']);
+    assert.ok(!existsSync(join(dir, 'pwned')), 'no shell ran the rest of the line');
+    await run(join(dir, 'missing.sh'), []);
+    assert.equal(logs.length, 2, logs.join('\n'));
+    assert.match(logs[0]!, /notify command failed: .*record\.sh .*: exit 3/);
+    assert.match(logs[1]!, /notify command failed: .*missing\.sh: spawn .*ENOENT/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
