@@ -2,7 +2,7 @@
 import type { Port } from '../io/port.ts';
 import { AfPacketPort } from '../io/afpacket.ts';
 import type { Dataplane } from '../dp/dataplane.ts';
-import { countFolded } from '../ipvs/core.ts';
+import { countFolded, foldInPkts } from '../ipvs/core.ts';
 import { DEST_F, Fwd } from '../ipvs/types.ts';
 import { CONN_F } from '../ipvs/conn.ts';
 import { BpfHashMap, loadProgram, tcxAttach, attachSocketFilter, detachSocketFilter, closeFd, BPF_PROG_TYPE_SCHED_CLS, BPF_PROG_TYPE_SOCKET_FILTER } from './bpf.ts';
@@ -81,7 +81,7 @@ export class FastPath {
         entryFor: (i, side, out) => ((ct.flags[i]! & CONN_F.FWD_MASK) === Fwd.Tunnel ? null : fastEntryFor(dir, ct, i, side, (port) => ifindex[port]!, out)),
         count: (i, side, packets, bytes) => {
           countFolded(ipvs, ipvs.destById[ct.dest[i]!], side === 'out', packets, bytes);
-          if (side === 'in') ct.inPkts[i] = ct.inPkts[i]! + packets;
+          if (side === 'in') foldInPkts(ipvs, i, packets);
           self.carried.packets += packets;
           self.carried.bytes += bytes;
         },

@@ -8,7 +8,8 @@ import { buildTcProgram, TC_ACT } from '../../src/fastpath/tc-prog.ts';
 import { KEY, VALUE } from '../../src/fastpath/layout.ts';
 import { FastCache } from '../../src/fastpath/cache.ts';
 import { fastEntryFor } from '../../src/fastpath/entry.ts';
-import { countFolded } from '../../src/ipvs/core.ts';
+import { countFolded, foldInPkts } from '../../src/ipvs/core.ts';
+import { SyncMaster, SM, SYNC_SYSCTL_DEFAULTS } from '../../src/ipvs/sync/master.ts';
 import { ST_TOTAL, ST_INPKTS, ST_INBYTES, ST_OUTPKTS, ST_OUTBYTES } from '../../src/ipvs/stats.ts';
 
 const skip = process.getuid?.() !== 0 && 'needs root (BPF maps and BPF_PROG_TEST_RUN)';
@@ -23,7 +24,11 @@ function bed(watched: (i: number) => boolean = () => false, perEntry = false) {
   const fastMap = perEntry ? { update: map.update.bind(map), lookup: map.lookup.bind(map), delete: map.delete.bind(map) } : map;
   const cache = new FastCache(fastMap, ct, {
     entryFor: (i, side, out) => fastEntryFor(env.dp.director, ct, i, side, () => 7, out),
-    count: (i, side, pk, by) => countFolded(ipvs, ipvs.destById[ct.dest[i]!], side === 'out', pk, by),
+    // As runtime.ts folds: the stats, and the client packets into in_pkts (and the sync rules).
+    count: (i, side, pk, by) => {
+      countFolded(ipvs, ipvs.destById[ct.dest[i]!], side === 'out', pk, by);
+      if (side === 'in') foldInPkts(ipvs, i, pk);
+    },
     watched,
   }, () => mono);
   const progs = new Map<string, number>();
@@ -199,6 +204,38 @@ test('BpfHashMap.forEach reads every element in batches (more than one batch); f
     b.cache.fold();
     assert.equal(b.ipvs.stats.raw(ST_TOTAL, ST_INPKTS), before + 1);
     assert.equal(lookups, 0, 'no per-entry lookup');
+  } finally {
+    b.close();
+  }
+});
+
+test('a master sync daemon still syncs a conn the program carries: in_pkts folded back fires the threshold and period rules', { skip }, () => {
+  const b = bed();
+  try {
+    // sync_threshold 3, sync_period 50 (the kernel's defaults).
+    const master = new SyncMaster(b.ct, 1, 1500, { ...SYNC_SYSCTL_DEFAULTS });
+    b.ipvs.sync = master;
+    b.tsThen('lan', b.cin(0x02));
+    b.tsThen('nat', b.rout(0x12));
+    b.tsThen('lan', b.cin(0x10));
+    const c = b.conn();
+    assert.equal(b.cache.installedOf(c), 3, 'installed at in_pkts 2, before the threshold');
+    assert.equal(b.ct.inPkts[c], 2);
+    assert.equal(master.counts[SM.CONNS], 0, 'not synced yet (as on the TS path)');
+    // The third client packet (the one the TS path syncs at) is carried by the program.
+    assert.equal(b.run(LAN_MAC, eth(b.cin(0x18, [1]))), TC_ACT.REDIRECT);
+    b.cache.fold();
+    assert.equal(b.ct.inPkts[c], 3);
+    assert.equal(master.counts[SM.CONNS], 1, 'synced once the carried packet is folded');
+    // 49 more: in_pkts 52, no period boundary yet; one more (53 ≡ 3 mod 50) syncs again.
+    for (let k = 0; k < 49; k++) b.run(LAN_MAC, eth(b.cin(0x10)));
+    b.cache.fold();
+    assert.equal(master.counts[SM.CONNS], 1);
+    b.run(LAN_MAC, eth(b.cin(0x10)));
+    b.run(LAN_MAC, eth(b.cin(0x10)));
+    b.cache.fold();
+    assert.equal(b.ct.inPkts[c], 54);
+    assert.equal(master.counts[SM.CONNS], 2, 'the period rule fires across a fold');
   } finally {
     b.close();
   }
