@@ -15,8 +15,9 @@ export type Side = 'in' | 'out';
  * director's `output()` would pick (the route of the new destination, its gateway when it has one),
  * that neighbour's MAC and the port's own. Returns null, changing nothing the caller relies on, when
  * the fast path must leave the direction to the TS path: a method it does not execute (local, bypass;
- * a reply of a non-NAT conn), no route, a next hop not resolved (Reachable) on that port, or an
- * address the TS path would need to answer itself. `ifindexOf(port)` gives the kernel ifindex of a port.
+ * a reply of a non-NAT conn), a VIP that is not (or no longer) one of the director's addresses, no
+ * route, a next hop not resolved (Reachable) on that port, or an address the TS path would need to
+ * answer itself. `ifindexOf(port)` gives the kernel ifindex of a port.
  */
 export function fastEntryFor(dir: Director, ct: ConnTable, i: number, side: Side, ifindexOf: (port: number) => number, out: FastEntry): FastEntry | null {
   const fwd = ct.flags[i]! & CONN_F.FWD_MASK;
@@ -33,6 +34,9 @@ export function fastEntryFor(dir: Director, ct: ConnTable, i: number, side: Side
     if (dir.isLocal(dst)) return null;
   } else {
     dst = ct.daddr[i]!;
+    // Client frames are IPVS's only while the VIP is the director's (the TS path's INPUT hook): a
+    // director VRRP made BACKUP released it and must not go on forwarding frames still sent to it.
+    if (!dir.isLocal(ct.vaddr[i]!)) return null;
     if (fwd === Fwd.Masq) {
       out.method = METHOD.NAT_IN;
       out.addr = ct.daddr[i]!;

@@ -31,6 +31,7 @@ export class FastPath {
   readonly carried = { packets: 0, bytes: 0 };
   private readonly fds: number[] = [];
   private lastFold = 0;
+  private addrGen = 0;
   private lastLogged = 0;
   private closed = false;
 
@@ -116,9 +117,14 @@ export class FastPath {
 
   /** Timer work: fold the counters; re-derive the entries (neighbours, routes); drop every entry while a trace or --pcap watches. */
   tick(now: number): void {
+    const dir = this.dp.director;
+    // An address came or went (VRRP released a VIP): re-derive the entries now, not at the next second.
+    if (dir.addrGen !== this.addrGen) {
+      this.addrGen = dir.addrGen;
+      this.lastFold = -Infinity;
+    }
     if (now - this.lastFold < FOLD_MS) return;
     this.lastFold = now;
-    const dir = this.dp.director;
     if (dir.tracer.active || dir.pcap !== null) this.cache.removeAll();
     else this.cache.refresh(); // folds on the way
     if (this.carried.packets !== this.lastLogged) {
