@@ -263,3 +263,33 @@ test('a VIP the director releases (VRRP BACKUP) takes its conns off the fast pat
     b.close();
   }
 });
+
+test('an entry rewritten by refresh (a neighbour\'s new MAC) keeps its last-seen: a conn in use does not expire as idle since its install', { skip }, () => {
+  const b = bed();
+  try {
+    const realMono = () => Number(process.hrtime.bigint() / 1_000_000n);
+    b.tsThen('lan', b.cin(0x02));
+    b.tsThen('nat', b.rout(0x12));
+    const timeoutMs = 900_000;
+    // Installed long ago (more than a timeout back on the monotonic clock).
+    b.setMono(realMono() - 2 * timeoutMs);
+    b.tsThen('lan', b.cin(0x10));
+    const c = b.conn();
+    assert.equal(b.cache.installedOf(c), 3);
+    assert.equal(b.ct.timeout[c]! * 1000, timeoutMs, 'the ESTABLISHED timeout');
+    // The program carries the conn until now; then the real server's MAC changes and the entry is rewritten.
+    assert.equal(b.run(LAN_MAC, eth(b.cin(0x10, [1]))), TC_ACT.REDIRECT);
+    b.env.dp.director.neigh.learn(ip('198.18.2.11'), 1, Uint8Array.from([2, 0, 0, 0, 0x0b, 0x99]), 0, 0, true);
+    b.setMono(realMono());
+    const in0 = b.ipvs.stats.raw(ST_TOTAL, ST_INPKTS);
+    b.cache.refresh();
+    assert.equal(b.ipvs.stats.raw(ST_TOTAL, ST_INPKTS), in0 + 1);
+    // Its timer fires a second later: carried a second ago, it stays.
+    b.setMono(realMono() + 1000);
+    assert.equal(b.cache.onExpire(c), true, 'kept: last-seen survived the rewrite');
+    b.cache.fold();
+    assert.equal(b.ipvs.stats.raw(ST_TOTAL, ST_INPKTS), in0 + 1, 'nothing counted twice');
+  } finally {
+    b.close();
+  }
+});
