@@ -139,6 +139,10 @@ export class Director {
   private readonly xr = new XmitResult();
   private readonly burst: number;
   private now = 0;
+  /** The time of the current (or last) pass, in ms on the clock runOnce is given (the neighbour cache's). */
+  get clock(): number {
+    return this.now;
+  }
   private icmpId = 1;
   private icmpTokens = ICMP_BURST;
   private icmpRefill = 0;
