@@ -24,6 +24,8 @@ export interface FastCacheHooks {
   count(i: number, side: Side, packets: number, bytes: number): void;
   /** True while `tsvs trace` or --pcap watches conn i: every packet of it must stay on the TS path. */
   watched(i: number): boolean;
+  /** Called the first time the map refuses an entry for being full (the operator should hear it once). */
+  mapFull?(): void;
 }
 
 /** Cache counters (exposed with the director's). */
@@ -119,8 +121,9 @@ export class FastCache {
     if (e === null) return;
     const r = this.map.update(this.keyOf(i, side), encodeValue(this.val, e, side === 'out'), BPF_ANY);
     if (r !== 0) {
-      if (r === E2BIG) this.stats.full++;
-      else this.stats.errors++;
+      if (r === E2BIG) {
+        if (this.stats.full++ === 0) this.hooks.mapFull?.();
+      } else this.stats.errors++;
       return;
     }
     if (this.installed[i] === 0) {

@@ -88,6 +88,7 @@ export class FastPath {
         },
         // While a trace or --pcap runs, every packet stays on the TS path (they see all of them).
         watched: () => dir.tracer.active || dir.pcap !== null,
+        mapFull: () => log('warn', `fast path map full (${m.maxEntries} entries): further conns stay on the packet-socket path (counted: "full" in the debug report)`, { fastpath: 'full', maxEntries: m.maxEntries }),
       });
       const fast = new FastPath(dp, map, fds, () => {}, afp as AfPacketPort[], log, make);
       const cache = fast.cache;
@@ -131,8 +132,9 @@ export class FastPath {
       this.lastLogged = this.carried.packets;
       let ring = 0;
       for (const p of this.ports) ring += p.stats().rxFrames;
-      this.log('debug', `fast path: ${this.cache.size} conns in the map, ${this.carried.packets} packets (${this.carried.bytes} bytes) carried; the packet sockets received ${ring} frames`, {
-        fastConns: this.cache.size, fastPackets: this.carried.packets, fastBytes: this.carried.bytes, ringFrames: ring,
+      const st = this.cache.stats;
+      this.log('debug', `fast path: ${this.cache.size} conns in the map, ${this.carried.packets} packets (${this.carried.bytes} bytes) carried; the packet sockets received ${ring} frames; full ${st.full}, errors ${st.errors}`, {
+        fastConns: this.cache.size, fastPackets: this.carried.packets, fastBytes: this.carried.bytes, ringFrames: ring, fastFull: st.full, fastErrors: st.errors,
       });
     }
   }

@@ -14,7 +14,7 @@ import { ST_TOTAL, ST_INPKTS, ST_INBYTES, ST_OUTPKTS, ST_OUTBYTES } from '../../
 
 const skip = process.getuid?.() !== 0 && 'needs root (BPF maps and BPF_PROG_TEST_RUN)';
 
-function bed(watched: (i: number) => boolean = () => false, perEntry = false) {
+function bed(watched: (i: number) => boolean = () => false, perEntry = false, mapFull?: () => void) {
   const env = setup('nat');
   const ipvs = env.dp.ipvs;
   const ct = ipvs.conns;
@@ -30,6 +30,7 @@ function bed(watched: (i: number) => boolean = () => false, perEntry = false) {
       if (side === 'in') foldInPkts(ipvs, i, pk);
     },
     watched,
+    ...(mapFull ? { mapFull } : {}),
   }, () => mono);
   const progs = new Map<string, number>();
   const progFd = (ifmac: string) => {
@@ -113,9 +114,10 @@ test('idle expiry by last-seen: a conn the program carried stays, an idle one ex
   }
 });
 
-test('map full: the flow stays on the TS path, counted; a watched conn is never installed', { skip }, () => {
+test('map full: the flow stays on the TS path, counted, the operator told once; a watched conn is never installed', { skip }, () => {
   let watchAll = false;
-  const b = bed(() => watchAll);
+  let told = 0;
+  const b = bed(() => watchAll, false, () => told++);
   try {
     // 4 entries fit: two NAT conns (in + out each); the third finds the map full.
     for (const sport of [40000, 40001, 40002]) {
@@ -127,6 +129,7 @@ test('map full: the flow stays on the TS path, counted; a watched conn is never 
     assert.equal(b.cache.installedOf(b.conn(40001)), 3);
     assert.equal(b.cache.installedOf(b.conn(40002)), 0);
     assert.equal(b.cache.stats.full, 2);
+    assert.equal(told, 1, 'the first refusal is reported, once');
     assert.equal(b.run(LAN_MAC, eth(b.cin(0x10, [], 40002))), TC_ACT.OK);
     // Trace starts watching: the next TS-path packet of a conn takes its entries out.
     watchAll = true;
