@@ -5,6 +5,10 @@
 //   .rxBurst(buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, max) -> count
 //   .txBurst(buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count) -> accepted
 //   .wait(timeoutMs) -> bool, .stats() -> object, .close(), and fd/ifindex/mac/mtu/maxFrame/frameSize/ringFrames.
+//   .multicast(mac: Uint8Array, join: bool) -> errno (0 ok): PACKET_ADD/DROP_MEMBERSHIP, PACKET_MR_MULTICAST.
+// Standalone, for ports whose own socket is not AF_PACKET (AF_XDP):
+//   packetMcOpen() -> fd of a receive-less AF_PACKET socket (it only holds memberships), throws on failure
+//   packetMcChange(fd, ifindex, mac, join) -> errno (0 ok); packetMcClose(fd)
 // Every frame crossing this API starts with the 10-byte virtio_net_hdr (PACKET_VNET_HDR), so checksum
 // and GSO state travel with it; GSO frames are up to 64 KB, hence the ring's frame size. TX goes out with
 // PACKET_QDISC_BYPASS, except GSO frames the device must segment in software (dev_direct_xmit drops
@@ -43,13 +47,25 @@ static constexpr unsigned kTxSlot = 2048;
 // Frame data starts right after the V2 header in a TX slot (no PACKET_TX_HAS_OFF).
 static constexpr unsigned kTxDataOff = TPACKET_ALIGN(sizeof(struct tpacket2_hdr));
 
+// PACKET_ADD_MEMBERSHIP / PACKET_DROP_MEMBERSHIP of a link-layer multicast address; returns 0 or an errno.
+static int PacketMcChange(int fd, int ifindex, const uint8_t* mac, bool join) {
+  struct packet_mreq mr;
+  std::memset(&mr, 0, sizeof mr);
+  mr.mr_ifindex = ifindex;
+  mr.mr_type = PACKET_MR_MULTICAST;
+  mr.mr_alen = 6;
+  std::memcpy(mr.mr_address, mac, 6);
+  int r = setsockopt(fd, SOL_PACKET, join ? PACKET_ADD_MEMBERSHIP : PACKET_DROP_MEMBERSHIP, &mr, sizeof mr);
+  return r < 0 ? errno : 0;
+}
+
 class AfPacket : public Napi::ObjectWrap<AfPacket> {
  public:
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "AfPacket",
                        {InstanceMethod<&AfPacket::RxBurst>("rxBurst"), InstanceMethod<&AfPacket::TxBurst>("txBurst"),
                         InstanceMethod<&AfPacket::Wait>("wait"), InstanceMethod<&AfPacket::Stats>("stats"),
-                        InstanceMethod<&AfPacket::Close>("close")});
+                        InstanceMethod<&AfPacket::Close>("close"), InstanceMethod<&AfPacket::Multicast>("multicast")});
   }
 
   AfPacket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<AfPacket>(info) {
@@ -498,6 +514,20 @@ class AfPacket : public Napi::ObjectWrap<AfPacket> {
     return info.Env().Undefined();
   }
 
+  // Joins or leaves a link-layer multicast address on the interface, so a NIC's filter passes frames
+  // for it (an IPv4 group's 01:00:5e:...). The kernel counts joins per socket and drops what is left
+  // when the socket closes.
+  Napi::Value Multicast(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (fd_ < 0) return Napi::Number::New(env, EBADF);
+    void* data = nullptr;
+    size_t len = 0;
+    if (info.Length() < 2 || !TypedArrayData(env, info[0], napi_uint8_array, &data, &len) || len != 6)
+      return Napi::Number::New(env, EINVAL);
+    return Napi::Number::New(env, PacketMcChange(fd_, ifindex_, static_cast<const uint8_t*>(data), info[1].ToBoolean()));
+  }
+
+
   int fd_ = -1;
   int qfd_ = -1;
   int tfd_ = -1;
@@ -519,8 +549,39 @@ class AfPacket : public Napi::ObjectWrap<AfPacket> {
   bool copyBig_ = false;
 };
 
+static Napi::Value PacketMcOpen(const Napi::CallbackInfo& info) {
+  int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) {
+    int e = errno;
+    return ThrowIoError(info.Env(), (e == EPERM || e == EACCES) ? "EPERM" : "ESETUP", "AF_PACKET membership socket", e);
+  }
+  return Napi::Number::New(info.Env(), fd);
+}
+
+static Napi::Value PacketMcChangeJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  void* data = nullptr;
+  size_t len = 0;
+  if (info.Length() < 4 || !info[0].IsNumber() || !info[1].IsNumber() ||
+      !TypedArrayData(env, info[2], napi_uint8_array, &data, &len) || len != 6)
+    return Napi::Number::New(env, EINVAL);
+  return Napi::Number::New(env, PacketMcChange(info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Number>().Int32Value(),
+                                                         static_cast<const uint8_t*>(data), info[3].ToBoolean()));
+}
+
+static Napi::Value PacketMcClose(const Napi::CallbackInfo& info) {
+  if (info.Length() > 0 && info[0].IsNumber()) {
+    int fd = info[0].As<Napi::Number>().Int32Value();
+    if (fd >= 0) close(fd);
+  }
+  return info.Env().Undefined();
+}
+
 void InitAfPacket(Napi::Env env, Napi::Object exports) {
   exports.Set("AfPacket", AfPacket::Define(env));
+  exports.Set("packetMcOpen", Napi::Function::New(env, PacketMcOpen, "packetMcOpen"));
+  exports.Set("packetMcChange", Napi::Function::New(env, PacketMcChangeJs, "packetMcChange"));
+  exports.Set("packetMcClose", Napi::Function::New(env, PacketMcClose, "packetMcClose"));
 }
 
 }  // namespace tsvs

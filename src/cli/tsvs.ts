@@ -48,7 +48,7 @@ export function describeLab(lab: Lab): string {
   if (s.ecmp) {
     out.push(`lab ${s.name}: ECMP, ${s.ecmp.directors.length} directors (DR), ${s.realServers.length} real servers, VIP ${LAB.vip}`);
     out.push(`  client    ${s.namespaces.client}  ${s.clients.join(', ')} (gw ${LAB.routerClient})`);
-    out.push(`  router    ${s.namespaces.router}  ${LAB.routerClient} ${LAB.routerLan} ${LAB.routerPeer} (BIRD, AS 65000, ECMP, L4 hash; birdc -s ${s.ecmp.routerCtl})`);
+    out.push(`  router    ${s.namespaces.router}  ${LAB.routerClient} ${LAB.routerLan} ${LAB.routerPeer} (BIRD, AS 65000, resilient ECMP over a 5-tuple hash; birdc -s ${s.ecmp.routerCtl}; ip nexthop bucket show)`);
     for (const d of s.ecmp.directors) out.push(`  ${d.role.padEnd(8)}  ${d.ns}  lan0 ${d.lan} (owned), mgmt0 ${d.mgmt} (BGP); tsvsd --config ${d.config}`);
     for (const rs of s.realServers) out.push(`  ${rs.role.padEnd(8)}  ${rs.ns}  ${rs.ip} (${rs.mac}) http ${s.ports.http}`);
     out.push(`  switch    ${s.namespaces.switch}  bridges lan, peer`);
@@ -87,12 +87,13 @@ function buildProgram(): Command {
     .option('--no-director', 'build the lab without starting tsvsd')
     .option('--directors <n>', `ECMP: N directors behind the router, each announcing the VIP over BGP (1-${MAX_DIRECTORS}; --mode dr)`, intArg(1, MAX_DIRECTORS))
     .option('--no-sloppy', 'ECMP: leave net.ipv4.vs.sloppy_tcp at 0 on the directors')
-    .action(async (o: { mode: RsMode; servers: number; clients: number; name: string; stateDir: string; scheduler?: string; director: boolean; directors?: number; sloppy: boolean }) => {
+    .option('--sync', 'ECMP: connection sync between the directors (a master and a backup sync daemon on each mgmt0)')
+    .action(async (o: { mode: RsMode; servers: number; clients: number; name: string; stateDir: string; scheduler?: string; director: boolean; directors?: number; sloppy: boolean; sync?: boolean }) => {
       const ecmp = o.directors !== undefined;
       const l = await labUp({ mode: o.mode, servers: o.servers, clients: o.clients, name: o.name, persistent: true, stateDir: o.stateDir, ecmp });
       try {
         if (ecmp) {
-          await startRouterBird(l, { ...DEFAULT_ECMP, scheduler: o.scheduler ?? 'mh', sloppyTcp: o.sloppy ? 1 : 0 });
+          await startRouterBird(l, { ...DEFAULT_ECMP, scheduler: o.scheduler ?? 'mh', sloppyTcp: o.sloppy ? 1 : 0, sync: o.sync === true });
           for (let k = 0; k < o.directors!; k++) await addEcmpDirector(l, o.director);
         } else if (o.director) {
           await startDirector(l);

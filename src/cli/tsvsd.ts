@@ -13,7 +13,7 @@ import { parseTsvsdArgs, preflight, TSVSD_USAGE } from './tsvsd-args.ts';
 import type { WorkerEvent, WorkerInit, WorkerCommand } from '../dp/worker.ts';
 import { ROOT, moduleWorker } from '../root.ts';
 import { VrrpNotifier, trackedServices, poolName } from '../vrrp/notify.ts';
-import { KernelSyncSockets } from '../ipvs/sync/kernel-socket.ts';
+import { KernelSyncSockets, RELAY } from '../ipvs/sync/kernel-socket.ts';
 import { serviceName } from '../health/plan.ts';
 import type { Announcer } from '../bgp/announcer.ts';
 
@@ -61,7 +61,7 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
 
-  const mailbox = new SharedArrayBuffer(8);
+  const mailbox = new SharedArrayBuffer(RELAY.SLOTS * 4);
   const flags = new Int32Array(mailbox);
   const { port1, port2 } = new MessageChannel();
   const init: WorkerInit = { config: opts.config, mailbox, control: port2 };
@@ -76,7 +76,7 @@ export async function main(argv: string[]): Promise<number> {
     Atomics.add(flags, 0, 1);
   };
   // Sync daemons on kernel interfaces: their sockets live here, the messages in the data plane.
-  const syncSockets = new KernelSyncSockets((bytes) => send({ type: 'sync-rx', bytes }), (level, msg, fields) => log[level](fields ?? {}, msg));
+  const syncSockets = new KernelSyncSockets((bytes) => send({ type: 'sync-rx', bytes }), (level, msg, fields) => log[level](fields ?? {}, msg), flags);
   const ready = new Promise<WorkerEvent & { type: 'ready' }>((resolve, reject) => {
     port1.on('message', (e: WorkerEvent) => {
       switch (e.type) {
@@ -101,7 +101,10 @@ export async function main(argv: string[]): Promise<number> {
           notifier.handle(e.event);
           break;
         case 'sync-open':
-          syncSockets.open(e.state, e.daemon);
+          syncSockets.open(e.state, e.daemon).then(
+            () => send({ type: 'sync-opened', state: e.state, error: null }),
+            (err: Error) => send({ type: 'sync-opened', state: e.state, error: err.message }),
+          );
           break;
         case 'sync-close':
           syncSockets.close(e.state);

@@ -269,6 +269,8 @@ export const configSchema = z
     sync_refresh_period: z.number().int().min(0).max(86400).default(0),
     sync_retries: z.number().int().min(0).max(3).default(0),
     sync_persist_mode: z.union([z.literal(0), z.literal(1)]).default(0),
+    /** The most of the conn table (percent) a sync backup's conns may fill; the rest stays for local traffic. Restart-only. */
+    sync_conn_share: z.number().int().min(1).max(100).default(50),
     /** Connection-sync daemons started with tsvsd: at most one master and one backup. */
     sync_daemon: z
       .array(syncDaemonSchema)

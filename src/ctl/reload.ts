@@ -38,6 +38,7 @@ export const RESTART_ONLY = [
   'sync_refresh_period',
   'sync_retries',
   'sync_persist_mode',
+  'sync_conn_share',
   'bgp',
 ] as ReadonlyArray<keyof Config>;
 

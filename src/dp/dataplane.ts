@@ -154,6 +154,7 @@ export class Dataplane {
       persistMode: config.sync_persist_mode,
     });
     this.ipvs.syncThreshold = config.sync_threshold;
+    this.ipvs.syncConnShare = config.sync_conn_share;
     for (const a of config.addresses) {
       const s = parseAddressSpec(a);
       this.director.addAddress(ipToU32(s.addr), s.prefix, this.portOf(s.ifname));

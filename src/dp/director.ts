@@ -16,6 +16,11 @@ function isIpv4MulticastMac(buf: Uint8Array, eth: number): boolean {
   return buf[eth] === 0x01 && buf[eth + 1] === 0x00 && buf[eth + 2] === 0x5e && (buf[eth + 3]! & 0x80) === 0;
 }
 
+/** The Ethernet address of IPv4 group `g` (RFC 1112: 01:00:5e and its low 23 bits). */
+export function groupMac(g: number): Uint8Array {
+  return Uint8Array.of(0x01, 0x00, 0x5e, (g >>> 16) & 0x7f, (g >>> 8) & 0xff, g & 0xff);
+}
+
 /** Bytes kept free before each received frame so IPIP encapsulation can grow it in place. */
 export const HEADROOM = 64;
 /** Frames read per port per burst. */
@@ -60,6 +65,11 @@ export interface LocalProtocol {
   /** Multicast groups joined (host-order uint32). */
   groups: readonly number[];
   deliver(port: number, buf: Uint8Array, p: ParsedFrame, now: number): void;
+  /**
+   * Optional: an IP fragment that would have been delivered (the first one, whose UDP port shows).
+   * The director does not reassemble; this lets the protocol count it as its own drop.
+   */
+  fragment?(port: number): void;
 }
 
 /** Where --pcap writes frames (Ethernet onward). */
@@ -341,13 +351,19 @@ export class Director {
   private deliverLocal(port: number): boolean {
     const p = this.pf;
     const list = this.localProtos;
-    if (list.length === 0 || (p.flags & PF.FRAGMENT) !== 0) return false;
+    if (list.length === 0) return false;
     const udpPort = p.proto === 17 && (p.flags & PF.L4) !== 0 ? p.dport : 0;
     const multicast = p.daddr >>> 28 === 0xe;
+    const fragment = (p.flags & PF.FRAGMENT) !== 0;
     for (let i = 0; i < list.length; i++) {
       const lp = list[i]!;
       if (lp.proto !== p.proto || lp.udpPort !== udpPort || (lp.port >= 0 && lp.port !== port)) continue;
       if (multicast && !lp.groups.includes(p.daddr)) continue;
+      if (fragment) {
+        if (lp.fragment === undefined) return false;
+        lp.fragment(port);
+        return true;
+      }
       this.counters.localDelivered[0]!++;
       if (this.tracer.active) this.tracer.hook(Hook.INPUT, port, this.arena, p.eth, p.end, TraceVerdict.LOCAL, 0);
       lp.deliver(port, this.arena, p, this.now);
@@ -358,13 +374,36 @@ export class Director {
 
   // ---- local protocols (slow path) ----
 
-  /** Starts local delivery for `lp` (VRRP, sync). */
+  /**
+   * Starts local delivery for `lp` (VRRP, sync): joins each of its groups' MAC on its port (every port
+   * for -1), so a NIC's multicast filter passes them, as the kernel's IP_ADD_MEMBERSHIP does. Throws
+   * the port's IoError, with every join made so far undone, when a device refuses.
+   */
   addLocalProtocol(lp: LocalProtocol): void {
+    const done: Array<[Port, Uint8Array]> = [];
+    try {
+      for (const port of this.portsOf(lp)) {
+        for (const g of lp.groups) {
+          const mac = groupMac(g);
+          port.mcAdd(mac);
+          done.push([port, mac]);
+        }
+      }
+    } catch (e) {
+      for (const [port, mac] of done) port.mcDel(mac);
+      throw e;
+    }
     this.localProtos = [...this.localProtos, lp];
   }
 
   removeLocalProtocol(lp: LocalProtocol): void {
+    if (!this.localProtos.includes(lp)) return;
     this.localProtos = this.localProtos.filter((x) => x !== lp);
+    for (const port of this.portsOf(lp)) for (const g of lp.groups) port.mcDel(groupMac(g));
+  }
+
+  private portsOf(lp: LocalProtocol): Port[] {
+    return lp.port >= 0 ? (this.ports[lp.port] ? [this.ports[lp.port]!] : []) : this.ports;
   }
 
   /**
@@ -376,6 +415,8 @@ export class Director {
   sendDatagram(port: number, src: number, dst: number, proto: number, ttl: number, payload: Uint8Array, tos = 0): boolean {
     const total = 20 + payload.length;
     if (VNET_HDR_LEN + 14 + total > this.slot - HEADROOM) return false;
+    // To a group: larger than the link takes, the device would refuse it (tsvsd does not fragment).
+    if (dst >>> 28 === 0xe && (!this.ports[port] || total > this.ports[port]!.mtu)) return false;
     const s = this.scratch();
     if (s < 0) return false;
     const buf = this.arena;
@@ -387,7 +428,6 @@ export class Director {
     buf.set(payload, l4);
     const len = VNET_HDR_LEN + 14 + total;
     if (dst >>> 28 === 0xe) {
-      if (!this.ports[port]) return false;
       buf[eth] = 0x01;
       buf[eth + 1] = 0x00;
       buf[eth + 2] = 0x5e;
@@ -396,8 +436,7 @@ export class Director {
       buf[eth + 5] = dst & 0xff;
       copyMac(buf, eth + 6, this.ports[port]!.mac, 0);
       if (this.tracer.active) this.tracer.hook(Hook.POSTROUTING, port, buf, eth, s + len, TraceVerdict.SENT, 0);
-      this.enqueueTx(port, s, len);
-      return true;
+      return this.enqueueTx(port, s, len);
     }
     this.output(s, len, 0, this.routes.lookup(dst) === undefined ? port : -1);
     return true;
@@ -503,15 +542,17 @@ export class Director {
     this.enqueueTx(port, frame, len);
   }
 
-  private enqueueTx(port: number, off: number, len: number): void {
+  /** Queues a frame for the next flush; false (counted) when the port's queue is full. */
+  private enqueueTx(port: number, off: number, len: number): boolean {
     const n = this.txCount[port]!;
     if (n >= this.txOff[port]!.length) {
       this.counters.drops[Drop.TX_FULL]!++;
-      return;
+      return false;
     }
     this.txOff[port]![n] = off;
     this.txLen[port]![n] = len;
     this.txCount[port] = n + 1;
+    return true;
   }
 
   /**

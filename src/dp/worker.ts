@@ -10,14 +10,14 @@ import type { Request } from '../ctl/protocol.ts';
 import { Dataplane } from './dataplane.ts';
 import { TraceSessions } from './trace.ts';
 import type { VrrpEvent } from '../vrrp/host.ts';
-import { okResponse, type DaemonEntry } from '../ctl/protocol.ts';
+import { errorResponse, okResponse, type DaemonEntry } from '../ctl/protocol.ts';
 import type { SyncRelay } from '../ipvs/sync/daemon.ts';
 import { FastPath } from '../fastpath/runtime.ts';
 
 /** What tsvsd hands the worker. */
 export interface WorkerInit {
   config: Config;
-  /** Int32Array view: [0] pending control messages, [1] stop flag. */
+  /** Int32Array view: [0] pending control messages, [1] stop flag, then the sync relay's RELAY slots. */
   mailbox: SharedArrayBuffer;
   control: MessagePort;
 }
@@ -44,10 +44,17 @@ export type WorkerCommand =
   | { type: 'vrrp-track'; service: string; up: boolean }
   /** A sync message the main thread received on a kernel interface. */
   | { type: 'sync-rx'; bytes: Uint8Array }
+  /** The main thread opened a kernel-interface sync socket (error null) or could not. */
+  | { type: 'sync-opened'; state: 'master' | 'backup'; error: string | null }
   | { type: 'stop' };
 
 const IDLE_POLL_MS = 10;
 const TICK_MS = 10;
+/**
+ * Relayed sync messages processed per loop iteration at most: a multicast flood on a kernel
+ * interface waits its turn (and is capped by the main thread) instead of stalling forwarding.
+ */
+export const SYNC_RX_PER_LOOP = 64;
 
 function main(): void {
   const init = workerData as WorkerInit;
@@ -75,6 +82,7 @@ function main(): void {
         post({ type: 'sync-tx', bytes: msg.slice() });
         return true;
       },
+      shared: mailbox,
     };
     dp = new Dataplane(ports, init.config, (level, msg, fields) => post({ type: 'log', level, msg, fields }), relay, (event) => post({ type: 'vrrp', event }));
   } catch (e) {
@@ -114,9 +122,14 @@ function main(): void {
   let lastTick = performance.now();
   const busyPoll = init.config.busy_poll;
   let running = true;
+  // A start-daemon on a kernel interface is answered once the main thread has its socket open.
+  const startReplies = new Map<'master' | 'backup', { seq: number; id: number }>();
+  let more = false;
   while (running) {
-    if (Atomics.load(mailbox, 0) !== 0) {
+    if (more || Atomics.load(mailbox, 0) !== 0) {
       Atomics.store(mailbox, 0, 0);
+      more = false;
+      let syncBudget = SYNC_RX_PER_LOOP;
       for (let m = receiveMessageOnPort(ctl); m !== undefined; m = receiveMessageOnPort(ctl)) {
         const cmd = m.message as WorkerCommand;
         if (cmd.type === 'stop') {
@@ -133,6 +146,21 @@ function main(): void {
         }
         if (cmd.type === 'sync-rx') {
           dp.sync.receiveRelayed(cmd.bytes);
+          if (--syncBudget === 0) {
+            // The rest stays queued for the next iteration, after a burst of packets.
+            more = true;
+            break;
+          }
+          continue;
+        }
+        if (cmd.type === 'sync-opened') {
+          const ok = dp.sync.relayOpened(cmd.state, cmd.error);
+          const w = startReplies.get(cmd.state);
+          startReplies.delete(cmd.state);
+          if (w !== undefined) {
+            post({ type: 'reply', seq: w.seq, response: ok ? okResponse(w.id, null)
+              : errorResponse(w.id, 'start-daemon', 'EINVAL', `start-daemon: ${cmd.error ?? 'the sync socket did not open'}; nothing started`) });
+          }
           continue;
         }
         const req = cmd.request;
@@ -146,8 +174,13 @@ function main(): void {
         }
         // Counters the program kept go into the stats first, so a listing right after traffic is exact.
         fast?.cache.fold();
-        post({ type: 'reply', seq: cmd.seq, response: dp.handle(req) });
+        const response = dp.handle(req);
         fast?.revalidate();
+        if (req.op === 'start-daemon' && response.ok && dp.sync.awaitingRelay(req.daemon.state)) {
+          startReplies.set(req.daemon.state, { seq: cmd.seq, id: req.id });
+          continue;
+        }
+        post({ type: 'reply', seq: cmd.seq, response });
       }
       if (!running) break;
     }

@@ -1,8 +1,7 @@
 // The AF_PACKET port: a TPACKET_V2 RX ring and sendmmsg TX on one interface, frames with vnet headers.
-import { constants } from 'node:os';
-import { nativeCall } from './errors.ts';
+import { errnoName, IoError, nativeCall } from './errors.ts';
 import { native, type NativeAfPacket } from './native.ts';
-import type { Port, PortStats } from './port.ts';
+import { macString, type Port, type PortStats } from './port.ts';
 
 /** Options of an AF_PACKET port; every field has a default that suits a director's interface. */
 export interface AfPacketOptions {
@@ -43,11 +42,6 @@ export interface AfPacketStats extends PortStats {
   kernelPackets: number;
   /** GSO frames sent through the qdisc socket because the device could not take them directly. */
   txGsoViaQdisc: number;
-}
-
-function errnoName(n: number): string {
-  const name = Object.entries(constants.errno).find(([, v]) => v === n)?.[0];
-  return name ? `${name} (${n})` : `errno ${n}`;
 }
 
 /** An AF_PACKET port bound to `ifname`. Opening throws IoError (EPERM/ENODEV/ENETDOWN/ESETUP/EINVAL). */
@@ -97,6 +91,16 @@ export class AfPacketPort implements Port {
 
   stats(): AfPacketStats {
     return this.sock.stats();
+  }
+
+  /** PACKET_ADD_MEMBERSHIP with PACKET_MR_MULTICAST on this port's socket: the NIC's filter takes `mac`. */
+  mcAdd(mac: Uint8Array): void {
+    const e = this.closed ? 9 : this.sock.multicast(mac, true);
+    if (e !== 0) throw new IoError(e === 1 ? 'EPERM' : 'ESETUP', `${this.ifname}: PACKET_ADD_MEMBERSHIP ${macString(mac)}: ${errnoName(e)}`);
+  }
+
+  mcDel(mac: Uint8Array): void {
+    if (!this.closed) this.sock.multicast(mac, false);
   }
 
   close(): void {

@@ -1,4 +1,5 @@
 // Typed errors of the packet-I/O layer: one code per way a port can fail to open or be used.
+import { constants } from 'node:os';
 
 /** Why a port could not be opened or used. */
 export type IoErrorCode =
@@ -43,4 +44,10 @@ export function nativeCall<T>(fn: () => T): T {
   } catch (e) {
     throw toIoError(e);
   }
+}
+
+/** ENOENT (2) for an errno number, for messages. */
+export function errnoName(n: number): string {
+  const name = Object.entries(constants.errno).find(([, v]) => v === n)?.[0];
+  return name ? `${name} (${n})` : `errno ${n}`;
 }

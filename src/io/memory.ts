@@ -1,5 +1,5 @@
 // A pure-TypeScript port for tests without root: linked pairs, bounded queues with counted drops.
-import { VNET_HDR_LEN, type Port, type PortStats } from './port.ts';
+import { macString, VNET_HDR_LEN, type Port, type PortStats } from './port.ts';
 
 /** Sizing of a memory port's queues. */
 export interface MemoryPortOptions {
@@ -162,6 +162,21 @@ export class MemoryPort implements Port {
 
   wait(_timeoutMs: number): boolean {
     return this.rxq.size > 0;
+  }
+
+  /** Joined multicast addresses (aa:bb:...) and their join counts: a memory port filters nothing. */
+  readonly multicast = new Map<string, number>();
+
+  mcAdd(mac: Uint8Array): void {
+    const k = macString(mac);
+    this.multicast.set(k, (this.multicast.get(k) ?? 0) + 1);
+  }
+
+  mcDel(mac: Uint8Array): void {
+    const k = macString(mac);
+    const n = (this.multicast.get(k) ?? 0) - 1;
+    if (n > 0) this.multicast.set(k, n);
+    else this.multicast.delete(k);
   }
 
   stats(): PortStats {

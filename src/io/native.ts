@@ -21,6 +21,8 @@ export interface NativeAfPacket {
   rxBurst(buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, max: number): number;
   txBurst(buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number): number;
   wait(timeoutMs: number): boolean;
+  /** PACKET_ADD_MEMBERSHIP (join) / PACKET_DROP_MEMBERSHIP of a PACKET_MR_MULTICAST address; 0 or an errno. */
+  multicast(mac: Uint8Array, join: boolean): number;
   stats(): {
     rxFrames: number;
     rxBytes: number;

@@ -67,5 +67,18 @@ export interface Port {
   /** Blocks up to `timeoutMs` until a frame can be read; true when one can. */
   wait(timeoutMs: number): boolean;
   stats(): PortStats;
+  /**
+   * Joins a link-layer multicast address on the device (dev_mc_add), so its receive filter passes
+   * frames sent to it (an IPv4 group's 01:00:5e:xx:xx:xx). Joins are counted: each needs its mcDel.
+   * Slow path; throws IoError when the device refuses.
+   */
+  mcAdd(mac: Uint8Array): void;
+  /** Leaves one join of `mac` (dev_mc_del). Never throws; closing the port leaves what is left. */
+  mcDel(mac: Uint8Array): void;
   close(): void;
+}
+
+/** aa:bb:cc:dd:ee:ff, for messages. */
+export function macString(mac: Uint8Array): string {
+  return [...mac].map((b) => b.toString(16).padStart(2, '0')).join(':');
 }

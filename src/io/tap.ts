@@ -121,6 +121,15 @@ export abstract class VnetFdPort implements Port {
     };
   }
 
+  /**
+   * Nothing to join: a TAP gets every frame its bridge floods to it (link-local groups always, other
+   * unregistered groups by default) and the owned interface is a bridge port, so promiscuous; a
+   * passthru macvtap puts its lower device in promiscuous mode and hands it every frame, multicast too.
+   */
+  mcAdd(_mac: Uint8Array): void {}
+
+  mcDel(_mac: Uint8Array): void {}
+
   close(): void {
     if (this.closed) return;
     this.closed = true;

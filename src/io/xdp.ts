@@ -4,9 +4,9 @@
 // vnet header is all zeros; on transmit, partial checksums are completed (completePartialChecksum) and
 // GSO frames are cut into wire-sized frames (gsoSegment) here, in TypeScript, before the native ring
 // sees them. docs/xdp.md has the measurements and what the kernel does with offloaded frames.
-import { IoError, nativeCall } from './errors.ts';
+import { errnoName, IoError, nativeCall } from './errors.ts';
 import { native } from './native.ts';
-import { VNET, VNET_HDR_LEN, type Port, type PortStats } from './port.ts';
+import { macString, VNET, VNET_HDR_LEN, type Port, type PortStats } from './port.ts';
 import { completePartialChecksum } from '../packet/rewrite.ts';
 import { gsoSegment } from '../packet/gso.ts';
 
@@ -72,6 +72,9 @@ interface NativeXdp {
 
 interface XdpNative {
   Xdp: new (ifname: string, opts: XdpOptions) => NativeXdp;
+  packetMcOpen(): number;
+  packetMcChange(fd: number, ifindex: number, mac: Uint8Array, join: boolean): number;
+  packetMcClose(fd: number): void;
 }
 
 // GSO segments one frame can become (64 KB / smallest sensible MSS); larger cuts are refused.
@@ -101,6 +104,8 @@ export class XdpPort implements Port {
   private csumCompleted = 0;
   private prepDropped = 0;
   private rxPartial = 0;
+  /** A receive-less AF_PACKET socket holding this port's multicast joins (an AF_XDP socket cannot), -1 none yet. */
+  private mcFd = -1;
 
   constructor(
     readonly ifname: string,
@@ -207,10 +212,27 @@ export class XdpPort implements Port {
     };
   }
 
+  /**
+   * The NIC filters multicast before XDP sees a frame, so a join goes to the device through an
+   * AF_PACKET socket of its own (PACKET_MR_MULTICAST), opened on first use and closed with the port.
+   */
+  mcAdd(mac: Uint8Array): void {
+    const n = native<XdpNative>();
+    if (this.mcFd < 0) this.mcFd = nativeCall(() => n.packetMcOpen());
+    const e = n.packetMcChange(this.mcFd, this.sock.ifindex, mac, true);
+    if (e !== 0) throw new IoError(e === 1 ? 'EPERM' : 'ESETUP', `${this.ifname}: PACKET_ADD_MEMBERSHIP ${macString(mac)}: ${errnoName(e)}`);
+  }
+
+  mcDel(mac: Uint8Array): void {
+    if (this.mcFd >= 0) native<XdpNative>().packetMcChange(this.mcFd, this.sock.ifindex, mac, false);
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;
     this.sock.close();
+    if (this.mcFd >= 0) native<XdpNative>().packetMcClose(this.mcFd);
+    this.mcFd = -1;
   }
 }
 

@@ -110,6 +110,8 @@ export class ConnTable {
   private freeHead: number;
   /** Live conns. */
   count = 0;
+  /** Live conns a sync backup installed (flag SYNC), counted for their share of the table. */
+  syncCount = 0;
   /** Conns refused because the table was full (and no entry could be early-dropped). */
   overflow = 0;
   /** Entries evicted to make room for a new conn when the table was full (see Ipvs.earlyDrop). */
@@ -203,6 +205,7 @@ export class ConnTable {
     this.oldState[i] = 0;
     this.syncEndtime[i] = Math.floor(this.now / 4) * 4;
     this.count++;
+    if (flags & CONN_F.SYNC) this.syncCount++;
     return i;
   }
 
@@ -211,6 +214,7 @@ export class ConnTable {
     if ((this.flags[i]! & F_USED) === 0) return;
     this.unhash(i);
     this.unlinkTimer(i);
+    if (this.flags[i]! & CONN_F.SYNC) this.syncCount--;
     this.flags[i] = 0;
     this.tnext[i] = this.freeHead;
     this.freeHead = i;

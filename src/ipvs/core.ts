@@ -215,8 +215,8 @@ export function countFolded(ipvs: Ipvs, d: IpvsDest | undefined, reply: boolean,
 }
 
 /**
- * Client packets some other executor (the kernel fast path) forwarded for conn cp: in_pkts counts
- * them as ip_vs_in would have, and a running sync master applies its rules to them (in_pkts
+ * Client packets some other executor (the kernel fast path) forwarded for conn cp: in_pkts (the
+ * conn's and its template's) counts them as ip_vs_in would have, and a running sync master applies its rules to them (in_pkts
  * thresholds, the refresh period), so a conn carried there is synced and re-synced as on the TS path.
  */
 export function foldInPkts(ipvs: Ipvs, cp: number, packets: number): void {
@@ -224,6 +224,10 @@ export function foldInPkts(ipvs: Ipvs, cp: number, packets: number): void {
   const from = ct.inPkts[cp]!;
   const to = from + packets;
   ct.inPkts[cp] = to;
+  // The template counts its conns' client packets too (early drop reads it), as inPacket does,
+  // before the sync master reads it.
+  const ctl = ct.control[cp]!;
+  if (ctl >= 0) ct.inPkts[ctl] = Math.min(0xffffffff, ct.inPkts[ctl]! + packets);
   ipvs.sync?.folded(cp, from, to);
 }
 
@@ -303,6 +307,10 @@ export function inPacket(ipvs: Ipvs, t: PacketTuple): number {
   pp.transition(ct, cp, DIR_INPUT, t.tcpFlags, d);
   const pkts = ct.inPkts[cp]! + 1;
   ct.inPkts[cp] = pkts;
+  // A template counts its conns' client packets: early drop tells a flood's one-packet templates
+  // from an idle client's (ct->in_pkts, which the kernel's OPS templates count too).
+  const ctl = ct.control[cp]!;
+  if (ctl >= 0 && ct.inPkts[ctl]! < 0xffffffff) ct.inPkts[ctl] = ct.inPkts[ctl]! + 1;
   if (ct.flags[cp]! & CONN_F.ONE_PACKET) ct.expireNow(cp);
   else ct.arm(cp);
   // ip_vs_in: the master sync daemon sees every client packet (it marks, it never sends here).

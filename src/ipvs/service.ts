@@ -161,6 +161,8 @@ export interface IpvsOptions extends ConnTableOptions {
 
 /** The largest timeout `--set` accepts: INT_MAX / HZ with HZ = 1000. */
 export const MAX_TIMEOUT = Math.floor(2147483647 / 1000);
+/** Default share (percent) of the conn table synced conns may fill: the rest stays for local traffic. */
+export const SYNC_CONN_SHARE_DEFAULT = 50;
 /** A deleted dest stays in the trash this long after its last conn is gone. */
 export const DEST_TRASH_PERIOD_MS = 120_000;
 /** An expiring conn that still controls others is kept this long (s). */
@@ -171,6 +173,8 @@ export const CONTROL_EXPIRE_LATER_S = 60;
  * every entry carries established traffic, and almost always a hit under a SYN flood.
  */
 export const EARLY_DROP_SCAN = 64;
+/** A NAT UDP conn is early-dropped only after this long without a packet (the kernel's todrop_entry age). */
+export const EARLY_DROP_UDP_AGE_S = 60;
 
 const NONE_SCHED: Scheduler = { name: 'none', schedule: () => null };
 
@@ -215,6 +219,8 @@ export class Ipvs {
   sync: SyncHook | null = null;
   /** sync_threshold, which the expire path passes as the packet count. */
   syncThreshold = 3;
+  /** The share of the conn table (percent) a sync backup's conns may take (YAML sync_conn_share). */
+  syncConnShare = SYNC_CONN_SHARE_DEFAULT;
 
   /** Services by (proto, addr, port). */
   readonly svcTable = new Map<number, IpvsService>();
@@ -579,7 +585,12 @@ export class Ipvs {
    * traffic, as nf_conntrack's early_drop evicts an unreplied entry and IPVS's drop_entry defence
    * drops SYN_RECV conns. Candidates, each controlling nothing: TCP conns whose handshake never
    * completed (SYN_RECV, SYNACK) or that are over (TIME_WAIT, CLOSE), UDP conns that carried a single
-   * datagram (a spoofed flood's, or a one-shot query's), and persistence templates not ASSURED; never `keep` (the template the new conn will hang under).
+   * datagram (a spoofed flood's, or a one-shot query's) — a NAT one only once it has been idle for
+   * EARLY_DROP_UDP_AGE_S, as the kernel's todrop_entry, since the real server's reply may still be on
+   * its way back through it — and persistence templates that are not ASSURED and whose conns carried a
+   * single client packet (the kernel's random_dropentry drops all unassured ones, but a DR/TUN UDP
+   * template never sees a reply, so never becomes ASSURED: an idle client's would go with it); never
+   * `keep` (the template the new conn will hang under).
    * Scans at most EARLY_DROP_SCAN slots from a clock hand, so a just-admitted conn is revisited only
    * after a whole sweep, and a table full of established conns costs bounded work per refusal.
    * Returns whether a slot was freed (counted in `conns.earlyDrop`).
@@ -596,11 +607,14 @@ export class Ipvs {
       const f = flags[i]!;
       if ((f & CONN_F.USED) === 0 || i === keep || t.nControl[i] !== 0) continue;
       let victim: boolean;
-      if (f & CONN_F.TEMPLATE) victim = (state[i]! & CTPL_S_ASSURED) === 0;
+      if (f & CONN_F.TEMPLATE) victim = (state[i]! & CTPL_S_ASSURED) === 0 && t.inPkts[i]! <= 1;
       else if (t.proto[i] === IPPROTO_TCP) {
         const s = state[i]!;
         victim = s === TCP_S.SYN_RECV || s === TCP_S.SYNACK || s === TCP_S.TIME_WAIT || s === TCP_S.CLOSE;
-      } else victim = t.proto[i] === IPPROTO_UDP && t.inPkts[i]! <= 1;
+      } else {
+        victim = t.proto[i] === IPPROTO_UDP && t.inPkts[i]! <= 1
+          && ((f & CONN_F.FWD_MASK) !== Fwd.Masq || t.timeout[i]! * 1000 - t.remainingMs(i) >= EARLY_DROP_UDP_AGE_S * 1000);
+      }
       if (!victim) continue;
       this.dropHand = i;
       // Not a forced delete: the entry's template (if any) stays and lives out its own timer.

@@ -392,4 +392,5 @@ async function cli(): Promise<void> {
   process.exit(r.failed === 0 ? 0 : 1);
 }
 
-if (process.argv[1]?.endsWith('client.ts')) void cli();
+// As a process (the sources through tsx, or dist/ once built): the lab starts it with moduleCommand.
+if (/\/client\.(ts|js)$/.test(process.argv[1] ?? '')) void cli();

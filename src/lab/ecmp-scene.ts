@@ -17,7 +17,7 @@ export async function runEcmpScene(out: (line: string) => void = (l) => process.
     out(`  ${ok ? 'ok  ' : 'FAIL'}  ${what}`);
     if (!ok) failures++;
   };
-  out('Building: a router running BIRD (ECMP, L4 hash), three directors each running tsvsd + its BIRD, three DR real servers...');
+  out('Building: a router running BIRD (resilient ECMP over a 5-tuple hash), three directors each running tsvsd + its BIRD, three DR real servers...');
   const lab = await labUp({ mode: 'dr', servers: 3, clients: 6, name: 'scene', ecmp: true });
   try {
     await startRouterBird(lab);

@@ -1,7 +1,7 @@
-// The ECMP lab: N directors behind one router, each tsvsd announcing the VIP over BGP through its BIRD, the router's BIRD installing one next hop per director.
+// The ECMP lab: N directors behind one router, each tsvsd announcing the VIP over BGP through its BIRD, the router's BIRD merging them into one route with a next hop per director, forwarded through a resilient nexthop group (resilient-fib.ts).
 //
 //   client ── router cli0          router lan0 198.18.1.1 ─── bridge lan ─── dirK lan0 198.18.1.(1+K) (owned by tsvsd, VIP too)
-//             (ECMP, L4 hash)      router peer0 198.18.3.1 ── bridge peer ── dirK mgmt0 198.18.3.(1+K) (kernel: BGP, BFD, health checks)
+//             (resilient ECMP)     router peer0 198.18.3.1 ── bridge peer ── dirK mgmt0 198.18.3.(1+K) (kernel: BGP, BFD, health checks)
 //                                                              bridge lan ─── rs1..N (DR, VIP on lo)
 //
 // The BGP session needs a kernel address, which owned interfaces do not have: it runs on mgmt0, the
@@ -18,6 +18,7 @@ import { birdCommand, parseProtocols } from '../bgp/birdc.ts';
 import { requestOnce } from '../ctl/client.ts';
 import { ipToU32, u32ToIp } from '../lib/inet.ts';
 import { ROOT, moduleCommand } from '../root.ts';
+import { BIRD_TABLE, RESILIENT_PROTO, groupBuckets } from './resilient-fib.ts';
 import type { AnnounceStatus } from '../ctl/protocol.ts';
 import type { FlowResult } from './client.ts';
 
@@ -46,6 +47,8 @@ export interface EcmpOptions {
   bfd: { interval_ms: number; multiplier: number };
   /** BGP hold time, seconds. */
   holdTime: number;
+  /** Connection sync between the directors: every one runs a master and a backup sync daemon on mgmt0. */
+  sync?: boolean;
 }
 
 export interface EcmpState {
@@ -54,6 +57,9 @@ export interface EcmpState {
   routerConf?: string;
   routerCtl?: string;
 }
+
+/** The lab's sync id (any; the same on every director). */
+export const SYNC_ID = 15;
 
 export const DEFAULT_ECMP: EcmpOptions = { scheduler: 'mh', sloppyTcp: 1, bfd: { interval_ms: 100, multiplier: 3 }, holdTime: 3 };
 
@@ -69,7 +75,9 @@ export function routerPeerName(d: EcmpDirector): string {
 
 /**
  * The router's bird.conf: one eBGP session per director (passive: the directors connect), BFD,
- * and a kernel protocol that merges the equal BGP routes into one multipath route.
+ * and a kernel protocol that merges the equal BGP routes into one multipath route, written to
+ * BIRD_TABLE: the lab's resilient-ECMP programmer (src/lab/resilient-fib.ts) forwards by it through
+ * a resilient nexthop group, as a production router's resilient hashing would.
  */
 export function routerBirdConfig(directors: readonly EcmpDirector[], o: EcmpOptions): string {
   const ms = o.bfd.interval_ms;
@@ -78,7 +86,7 @@ export function routerBirdConfig(directors: readonly EcmpDirector[], o: EcmpOpti
     'log stderr { info, remote, warning, error, auth, fatal, bug };',
     `router id ${LAB.routerPeer};`,
     'protocol device { scan time 10; }',
-    'protocol kernel { ipv4 { export all; import none; }; merge paths on limit 16; }',
+    `protocol kernel { kernel table ${BIRD_TABLE}; ipv4 { export all; import none; }; merge paths on limit 16; }`,
     `protocol bfd { interface "peer0" { min rx interval ${ms} ms; min tx interval ${ms} ms; idle tx interval 1000 ms; multiplier ${o.bfd.multiplier}; }; }`,
   ];
   for (const d of directors) {
@@ -128,6 +136,9 @@ export function directorConfig(lab: Lab, d: EcmpDirector, o: EcmpOptions): strin
       bfd: o.bfd,
       state_dir: lab.state.dir,
     },
+    // Connection sync on the peering net (kernel interface): each director sends its connections
+    // and installs the others' (its own datagrams it drops).
+    ...(o.sync ? { sync_daemon: [{ state: 'master', interface: 'mgmt0', syncid: SYNC_ID }, { state: 'backup', interface: 'mgmt0', syncid: SYNC_ID }] } : {}),
     services,
   };
   return `# Director ${d.index} of lab ${lab.name} (tsvs lab up --directors).\n${stringify(cfg)}`;
@@ -146,6 +157,7 @@ export async function startRouterBird(lab: Lab, o: EcmpOptions = DEFAULT_ECMP): 
   const st = ecmpState(lab);
   st.options = o;
   await writeRouterConf(lab);
+  await lab.startProcess('router', 'resilient-fib', moduleCommand(import.meta.url, './resilient-fib-main'), { ready: /^ready resilient-fib/m, timeoutMs: 20_000 });
   await lab.startProcess('router', 'bird', ['bird', '-f', '-c', st.routerConf!, '-s', st.routerCtl!]);
   await waitFor('the router BIRD control socket', () => birdCommand(st.routerCtl!, 'show status', 1000).then(() => true, () => false), 10_000, 100);
 }
@@ -199,12 +211,20 @@ export async function startEcmpDirector(lab: Lab, d: EcmpDirector): Promise<numb
   return p.pid;
 }
 
-/** The router's next hops for the VIP, from its kernel (what ECMP forwards by). */
+/** The router's next hops for the VIP, from its main table (what ECMP forwards by: the resilient group's members). */
 export async function routerNextHops(lab: Lab): Promise<string[]> {
-  const r = await run('ip', ['-n', lab.ns('router'), '-j', 'route', 'show', `${LAB.vip}/32`, 'proto', 'bird']);
+  const r = await run('ip', ['-n', lab.ns('router'), '-j', 'route', 'show', `${LAB.vip}/32`, 'proto', String(RESILIENT_PROTO)]);
   if (r.code !== 0 || !r.stdout.trim()) return [];
   const routes = JSON.parse(r.stdout) as Array<{ gateway?: string; nexthops?: Array<{ gateway: string }> }>;
   return routes.flatMap((x) => (x.nexthops ? x.nexthops.map((n) => n.gateway) : x.gateway ? [x.gateway] : [])).sort();
+}
+
+/**
+ * The VIP's resilient group on the router: bucket index → the next hop (gateway) that owns it, from
+ * `ip nexthop bucket show`. Empty when no director announces.
+ */
+export function routerBuckets(lab: Lab): Promise<string[]> {
+  return groupBuckets(lab.ns('router'), `${LAB.vip}/32`);
 }
 
 /** The router BIRD's view of each director's session: protocol name → BGP state (Established, Active, ...). */
@@ -222,6 +242,8 @@ export interface EcmpDirectorStatus {
   /** The router's session to it, and whether its LAN address is among the VIP's next hops. */
   routerSession: string;
   inRouterFib: boolean;
+  /** Buckets of the router's resilient group that hash to it (its share of new flows). */
+  buckets: number;
   conns: number;
   inPkts: number;
 }
@@ -230,6 +252,7 @@ export interface EcmpDirectorStatus {
 export async function ecmpStatus(lab: Lab): Promise<EcmpDirectorStatus[]> {
   const st = ecmpState(lab);
   const hops = new Set(await routerNextHops(lab));
+  const buckets = await routerBuckets(lab).catch(() => [] as string[]);
   const sessions = await routerSessions(lab).catch(() => new Map<string, string>());
   const out: EcmpDirectorStatus[] = [];
   for (const d of st.directors) {
@@ -244,7 +267,7 @@ export async function ecmpStatus(lab: Lab): Promise<EcmpDirectorStatus[]> {
     } catch {
       // not running
     }
-    out.push({ director: d, running: announce !== null, announce, routerSession: sessions.get(routerPeerName(d)) ?? 'none', inRouterFib: hops.has(d.lan), conns, inPkts });
+    out.push({ director: d, running: announce !== null, announce, routerSession: sessions.get(routerPeerName(d)) ?? 'none', inRouterFib: hops.has(d.lan), buckets: buckets.filter((g) => g === d.lan).length, conns, inPkts });
   }
   return out;
 }
@@ -253,7 +276,7 @@ export async function ecmpStatus(lab: Lab): Promise<EcmpDirectorStatus[]> {
 export function formatEcmpStatus(rows: readonly EcmpDirectorStatus[], hops: readonly string[]): string {
   const totalPkts = rows.reduce((a, r) => a + r.inPkts, 0) || 1;
   const lines = [`router: ${LAB.vip}/32 next hops ${hops.length ? hops.join(' ') : '(none: unreachable)'}`];
-  lines.push('director  lan          tsvsd    bgp (tsvsd/BIRD)     bfd    announced         router sees   in FIB  conns    in-pkts  share');
+  lines.push('director  lan          tsvsd    bgp (tsvsd/BIRD)     bfd    announced         router sees   in FIB  buckets  conns    in-pkts  share');
   for (const r of rows) {
     const peer = r.announce?.peers[0];
     const vips = r.announce ? r.announce.vips.map((v) => (v.announced ? v.prefix : `-${v.reason}`)).join(',') : '-';
@@ -267,6 +290,7 @@ export function formatEcmpStatus(rows: readonly EcmpDirectorStatus[], hops: read
         (r.announce?.drained ? 'drained' : vips).padEnd(17),
         r.routerSession.padEnd(13),
         (r.inRouterFib ? 'yes' : 'no').padEnd(7),
+        String(r.buckets).padEnd(8),
         String(r.conns).padEnd(8),
         String(r.inPkts).padEnd(8),
         `${((100 * r.inPkts) / totalPkts).toFixed(1)}%`,

@@ -5,7 +5,8 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { canUseNetns, waitFor } from '../../src/lab/netns.ts';
 import { labUp, namespacePids, LAB, type Lab } from '../../src/lab/topology.ts';
-import { addEcmpDirector, ecmpStatus, routerNextHops, startEcmpDirector, startRouterBird, runLabFlows, type EcmpDirector } from '../../src/lab/ecmp.ts';
+import { addEcmpDirector, ecmpStatus, routerBuckets, routerNextHops, startEcmpDirector, startRouterBird, runLabFlows, SYNC_ID, type EcmpDirector } from '../../src/lab/ecmp.ts';
+import { BUCKETS } from '../../src/lab/resilient-fib.ts';
 import { requestOnce } from '../../src/ctl/client.ts';
 import { ROOT } from '../../src/root.ts';
 import type { FlowResult } from '../../src/lab/client.ts';
@@ -14,6 +15,8 @@ const haveBird = spawnSync('sh', ['-c', 'command -v bird && command -v birdc'], 
 const skip = !canUseNetns() ? 'needs root' : !haveBird ? 'needs BIRD 2 (apt-get install bird2; scripts/ensure-tools.sh installs it)' : false;
 
 const FLOWS = 90;
+/** More flows when a 4th director joins: the share that moves is a binomial draw, 180 keep it near its mean (45 ± 6). */
+const FLOWS_JOIN = 180;
 const CLIENTS = 8;
 /** BFD 100 ms x 3: the configured detection time. */
 const DETECT_MS = 300;
@@ -46,9 +49,11 @@ async function whereFlowsAre(directors: readonly EcmpDirector[], flows: Readonly
 }
 
 /** The lab client's flows; `during` runs once all are connected. */
-function runFlows(lab: Lab, durationMs: number, during: (flows: ReadonlySet<FlowKey>) => Promise<void>, graceMs = 20_000): Promise<FlowResult[]> {
-  return runLabFlows(lab, { flows: FLOWS, durationMs, graceMs }, during);
+function runFlows(lab: Lab, durationMs: number, during: (flows: ReadonlySet<FlowKey>) => Promise<void>, graceMs = 20_000, flows = FLOWS): Promise<FlowResult[]> {
+  return runLabFlows(lab, { flows, durationMs, graceMs }, during);
 }
+
+const pidOf = (lab: Lab, d: EcmpDirector) => lab.state.procs.filter((p) => p.role === d.role && p.what === 'tsvsd').pop()!.pid;
 
 function rsName(lab: Lab, ip: string): string {
   return lab.realServers.find((r) => r.ip === ip)?.role ?? ip;
@@ -150,7 +155,8 @@ test('ECMP: three directors announce the VIP over BGP; kill -9, a fourth directo
       assert.equal(m.rsChanged, 0, 'no flow was given another real server');
     });
     assertIntact(lab, flows1, before, 'kill -9');
-    figures.push(`kill -9: ${killedFlows} flows moved off the dead director, ${Math.max(0, survivorsMoved)} of the survivors' flows moved between survivors (router hash-threshold), 0 broke`);
+    figures.push(`kill -9: ${killedFlows} flows moved off the dead director, ${Math.max(0, survivorsMoved)} of the survivors' flows moved between survivors, 0 broke`);
+    assert.equal(survivorsMoved, 0, 'resilient hashing: the survivors keep their own flows');
 
     // Restart the killed director: it announces again.
     await startEcmpDirector(lab, d3);
@@ -167,12 +173,20 @@ test('ECMP: three directors announce the VIP over BGP; kill -9, a fourth directo
     // 2. A fourth director joins while flows run.
     const d4 = await addEcmpDirector(lab, false);
     let movedAdd = 0;
+    let bucketsMoved = -1;
     const flows2 = await runFlows(lab, 20_000, async (keys) => {
       await new Promise((r) => setTimeout(r, 500));
       before = await whereFlowsAre(dirs, keys);
+      const b3 = await routerBuckets(lab);
       const t0 = Date.now();
       await startEcmpDirector(lab, d4);
       await waitHops(lab, [d1.lan, d2.lan, d3.lan, d4.lan], 15_000);
+      const b4 = await routerBuckets(lab);
+      const changed = b4.filter((g, i) => g !== b3[i]);
+      bucketsMoved = changed.length;
+      assert.equal(b3.length, BUCKETS);
+      assert.equal(changed.length, BUCKETS / 4, `the router's resilient group moved exactly the new director's share of buckets`);
+      assert.ok(changed.every((g) => g === d4.lan), 'every moved bucket went to the new director');
       assert.ok(Date.now() - t0 < 16_000, `the fourth director joined while the flows still ran (${Date.now() - t0} ms)`);
       await new Promise((r) => setTimeout(r, 1500));
       const after = await whereFlowsAre([...dirs, d4], keys);
@@ -181,12 +195,13 @@ test('ECMP: three directors announce the VIP over BGP; kill -9, a fourth directo
       assert.equal(m.rsChanged, 0, 'no flow was given another real server');
       const onD4 = [...after.values()].filter((e) => e.dirs.has(d4.role)).length;
       assert.ok(onD4 > 0, 'the fourth director carries flows');
-    });
+      assert.equal(onD4, movedAdd, 'the only flows that moved are those the new director took');
+    }, 20_000, FLOWS_JOIN);
     assertIntact(lab, flows2, before, 'fourth director');
-    figures.push(`3 -> 4 directors: ${movedAdd} of ${FLOWS} flows (${((100 * movedAdd) / FLOWS).toFixed(0)}%) changed director, 0 broke`);
-    // Linux's multipath is hash-threshold: 3 -> 4 next hops remaps about half the hash space (not 1/4);
-    // a bound that still fails when every flow moves.
-    assert.ok(movedAdd < FLOWS * 0.75, `${movedAdd} flows moved`);
+    figures.push(`3 -> 4 directors: ${bucketsMoved} of ${BUCKETS} router buckets and ${movedAdd} of ${FLOWS_JOIN} flows (${((100 * movedAdd) / FLOWS_JOIN).toFixed(0)}%) changed director, 0 broke`);
+    // Resilient hashing moves 1/4 of the buckets; the flows in them are a binomial draw (mean 25 %).
+    // Hash-threshold multipath would move about half.
+    assert.ok(movedAdd <= FLOWS_JOIN * 0.35, `at most about 1/4 of the flows moved: ${movedAdd} of ${FLOWS_JOIN}`);
     dirs.push(d4);
 
     // 3. Drain one: its routes go first, then its connections finish (through the others).
@@ -245,13 +260,65 @@ test('ECMP: three directors announce the VIP over BGP; kill -9, a fourth directo
       4000,
     );
     const broken = flows4.filter((f) => !f.ok).length;
-    figures.push(`without sloppy_tcp, kill -9 of 1 of 4: ${broken} of ${FLOWS} flows broke (${movedNoSloppy} were on the dead director)`);
-    assert.ok(broken >= movedNoSloppy, 'without sloppy_tcp the dead director\'s flows break: the measurement measures something');
+    figures.push(`without sloppy_tcp or sync, kill -9 of 1 of 4: ${broken} of ${FLOWS} flows broke (${movedNoSloppy} were on the dead director)`);
+    assert.equal(broken, movedNoSloppy, 'without sloppy_tcp or sync exactly the dead director\'s flows break (resilient hashing moves no other)');
+    assert.ok(broken > 0, 'the dead director carried flows: the measurement measures something');
+
+    // 5. Connection sync (every director a master and a backup on mgmt0), still without sloppy_tcp:
+    // once the dead director's connections are on the others, its flows survive.
+    await startEcmpDirector(lab, d4);
+    await waitHops(lab, [d1.lan, d2.lan, d3.lan, d4.lan], 15_000);
+    await requestOnce(d4.socket, { op: 'set-sysctl', sysctl: { sloppy_tcp: 0 } });
+    const daemon = (state: 'master' | 'backup') => ({ state, mcastIfn: 'mgmt0', syncid: SYNC_ID, syncMaxlen: 0, mcastGroup: '', mcastPort: 0, mcastTtl: 0 });
+    let victimFlows = 0;
+    let syncMs = 0;
+    const flows5 = await runFlows(
+      lab,
+      14_000,
+      async (keys) => {
+        await new Promise((r) => setTimeout(r, 500));
+        before = await whereFlowsAre(dirs, keys);
+        const mine = [...before].filter(([, e]) => e.dirs.has(d3.role)).map(([k]) => k);
+        victimFlows = mine.length;
+        const t0 = Date.now();
+        for (const d of dirs) for (const st of ['master', 'backup'] as const) await requestOnce(d.socket, { op: 'start-daemon', daemon: daemon(st) });
+        // A connection is sent at its 3rd packet and every 50th after (sync_threshold 3, sync_period 50):
+        // these are past their 3rd, so at their 53rd (~5 s at 10 packets/s); a message leaves within 2 s.
+        const survivors = [d1, d2, d4];
+        await waitFor(`${d3.role}'s connections on every other director`, async () => {
+          const w = await whereFlowsAre(survivors, keys);
+          return mine.every((k) => w.get(k)?.dirs.size === survivors.length);
+        }, 11_000, 250);
+        syncMs = Date.now() - t0;
+        process.kill(pidOf(lab, d3), 'SIGKILL');
+        await waitHops(lab, [d1.lan, d2.lan, d4.lan], 5000);
+      },
+      6000,
+    );
+    const broken5 = flows5.filter((f) => !f.ok).length;
+    figures.push(`with sync, without sloppy_tcp, kill -9 of 1 of 4: ${broken5} of ${FLOWS} flows broke (${victimFlows} were on the dead director; its connections were on every other director ${syncMs} ms after the daemons started)`);
+    assert.ok(victimFlows > 0, 'the dead director carried flows');
+    assertIntact(lab, flows5, before, 'sync, no sloppy_tcp');
+    const counters = await requestOnce(d1.socket, { op: 'counters' });
+    assert.ok((counters.sync?.backup_conns_new ?? 0) > 0, `${d1.role}'s backup installed connections: ${JSON.stringify(counters.sync)}`);
+
+    // 6. mh + sloppy_tcp + sync: kill -9 one of the 3 left.
+    for (const d of [d1, d2, d4]) await requestOnce(d.socket, { op: 'set-sysctl', sysctl: { sloppy_tcp: 1 } });
+    let victim6 = 0;
+    const flows6 = await runFlows(lab, 7000, async (keys) => {
+      await new Promise((r) => setTimeout(r, 3000));
+      before = await whereFlowsAre([d1, d2, d4], keys);
+      // Every director holds every flow now (sync): the dead one's own share is its share of the buckets.
+      victim6 = (await routerBuckets(lab)).filter((g) => g === d4.lan).length;
+      process.kill(pidOf(lab, d4), 'SIGKILL');
+      await waitHops(lab, [d1.lan, d2.lan], 5000);
+    });
+    assertIntact(lab, flows6, before, 'sync + sloppy_tcp');
+    figures.push(`with sync and sloppy_tcp, kill -9 of 1 of 3: 0 of ${FLOWS} flows broke (the dead director owned ${victim6} of the router's ${BUCKETS} buckets)`);
 
     // SIGTERM: tsvsd stops BIRD first (a Cease to the router), BIRD does not outlive it.
-    const p1 = lab.state.procs.filter((p) => p.role === d1.role && p.what === 'tsvsd').pop()!.pid;
-    process.kill(p1, 'SIGTERM');
-    const termMs = await waitHops(lab, [d2.lan, d3.lan], 5000);
+    process.kill(pidOf(lab, d1), 'SIGTERM');
+    const termMs = await waitHops(lab, [d2.lan], 5000);
     figures.push(`SIGTERM ${d1.role}: withdrawn after ${termMs} ms`);
     await waitFor(`${d1.role}'s processes gone`, async () => (await namespacePids(d1.ns)).length === 0, 5000);
   } finally {

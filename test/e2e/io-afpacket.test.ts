@@ -157,3 +157,55 @@ test('IoError is exported with the code union', () => {
   assert.equal(e.errno, 19);
   assert.ok(typeof AfPacketPort === 'function');
 });
+
+test('afpacket multicast: a director\'s local protocol joins its groups\' MACs on the NIC (dev_mcast), and leaves them', { skip, timeout: 60_000 }, async (t) => {
+  await withNetns('afm', async (n) => {
+    await n.add('x');
+    await n.add('y');
+    await n.veth('x', 'xm', 'y', 'ym');
+    // In a child inside the namespace: the sync group 224.0.0.81 and VRRP's 224.0.0.18 on one port, then
+    // removed; an XDP port (generic mode) joins through its own membership socket when it opens here.
+    const script = `
+      import { readFileSync } from 'node:fs';
+      import { AfPacketPort } from '${new URL('../../src/io/afpacket.ts', import.meta.url).pathname}';
+      import { XdpPort } from '${new URL('../../src/io/xdp.ts', import.meta.url).pathname}';
+      import { Director } from '${new URL('../../src/dp/director.ts', import.meta.url).pathname}';
+      const list = (dev) => readFileSync('/proc/net/dev_mcast', 'utf8').split('\\n').map((l) => l.trim().split(/\\s+/)).filter((f) => f[1] === dev).map((f) => f[4]);
+      const out = {};
+      const port = new AfPacketPort('xm');
+      const d = new Director([port]);
+      const lp = { proto: 17, udpPort: 8848, port: 0, groups: [0xe0000051, 0xe0000012], deliver: () => {} };
+      out.before = list('xm');
+      d.addLocalProtocol(lp);
+      out.joined = list('xm');
+      d.removeLocalProtocol(lp);
+      out.left = list('xm');
+      d.addLocalProtocol(lp);
+      port.close();
+      out.closed = list('xm');
+      try {
+        const x = new XdpPort('xm', { mode: 'skb' });
+        const dx = new Director([x]);
+        dx.addLocalProtocol(lp);
+        out.xdpJoined = list('xm');
+        dx.removeLocalProtocol(lp);
+        out.xdpLeft = list('xm');
+        x.close();
+      } catch (e) { out.xdpError = e.message; }
+      console.log(JSON.stringify(out));`;
+    const r = await n.exec('x', [process.execPath, '--import', 'tsx', '--input-type=module', '-e', script]);
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, string[] | string>;
+    const SYNC = '01005e000051';
+    const VRRP = '01005e000012';
+    assert.ok(!out.before!.includes(SYNC) && !out.before!.includes(VRRP), JSON.stringify(out));
+    assert.ok(out.joined!.includes(SYNC) && out.joined!.includes(VRRP), `while joined: ${JSON.stringify(out.joined)}`);
+    assert.ok(!out.left!.includes(SYNC) && !out.left!.includes(VRRP), `after removal: ${JSON.stringify(out.left)}`);
+    assert.ok(!out.closed!.includes(SYNC), 'closing the port leaves what it still held');
+    if (out.xdpError !== undefined) t.diagnostic(`XDP not checked: ${out.xdpError}`);
+    else {
+      assert.ok(out.xdpJoined!.includes(SYNC) && out.xdpJoined!.includes(VRRP), `xdp: ${JSON.stringify(out.xdpJoined)}`);
+      assert.ok(!out.xdpLeft!.includes(SYNC), `xdp after removal: ${JSON.stringify(out.xdpLeft)}`);
+    }
+  });
+});

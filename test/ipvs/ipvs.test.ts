@@ -506,3 +506,46 @@ test('fwmark service is looked up first and templates use IPPROTO_IP', () => {
   const tpl = ipvs.listConns().find((c) => c.template)!;
   assert.deepEqual([tpl.proto, tpl.vaddr, tpl.vport], ['IP', 7, 0]);
 });
+
+test('early drop keeps an idle DR-UDP client\'s template (never ASSURED, more than one packet) and a fresh NAT UDP conn', () => {
+  const ipvs = mk(4);
+  const U: ServiceKey = { proto: UDP, addr: VIP, port: 53 };
+  ipvs.addService({ ...U, sched: 'rr', flags: SVC_F.PERSISTENT, timeout: 3600 });
+  ipvs.addDest(U, { addr: RS1, port: 53, fwd: Fwd.Route, weight: 1 });
+  const N: ServiceKey = { proto: UDP, addr: VIP, port: 54 };
+  ipvs.addService({ ...N, sched: 'rr' });
+  ipvs.addDest(N, { addr: RS2, port: 54, fwd: Fwd.Masq, weight: 1 });
+  const t = newTuple();
+  let now = 1000;
+  ipvs.tick(now);
+  // A DR-UDP client sends two datagrams; its conn expires (UDP 300 s), its template lives on, idle.
+  for (let k = 0; k < 2; k++) assert.equal(inPacket(ipvs, pkt(t, UDP, 7, 5000, VIP, 53)), V_FORWARD);
+  ipvs.tick((now += 301_000));
+  const tpl = ipvs.conns.lookupTemplate(UDP, 7, VIP, 53);
+  assert.ok(tpl >= 0 && ipvs.conns.nControl[tpl] === 0);
+  // Three NAT UDP queries just sent: their replies may be on the way.
+  for (let n = 0; n < 3; n++) assert.equal(inPacket(ipvs, pkt(t, UDP, 100 + n, 6000, VIP, 54)), V_FORWARD);
+  assert.equal(ipvs.conns.count, 4);
+  // The table is full: nothing may go, so the next one is refused.
+  assert.equal(inPacket(ipvs, pkt(t, UDP, 200, 6000, VIP, 54)), V_DROP);
+  assert.ok(ipvs.conns.isUsed(tpl), 'the idle client\'s template was early-dropped');
+  assert.equal(ipvs.conns.earlyDrop, 0);
+  // 60 s later the NAT queries are idle: one gives way.
+  ipvs.tick((now += 60_000));
+  assert.equal(inPacket(ipvs, pkt(t, UDP, 201, 6000, VIP, 54)), V_FORWARD);
+  assert.equal(ipvs.conns.earlyDrop, 1);
+  assert.ok(ipvs.conns.isUsed(tpl));
+});
+
+test('early drop still evicts a flood\'s one-packet persistent DR-UDP templates', () => {
+  const cap = 16;
+  const ipvs = mk(cap);
+  const U: ServiceKey = { proto: UDP, addr: VIP, port: 53 };
+  ipvs.addService({ ...U, sched: 'rr', flags: SVC_F.PERSISTENT, timeout: 3600 });
+  ipvs.addDest(U, { addr: RS1, port: 53, fwd: Fwd.Route, weight: 1 });
+  const t = newTuple();
+  let refused = 0;
+  for (let n = 0; n < 500; n++) if (inPacket(ipvs, pkt(t, UDP, ip('198.18.128.1') + n, 4000, VIP, 53)) !== V_FORWARD) refused++;
+  assert.ok(ipvs.conns.earlyDrop > 400, `earlyDrop ${ipvs.conns.earlyDrop}`);
+  assert.ok(refused < 100, `refused ${refused}`);
+});

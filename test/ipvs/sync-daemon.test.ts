@@ -7,7 +7,8 @@ import { validateConfig } from '../../src/ctl/config.ts';
 import type { Request, RequestBody } from '../../src/ctl/protocol.ts';
 import { PacketBuilder, ip, mac } from '../packet/builder.ts';
 import { ParsedFrame, parseFrame, PARSE, Verdict } from '../../src/packet/parse.ts';
-import { SYNC_FLUSH_TIME_MS } from '../../src/ipvs/sync/master.ts';
+import { SM, SYNC_FLUSH_TIME_MS } from '../../src/ipvs/sync/master.ts';
+import { RELAY } from '../../src/ipvs/sync/kernel-socket.ts';
 
 const ROUTER_MAC = '02:00:00:00:0a:01';
 const RS_MAC = '02:00:00:00:0b:01';
@@ -236,6 +237,35 @@ test('many conns: full messages of at most sync_maxlen go out within the send de
   assert.equal(rest[0]!.p.ipEnd - rest[0]!.p.l4 - 8, 8 + 2 * 36);
 });
 
+test('owned interface: the master\'s sync_maxlen fits the port MTU; a backup counts fragments and over-long datagrams as sync drops', () => {
+  const lan = new MemoryPort('lan0', { mac: mac('02:00:00:00:01:01'), mtu: 1000, maxFrame: 4096 });
+  const config = validateConfig({ interfaces: ['lan0'], addresses: [`${VIP}/32@lan0`, '198.18.1.2/24@lan0'], services: [] });
+  const dp = new Dataplane([lan], config, () => {});
+  let id = 0;
+  const req = (body: RequestBody) => dp.handle({ v: 1, id: ++id, ...body } as Request);
+  const daemon = (state: 'master' | 'backup', syncMaxlen: number): RequestBody => ({ op: 'start-daemon', daemon: { state, mcastIfn: 'lan0', syncid: 0, syncMaxlen, mcastGroup: '', mcastPort: 0, mcastTtl: 0 } });
+  assert.equal(req(daemon('master', 0)).ok, true);
+  assert.equal(dp.sync.list()[0]!.maxlen, 1000 - 28, 'the default 1472 cut to MTU - 28');
+  req({ op: 'stop-daemon', state: 'master' });
+  assert.equal(req(daemon('master', 5000)).ok, true);
+  assert.equal(dp.sync.list()[0]!.maxlen, 972);
+  // The backup's sync_maxlen (1024, its least): longer datagrams are dropped as the kernel's short read would.
+  assert.equal(req(daemon('backup', 1024)).ok, true);
+  const syncDgram = (len: number, frag: { mf?: boolean }) => {
+    const f = new PacketBuilder().eth({ dst: '01:00:5e:00:00:51', src: ROUTER_MAC }).ipv4({ src: '198.18.1.9', dst: '224.0.0.81', ttl: 1, ...frag })
+      .udp({ sport: 40000, dport: 8848 }).payload(new Uint8Array(len)).build();
+    return f.buf.subarray(f.off, f.off + f.len);
+  };
+  const before = dp.counters();
+  lan.inject(syncDgram(600, { mf: true }));
+  lan.inject(syncDgram(1100, {}));
+  dp.director.runOnce(1000);
+  const c = dp.counters();
+  assert.equal(c.sync!.backup_drop_fragment, 1);
+  assert.equal(c.sync!.backup_drop_too_long, 1);
+  assert.equal(c.drops.multicast, before.drops.multicast, 'not counted as a stray multicast');
+});
+
 test('YAML sync_daemon starts the daemons; one that follows a VRRP instance switches role as keepalived does', () => {
   const lan = new MemoryPort('lan0', { mac: mac('02:00:00:00:01:01') });
   const config = validateConfig({
@@ -293,4 +323,43 @@ test('kernel interface: the daemons hand message bytes to the relay (the main th
   assert.equal(c[0]!.state, 'ESTABLISHED');
   b.dp.handle({ v: 1, id: 2, op: 'stop-daemon', state: 'backup' });
   assert.equal(opened.at(-1), 'close backup');
+});
+
+test('kernel interface: a role runs once the main thread has its socket; a refused socket stops it; relay counters are true', () => {
+  const shared = new Int32Array(new SharedArrayBuffer(RELAY.SLOTS * 4));
+  const sent: Uint8Array[] = [];
+  const relay = { open: () => {}, close: () => {}, send: (m: Uint8Array) => (sent.push(m.slice()), true), shared };
+  const lan = new MemoryPort('lan0', { mac: mac('02:00:00:00:01:01') });
+  const config = validateConfig({
+    interfaces: ['lan0'],
+    addresses: [`${VIP}/32@lan0`, '198.18.1.2/24@lan0'],
+    services: [{ protocol: 'tcp', address: VIP, port: 80, scheduler: 'rr', realservers: [{ address: '198.18.1.11', port: 80, method: 'dr' }] }],
+  });
+  const dp = new Dataplane([lan], config, () => {}, relay);
+  const start = (state: 'master' | 'backup') => dp.handle({ v: 1, id: 1, op: 'start-daemon', daemon: { state, mcastIfn: 'lo', syncid: 0, syncMaxlen: 0, mcastGroup: '', mcastPort: 0, mcastTtl: 0 } });
+  assert.equal(start('master').ok, true);
+  assert.equal(start('backup').ok, true);
+  assert.equal(dp.sync.awaitingRelay('master'), true);
+  assert.equal(dp.sync.relayOpened('master', null), true);
+  assert.equal(dp.sync.awaitingRelay('master'), false);
+  assert.equal(dp.sync.relayOpened('backup', 'bind EADDRINUSE'), false);
+  assert.deepEqual(dp.sync.list().map((e) => e.state), ['master'], 'the refused backup is not running');
+  // Two messages handed over (as SyncMaster counts them), one of which the kernel then refused.
+  dp.sync.master!.master.counts[SM.MSGS] = 2;
+  Atomics.add(shared, RELAY.TX_FAILED, 1);
+  const c = dp.sync.counters();
+  assert.equal(c.master_messages, 1);
+  assert.equal(c.master_send_failed, 1);
+  // A backup drops a relayed message longer than its sync_maxlen, and lowers the in-flight count.
+  assert.equal(start('backup').ok, true);
+  dp.sync.relayOpened('backup', null);
+  Atomics.store(shared, RELAY.RX_INFLIGHT, 1);
+  const long = new Uint8Array(dp.sync.backup!.entry.maxlen + 1);
+  long[2] = long.length >> 8;
+  long[3] = long.length & 0xff;
+  dp.sync.receiveRelayed(long);
+  assert.equal(dp.sync.counters().backup_drop_too_long, 1);
+  assert.equal(Atomics.load(shared, RELAY.RX_INFLIGHT), 0);
+  Atomics.add(shared, RELAY.RX_OTHER_IF, 2);
+  assert.equal(dp.sync.counters().backup_drop_other_interface, 2);
 });

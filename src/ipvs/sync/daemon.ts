@@ -11,17 +11,21 @@ import type { Ipvs } from '../service.ts';
 import { SyncBackup, SB_NAMES } from './backup.ts';
 import { SyncMaster, SM_NAMES, SYNC_SYSCTL_DEFAULTS, type SyncSysctls } from './master.ts';
 import { SR, SR_NAMES, SYNC_GROUP, SYNC_HDR_OVERHEAD, SYNC_PORT } from './msg.ts';
+import { kernelIfAddress, RELAY } from './kernel-socket.ts';
 
 type Log = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
 
 /**
  * How a daemon on an interface tsvsd does not own reaches the network: tsvsd's main thread holds a
  * UDP socket on that kernel interface (multicast membership, IP_MULTICAST_IF) and relays message bytes.
+ * `open` is answered later through `SyncDaemons.relayOpened`; `send` hands the bytes over (true) and
+ * a send the kernel then refuses is counted in `shared` (RELAY slots), as are the receive drops.
  */
 export interface SyncRelay {
   open(state: 'master' | 'backup', d: DaemonEntry): void;
   close(state: 'master' | 'backup'): void;
   send(msg: Uint8Array): boolean;
+  readonly shared?: Int32Array | null;
 }
 
 interface MasterRun {
@@ -71,8 +75,10 @@ export class SyncDaemons {
   follows: string | null = null;
   /** The sync_maxlen each role was started with (0 = default), for a role switch. */
   private readonly requestedMaxlen = new Map<string, number>();
-  /** Datagrams for our group the backup could not use (not UDP-sane, own, unicast). */
+  /** Datagrams for our group the backup could not use (not UDP-sane, own, unicast, fragments). */
   private readonly rxBad = new Float64Array(SR.COUNT);
+  /** Roles on a kernel interface whose sockets the main thread has not confirmed yet. */
+  private readonly awaiting = new Set<'master' | 'backup'>();
 
   constructor(
     private readonly ipvs: Ipvs,
@@ -94,6 +100,11 @@ export class SyncDaemons {
       const m = this.relay !== null ? kernelMtu(ifname) : undefined;
       if (m === undefined) throw new IpvsError('ENODEV', 'start-daemon');
       mtu = m;
+      // The kernel binds the master to inet_select_addr and only logs when there is none; then
+      // IP_MULTICAST_IF, membership and the source all fall back to the default interface. Refused.
+      if (kernelIfAddress(ifname) === undefined) {
+        throw new IpvsError('EINVAL', 'other', `start-daemon: interface ${ifname} has no IPv4 address; give it one (the sync socket binds it)`);
+      }
     }
     let group = SYNC_GROUP;
     if (c.mcastGroup !== '') {
@@ -107,10 +118,23 @@ export class SyncDaemons {
     // start_sync_thread: the master defaults to a 1500-byte MTU, the backup to its interface's.
     const devMtu = state === 'backup' ? Math.min(Math.max(mtu, 1500), 65535) : 1500;
     const minLen = state === 'backup' ? 1024 : 1;
-    const maxlen = c.syncMaxlen ? Math.min(Math.max(c.syncMaxlen, minLen), MAX_MSG) : devMtu - SYNC_HDR_OVERHEAD;
+    let maxlen = c.syncMaxlen ? Math.min(Math.max(c.syncMaxlen, minLen), MAX_MSG) : devMtu - SYNC_HDR_OVERHEAD;
+    // tsvsd builds an owned interface's frames itself and does not fragment: a master's messages fit
+    // the device MTU (the kernel would let IP fragment them).
+    if (state === 'master' && port >= 0) maxlen = Math.min(maxlen, mtu - SYNC_HDR_OVERHEAD);
     const entry: DaemonEntry = { state, mcastIfn: ifname, syncid: c.syncid, maxlen, group: u32ToIp(group), port: mport, ttl };
+    let lp: LocalProtocol | null = null;
+    if (state === 'backup' && port >= 0) {
+      lp = { proto: 17, udpPort: mport, port, groups: [group], deliver: (pt, buf, p) => this.deliver(pt, buf, p),
+        fragment: () => this.rxBad[SR.FRAGMENT]!++ };
+      // Joins the group's MAC on the NIC; a refusal throws before anything is started.
+      this.dir.addLocalProtocol(lp);
+    }
     this.requestedMaxlen.set(state, c.syncMaxlen);
-    if (port < 0) this.relay!.open(state, entry);
+    if (port < 0) {
+      this.awaiting.add(state);
+      this.relay!.open(state, entry);
+    }
     if (state === 'master') {
       const master = new SyncMaster(this.ipvs.conns, c.syncid, maxlen, this.sysctl);
       // An ephemeral source port, as the kernel's unbound-port send socket gets.
@@ -123,11 +147,6 @@ export class SyncDaemons {
       }
     } else {
       const backup = new SyncBackup(this.ipvs, c.syncid);
-      let lp: LocalProtocol | null = null;
-      if (port >= 0) {
-        lp = { proto: 17, udpPort: mport, port, groups: [group], deliver: (pt, buf, p) => this.deliver(pt, buf, p) };
-        this.dir.addLocalProtocol(lp);
-      }
       this.backup = { entry, backup, port, lp };
     }
     this.log('info', `sync thread started: state = ${state.toUpperCase()}, mcast_ifn = ${ifname}, syncid = ${c.syncid}`, { ...entry });
@@ -152,8 +171,26 @@ export class SyncDaemons {
     return want;
   }
 
+  /** Whether the role's kernel-interface sockets are still being opened (its start is not confirmed). */
+  awaitingRelay(state: 'master' | 'backup'): boolean {
+    return this.awaiting.has(state);
+  }
+
+  /**
+   * The main thread opened the role's sockets (error null) or could not: then the role stops again,
+   * as if it had never started. Returns whether the role runs.
+   */
+  relayOpened(state: 'master' | 'backup', error: string | null): boolean {
+    if (!this.awaiting.delete(state)) return false;
+    if (error === null) return true;
+    this.log('error', `sync ${state} daemon not started: ${error}`);
+    if ((state === 'master' ? this.master : this.backup) !== null) this.stop(state);
+    return false;
+  }
+
   /** --stop-daemon: ESRCH when that role is not running. Pending master messages are discarded, as the kernel does. */
   stop(state: 'master' | 'backup'): void {
+    this.awaiting.delete(state);
     if (state === 'master') {
       const m = this.master;
       if (m === null) throw new IpvsError('ESRCH', 'stop-daemon');
@@ -194,6 +231,15 @@ export class SyncDaemons {
     add('backup', SB_NAMES, this.backup?.backup.counts);
     const drops = new Float64Array(SR.COUNT);
     for (let i = 0; i < SR.COUNT; i++) drops[i] = (this.backup?.backup.drops[i] ?? 0) + this.rxBad[i]!;
+    const sh = this.relay?.shared;
+    if (sh) {
+      drops[SR.QUEUE_FULL]! += Atomics.load(sh, RELAY.RX_QUEUE_FULL);
+      drops[SR.OTHER_IF]! += Atomics.load(sh, RELAY.RX_OTHER_IF);
+      // Relayed messages count as sent when handed over; those the kernel then refused move here.
+      const failed = Atomics.load(sh, RELAY.TX_FAILED);
+      r.master_messages! -= failed;
+      r.master_send_failed! += failed;
+    }
     add('backup_drop', SR_NAMES, drops);
     return r;
   }
@@ -244,6 +290,10 @@ export class SyncDaemons {
       this.rxBad[SR.BAD_DATAGRAM]!++;
       return;
     }
+    if (ulen - UDP_HDR > b.entry.maxlen) {
+      this.rxBad[SR.TOO_LONG]!++;
+      return;
+    }
     // A partial checksum (NEEDS_CSUM from a local sender) is the kernel's to finish, and trusted as it does.
     if ((p.flags & PF.NEEDS_CSUM) === 0 && !l4ChecksumOk(buf, p.l3, l4, l4 + ulen, 17)) {
       this.rxBad[SR.BAD_DATAGRAM]!++;
@@ -254,8 +304,14 @@ export class SyncDaemons {
 
   /** Message bytes the relay received on a kernel interface. */
   receiveRelayed(msg: Uint8Array): void {
+    const sh = this.relay?.shared;
+    if (sh) Atomics.sub(sh, RELAY.RX_INFLIGHT, 1);
     const b = this.backup;
     if (b === null || b.port >= 0) return;
+    if (msg.length > b.entry.maxlen) {
+      this.rxBad[SR.TOO_LONG]!++;
+      return;
+    }
     b.backup.receive(msg, 0, msg.length);
   }
 }

@@ -28,7 +28,12 @@ export const SYNC_SEND_DELAY_MS = 20;
 export const SYNC_WAKEUP_RATE = 8;
 /** IPVS_SYNC_FLUSH_TIME: a message that is not full goes out at the latest this long (ms) after its first entry. */
 export const SYNC_FLUSH_TIME_MS = 2000;
-/** Messages queued at most (the kernel's sync_qlen_max); more are dropped and counted. */
+/**
+ * Messages queued at most; more are dropped and counted (queue_full). The kernel's sync_qlen_max
+ * defaults to nr_free_buffer_pages() / 32, tens of thousands on a server, allocated as needed; tsvs
+ * preallocates every buffer, so it keeps 64 (about 94 KB at 1472 bytes): far more than the at most
+ * 8 full messages a 10 ms tick sends at once (SYNC_WAKEUP_RATE) on a link that keeps up.
+ */
 export const SYNC_QLEN_MAX = 64;
 /** A message carries at most 255 entries (nr_conns is one byte). */
 const MAX_CONNS = 255;
@@ -88,10 +93,10 @@ export class SyncMaster implements SyncHook {
       if ((t.flags[cp]! & CONN_F.ONE_PACKET) === 0 && this.needed(cp, pkts)) this.add(cp);
       const ct = t.control[cp]!;
       if (ct < 0) return;
-      if (t.flags[ct]! & CONN_F.TEMPLATE) {
-        pkts = t.inPkts[ct]! + 1;
-        t.inPkts[ct] = pkts;
-      } else pkts = this.sys.threshold;
+      // The kernel's atomic_add_return on ct->in_pkts: core.ts's inPacket already counted this
+      // packet on the template (early drop uses the count too), so it is read, not bumped again.
+      if (t.flags[ct]! & CONN_F.TEMPLATE) pkts = t.inPkts[ct]!;
+      else pkts = this.sys.threshold;
       cp = ct;
     }
   }
@@ -182,7 +187,9 @@ export class SyncMaster implements SyncHook {
       this.firstUse[b] = t.now;
       this.cur = b;
     }
-    // tsvs does no TCP sequence adjustment (no FTP helper), so no SEQ option is ever needed.
+    // tsvs does no TCP sequence adjustment (no FTP helper), so no SEQ option is ever needed. The
+    // fwmark field is the kernel's cp->fwmark, the packet's mark (skb->mark): tsvsd owns its
+    // interfaces, no netfilter marks reach it and it refuses fwmark services, so it is always 0 here.
     appendConnV4(this.bufs[b]!, 0, t.proto[cp]!, t.flags[cp]! & 0xffff, t.state[cp]!, t.cport[cp]!, t.vport[cp]!,
       t.dport[cp]!, 0, t.timeout[cp]!, t.caddr[cp]!, t.vaddr[cp]!, t.daddr[cp]!, null);
     this.counts[SM.CONNS]!++;

@@ -61,12 +61,30 @@ export const SR = {
   OWN: 15,
   /** Unicast to our address, or a UDP checksum that fails. */
   BAD_DATAGRAM: 16,
-  COUNT: 17,
+  /** The entry names a conn this director scheduled itself (no SYNC flag): sync never touches those. */
+  LOCAL: 17,
+  /** Synced conns already fill their share of the table (sync_conn_share). */
+  SHARE_FULL: 18,
+  /** A non-zero fwmark: tsvs has no fwmark services, so no local service can match it. */
+  FWMARK: 19,
+  /** A template with a client port: tsvs's templates have none (only persistence engines' do). */
+  TEMPLATE: 20,
+  /** Kernel interface: more received messages waiting for the data plane than RELAY_RX_MAX (a flood). */
+  QUEUE_FULL: 21,
+  /** Kernel interface: the source is on none of the interface's prefixes (another interface's datagram). */
+  OTHER_IF: 22,
+  /** Longer than the backup's sync_maxlen: the kernel reads into a buffer that long and drops the rest. */
+  TOO_LONG: 23,
+  /** An IP fragment of a datagram for the sync group and port (tsvs does not reassemble; keep sync_maxlen within the MTU). */
+  FRAGMENT: 24,
+  COUNT: 25,
 } as const;
 
 export const SR_NAMES: readonly string[] = [
   'short', 'bad_size', 'syncid', 'version', 'truncated', 'entry_version', 'bad_entry', 'trailing',
   'ipv6', 'protocol', 'state', 'option', 'no_dest', 'table_full', 'stale', 'own', 'bad_datagram',
+  'local', 'share_full', 'fwmark', 'template',
+  'queue_full', 'other_interface', 'too_long', 'fragment',
 ];
 
 /** One decoded conn entry; reused for every entry (never allocated per message). */
