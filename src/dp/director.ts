@@ -149,6 +149,10 @@ export class Director {
   private readonly xr = new XmitResult();
   private readonly burst: number;
   private now = 0;
+  /** The time of the current (or last) pass, in ms on the clock runOnce is given (the neighbour cache's). */
+  get clock(): number {
+    return this.now;
+  }
   private icmpId = 1;
   private icmpTokens = ICMP_BURST;
   private icmpRefill = 0;
@@ -198,15 +202,20 @@ export class Director {
   /** Adds one of the director's own addresses (VIP or DIP) with its connected route; sends gratuitous ARP. */
   addAddress(addr: number, prefix: number, port: number): void {
     this.local.set(addr >>> 0, { addr: addr >>> 0, prefix, port });
+    this.addrGen++;
     if (prefix < 32) this.routes.add(addr, prefix, 0, port);
     this.gratuitousArp(addr >>> 0);
   }
+
+  /** Bumped whenever an address is added or removed (VRRP taking or releasing a VIP, a control request): the fast path re-derives its entries then. */
+  addrGen = 0;
 
   /** Removes an address and its connected route (unless another address on the prefix keeps it). */
   delAddress(addr: number): boolean {
     const a = this.local.get(addr >>> 0);
     if (!a) return false;
     this.local.delete(addr >>> 0);
+    this.addrGen++;
     if (a.prefix < 32) {
       const mask = a.prefix === 0 ? 0 : (0xffffffff << (32 - a.prefix)) >>> 0;
       const still = [...this.local.values()].some((o) => o.prefix === a.prefix && ((o.addr & mask) >>> 0) === ((a.addr & mask) >>> 0));

@@ -74,8 +74,6 @@ function main(): void {
     return;
   }
   let dp: Dataplane;
-  // A VRRP instance left MASTER: the fast path's entries toward the VIPs it released go at once.
-  let vrrpReleased = false;
   try {
     const relay: SyncRelay = {
       open: (state, daemon) => post({ type: 'sync-open', state, daemon }),
@@ -86,10 +84,8 @@ function main(): void {
       },
       shared: mailbox,
     };
-    dp = new Dataplane(ports, init.config, (level, msg, fields) => post({ type: 'log', level, msg, fields }), relay, (event) => {
-      if (event.kind === 'instance' && event.from === 'MASTER') vrrpReleased = true;
-      post({ type: 'vrrp', event });
-    });
+    // A VIP a VRRP instance releases leaves the fast path at the next tick (FastPath.tick sees Director.addrGen move).
+    dp = new Dataplane(ports, init.config, (level, msg, fields) => post({ type: 'log', level, msg, fields }), relay, (event) => post({ type: 'vrrp', event }));
   } catch (e) {
     for (const p of ports) p.close();
     post({ type: 'fatal', message: (e as Error).message });
@@ -195,10 +191,6 @@ function main(): void {
       dp.tick(now);
       fast?.tick(now);
       lastTick = now;
-    }
-    if (vrrpReleased) {
-      vrrpReleased = false;
-      fast?.cache.refresh();
     }
     // Busy-poll (on request) never sleeps: no wake-up latency per burst, one core spent on it.
     if (n === 0 && io && !busyPoll) io.pollFds(fds, IDLE_POLL_MS);

@@ -24,6 +24,8 @@ export interface FastCacheHooks {
   count(i: number, side: Side, packets: number, bytes: number): void;
   /** True while `tsvs trace` or --pcap watches conn i: every packet of it must stay on the TS path. */
   watched(i: number): boolean;
+  /** Called the first time the map refuses an entry for being full (the operator should hear it once). */
+  mapFull?(): void;
 }
 
 /** Cache counters (exposed with the director's). */
@@ -119,8 +121,9 @@ export class FastCache {
     if (e === null) return;
     const r = this.map.update(this.keyOf(i, side), encodeValue(this.val, e, side === 'out'), BPF_ANY);
     if (r !== 0) {
-      if (r === E2BIG) this.stats.full++;
-      else this.stats.errors++;
+      if (r === E2BIG) {
+        if (this.stats.full++ === 0) this.hooks.mapFull?.();
+      } else this.stats.errors++;
       return;
     }
     if (this.installed[i] === 0) {
@@ -168,9 +171,10 @@ export class FastCache {
 
   /**
    * Re-derives every installed entry from the director's state as it is now: a changed one (a
-   * neighbour's new MAC, a route moved to another port) is rewritten after its counters are folded
-   * (the program's counters then restart from 0), one that can no longer be filled (the neighbour
+   * neighbour's new MAC, a route moved to another port) is rewritten after its counters are folded,
+   * one that can no longer be filled (the neighbour
    * failed) takes its conn off the fast path. Folds everything on the way (`fold(true)`).
+   * A rewritten entry keeps its counters and last-seen.
    */
   refresh(): void {
     this.fold(true);
@@ -185,12 +189,17 @@ export class FastCache {
     return false;
   }
 
-  /** Writes this.fresh as conn i's `side` entry (its counters, folded just before, restart from 0). */
+  /**
+   * Writes this.fresh as conn i's `side` entry, keeping the counters and last-seen the entry has now:
+   * zeroed, a conn the program carried until just before would look idle since its install to
+   * onExpire (and expire while in use). The folded marks stay, so nothing is counted twice; what the
+   * program counts between this lookup and the update is lost (an instant, once per change).
+   */
   private rewrite(i: number, side: Side): void {
-    if (this.map.update(this.keyOf(i, side), this.fresh, BPF_EXIST) !== 0) return;
-    const k = i * 4 + (side === 'in' ? 0 : 2);
-    this.folded[k] = 0;
-    this.folded[k + 1] = 0;
+    const key = this.keyOf(i, side);
+    if (!this.map.lookup(key, this.val)) return;
+    this.fresh.set(this.val.subarray(VALUE.PACKETS, VALUE.SIZE), VALUE.PACKETS);
+    this.map.update(key, this.fresh, BPF_EXIST);
   }
 
   /** Removes the entries of every conn for which `pred` is true (a real server deleted, a trace started). */

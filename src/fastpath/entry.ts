@@ -3,7 +3,6 @@ import type { Director } from '../dp/director.ts';
 import type { ConnTable } from '../ipvs/conn.ts';
 import { CONN_F } from '../ipvs/conn.ts';
 import { Fwd } from '../ipvs/types.ts';
-import { NeighState } from '../stack/neigh.ts';
 import { METHOD, type FastEntry } from './layout.ts';
 
 /** The client → real server direction (key: CIP, VIP, cport, vport) or the NAT reply (key: RIP, CIP, rport, cport). */
@@ -13,10 +12,11 @@ export type Side = 'in' | 'out';
  * Fills `out` with the entry for `side` of conn `i`: the rewrite of its transmitter (NAT: the
  * conn's RIP:rport in, VIP:vport out; DR: none; TUN: DIP → RIP), the egress port and next hop the
  * director's `output()` would pick (the route of the new destination, its gateway when it has one),
- * that neighbour's MAC and the port's own. Returns null, changing nothing the caller relies on, when
+ * that neighbour's MAC (while the TS path would use it) and the port's own. Returns null, changing nothing the caller relies on, when
  * the fast path must leave the direction to the TS path: a method it does not execute (local, bypass;
- * a reply of a non-NAT conn), no route, a next hop not resolved (Reachable) on that port, an
- * address the TS path would need to answer itself, or a VIP that is not the director's now (VRRP BACKUP). `ifindexOf(port)` gives the kernel ifindex of a port.
+ * a reply of a non-NAT conn), a VIP that is not (or no longer) one of the director's addresses, no
+ * route, a next hop not resolved (Reachable) on that port, or an address the TS path would need to
+ * answer itself. `ifindexOf(port)` gives the kernel ifindex of a port.
  */
 export function fastEntryFor(dir: Director, ct: ConnTable, i: number, side: Side, ifindexOf: (port: number) => number, out: FastEntry): FastEntry | null {
   const fwd = ct.flags[i]! & CONN_F.FWD_MASK;
@@ -32,10 +32,10 @@ export function fastEntryFor(dir: Director, ct: ConnTable, i: number, side: Side
     // A reply to a local address is the director's own traffic, not FORWARD's.
     if (dir.isLocal(dst)) return null;
   } else {
-    // The TS path takes a packet to the VIP only while the VIP is the director's (INPUT): a VRRP
-    // BACKUP, which has released it, forwards nothing to it, and neither may the program.
-    if (!dir.isLocal(ct.vaddr[i]!)) return null;
     dst = ct.daddr[i]!;
+    // Client frames are IPVS's only while the VIP is the director's (the TS path's INPUT hook): a
+    // director VRRP made BACKUP released it and must not go on forwarding frames still sent to it.
+    if (!dir.isLocal(ct.vaddr[i]!)) return null;
     if (fwd === Fwd.Masq) {
       out.method = METHOD.NAT_IN;
       out.addr = ct.daddr[i]!;
@@ -56,8 +56,11 @@ export function fastEntryFor(dir: Director, ct: ConnTable, i: number, side: Side
   if (r === undefined) return null;
   const port = r.port;
   const hop = r.gateway !== 0 ? r.gateway : dst;
-  const n = dir.neigh.get(hop);
-  if (n === undefined || n.port !== port || n.state !== NeighState.Reachable) return null;
+  // The MAC the TS path would use now (Reachable, or Stale while re-probed), on the route's port. This
+  // is also the fast path's use of the neighbour: refresh() calls it every second for every entry, so
+  // the neighbour ages and is re-probed as if the TS path sent to it.
+  const n = dir.neigh.usable(hop, dir.clock);
+  if (n === undefined || n.port !== port) return null;
   const p = dir.ports[port]!;
   out.forward = forward;
   out.mtu = p.mtu;

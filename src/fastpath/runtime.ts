@@ -2,7 +2,7 @@
 import type { Port } from '../io/port.ts';
 import { AfPacketPort } from '../io/afpacket.ts';
 import type { Dataplane } from '../dp/dataplane.ts';
-import { countFolded } from '../ipvs/core.ts';
+import { countFolded, foldInPkts } from '../ipvs/core.ts';
 import { DEST_F, Fwd } from '../ipvs/types.ts';
 import { CONN_F } from '../ipvs/conn.ts';
 import { BpfHashMap, loadProgram, tcxAttach, attachSocketFilter, detachSocketFilter, closeFd, BPF_PROG_TYPE_SCHED_CLS, BPF_PROG_TYPE_SOCKET_FILTER } from './bpf.ts';
@@ -31,6 +31,7 @@ export class FastPath {
   readonly carried = { packets: 0, bytes: 0 };
   private readonly fds: number[] = [];
   private lastFold = 0;
+  private addrGen = 0;
   private lastLogged = 0;
   private closed = false;
 
@@ -81,17 +82,13 @@ export class FastPath {
         entryFor: (i, side, out) => ((ct.flags[i]! & CONN_F.FWD_MASK) === Fwd.Tunnel ? null : fastEntryFor(dir, ct, i, side, (port) => ifindex[port]!, out)),
         count: (i, side, packets, bytes) => {
           countFolded(ipvs, ipvs.destById[ct.dest[i]!], side === 'out', packets, bytes);
-          if (side === 'in') {
-            ct.inPkts[i] = ct.inPkts[i]! + packets;
-            // The template counts its conns' client packets too (early drop reads it), as core.ts does.
-            const tpl = ct.control[i]!;
-            if (tpl >= 0) ct.inPkts[tpl] = Math.min(0xffffffff, ct.inPkts[tpl]! + packets);
-          }
+          if (side === 'in') foldInPkts(ipvs, i, packets);
           self.carried.packets += packets;
           self.carried.bytes += bytes;
         },
         // While a trace or --pcap runs, every packet stays on the TS path (they see all of them).
         watched: () => dir.tracer.active || dir.pcap !== null,
+        mapFull: () => log('warn', `fast path map full (${m.maxEntries} entries): further conns stay on the packet-socket path (counted: "full" in the debug report)`, { fastpath: 'full', maxEntries: m.maxEntries }),
       });
       const fast = new FastPath(dp, map, fds, () => {}, afp as AfPacketPort[], log, make);
       const cache = fast.cache;
@@ -121,17 +118,23 @@ export class FastPath {
 
   /** Timer work: fold the counters; re-derive the entries (neighbours, routes); drop every entry while a trace or --pcap watches. */
   tick(now: number): void {
+    const dir = this.dp.director;
+    // An address came or went (VRRP released a VIP): re-derive the entries now, not at the next second.
+    if (dir.addrGen !== this.addrGen) {
+      this.addrGen = dir.addrGen;
+      this.lastFold = -Infinity;
+    }
     if (now - this.lastFold < FOLD_MS) return;
     this.lastFold = now;
-    const dir = this.dp.director;
     if (dir.tracer.active || dir.pcap !== null) this.cache.removeAll();
     else this.cache.refresh(); // folds on the way
     if (this.carried.packets !== this.lastLogged) {
       this.lastLogged = this.carried.packets;
       let ring = 0;
       for (const p of this.ports) ring += p.stats().rxFrames;
-      this.log('debug', `fast path: ${this.cache.size} conns in the map, ${this.carried.packets} packets (${this.carried.bytes} bytes) carried; the packet sockets received ${ring} frames`, {
-        fastConns: this.cache.size, fastPackets: this.carried.packets, fastBytes: this.carried.bytes, ringFrames: ring,
+      const st = this.cache.stats;
+      this.log('debug', `fast path: ${this.cache.size} conns in the map, ${this.carried.packets} packets (${this.carried.bytes} bytes) carried; the packet sockets received ${ring} frames; full ${st.full}, errors ${st.errors}`, {
+        fastConns: this.cache.size, fastPackets: this.carried.packets, fastBytes: this.carried.bytes, ringFrames: ring, fastFull: st.full, fastErrors: st.errors,
       });
     }
   }

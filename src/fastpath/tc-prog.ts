@@ -131,14 +131,32 @@ export function emitClassify(a: Asm, o: { mapFd: number; mac: Uint8Array }, acce
   ld(SZ.H, R2, 12).jmp32(JMP.JNE, R2, 0x0008, 'punt');
   ld(SZ.B, R2, IP).jmp32(JMP.JNE, R2, 0x45, 'punt');
   ld(SZ.H, R2, IP_FRAG).alu32(ALU.AND, R2, 0xff3f).jmp32(JMP.JNE, R2, 0, 'punt');
+  // What the TS path's parse drops as malformed is not carried either: a header checksum that does
+  // not verify (the sum of its ten words, folded, is 0xffff; byte order does not matter to it), and a
+  // total length beyond the frame (bytes past it are Ethernet padding). skb->len counts from the
+  // Ethernet header in both programs (tc ingress and a raw packet socket's filter push it back).
+  a.movi(R3, 0);
+  for (let w = 0; w < 20; w += 2) ld(SZ.H, R2, IP + w).alu64(ALU.ADD, R3, { reg: R2 });
+  for (let k = 0; k < 2; k++) a.mov(R2, R3).alu64(ALU.RSH, R2, 16).alu64(ALU.AND, R3, 0xffff).alu64(ALU.ADD, R3, { reg: R2 });
+  a.jmp(JMP.JNE, R3, 0xffff, 'punt');
+  ld(SZ.H, R3, IP_TOTLEN).toBe(R3, 16).addi(R3, ETH);
+  a.ldx(SZ.W, R2, R6, SKB.LEN).jmp(JMP.JGT, R3, { reg: R2 }, 'punt');
   // TCP without SYN/FIN/RST (state changes are the TS state machine's) or UDP, header in linear data.
   ld(SZ.B, R2, IP + 9);
   a.jmp32(JMP.JEQ, R2, 6, 'c_tcp');
   a.jmp32(JMP.JNE, R2, 17, 'punt');
   need(L4, L4 + 8);
+  // The UDP length: at least its header, within the datagram (which also makes total length ≥ 28).
+  ld(SZ.H, R3, IP_TOTLEN).toBe(R3, 16);
+  ld(SZ.H, R2, L4 + 4).toBe(R2, 16).jmp(JMP.JLT, R2, 8, 'punt');
+  a.addi(R2, 20).jmp(JMP.JGT, R2, { reg: R3 }, 'punt');
   a.ja('c_key');
   a.label('c_tcp');
   need(L4, L4 + 20);
+  // The data offset: at least 5 words, the header within the datagram (total length ≥ 40).
+  ld(SZ.H, R3, IP_TOTLEN).toBe(R3, 16);
+  ld(SZ.B, R2, TCP_DOFF).alu32(ALU.RSH, R2, 4).alu32(ALU.LSH, R2, 2).jmp(JMP.JLT, R2, 20, 'punt');
+  a.addi(R2, 20).jmp(JMP.JGT, R2, { reg: R3 }, 'punt');
   ld(SZ.B, R2, TCP_FLAGS).jmp32(JMP.JSET, R2, 0x07, 'punt');
   // The key: addresses and ports straight from the headers, protocol, three zero bytes.
   a.label('c_key');

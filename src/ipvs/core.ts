@@ -214,6 +214,23 @@ export function countFolded(ipvs: Ipvs, d: IpvsDest | undefined, reply: boolean,
   }
 }
 
+/**
+ * Client packets some other executor (the kernel fast path) forwarded for conn cp: in_pkts (the
+ * conn's and its template's) counts them as ip_vs_in would have, and a running sync master applies its rules to them (in_pkts
+ * thresholds, the refresh period), so a conn carried there is synced and re-synced as on the TS path.
+ */
+export function foldInPkts(ipvs: Ipvs, cp: number, packets: number): void {
+  const ct = ipvs.conns;
+  const from = ct.inPkts[cp]!;
+  const to = from + packets;
+  ct.inPkts[cp] = to;
+  // The template counts its conns' client packets too (early drop reads it), as inPacket does,
+  // before the sync master reads it.
+  const ctl = ct.control[cp]!;
+  if (ctl >= 0) ct.inPkts[ctl] = Math.min(0xffffffff, ct.inPkts[ctl]! + packets);
+  ipvs.sync?.folded(cp, from, to);
+}
+
 function countIn(ipvs: Ipvs, d: IpvsDest | undefined, len: number): void {
   if (d === undefined || (d.flags & DEST_F.AVAILABLE) === 0) return;
   const c = ipvs.stats.c;

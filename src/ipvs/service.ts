@@ -145,6 +145,8 @@ export interface ConnInfo {
 /** What the packet path calls for each client packet of a conn while a sync master runs. */
 export interface SyncHook {
   conn(cp: number, pkts: number): void;
+  /** Client packets of conn cp another executor (the kernel fast path) carried: in_pkts went from `from` to `to` unseen. */
+  folded(cp: number, from: number, to: number): void;
 }
 
 /** Options for a director instance. */

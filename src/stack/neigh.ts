@@ -108,17 +108,11 @@ export class NeighbourCache {
    * dropped while the neighbour resolves. A stale entry keeps being used while it is re-probed.
    */
   lookup(ip: number, port: number, buf: Uint8Array, off: number, len: number, now: number): Uint8Array | null {
+    const u = this.usable(ip, now);
+    if (u !== undefined) return u.mac;
     const key = ip >>> 0;
     let n = this.map.get(key);
     if (n !== undefined) {
-      if (n.state === NeighState.Reachable) {
-        if (now - n.confirmedAt < this.reachableMs) return n.mac;
-        n.state = NeighState.Stale;
-      }
-      if (n.state === NeighState.Stale) {
-        if (now - n.probedAt >= this.retransMs) this.probe(n, now);
-        return n.mac;
-      }
       if (n.state === NeighState.Failed) {
         if (now - n.probedAt < this.failedHoldMs) {
           this.drops[NEIGH_DROP.failed]!++;
@@ -136,6 +130,27 @@ export class NeighbourCache {
     this.enqueue(n, buf, off, len);
     if (n.probes === 0 || now - n.probedAt >= this.retransMs) this.probe(n, now);
     return null;
+  }
+
+  /**
+   * The entry whose MAC a sender may use for `ip` now, aged and re-probed as a per-packet lookup does:
+   * Reachable, or Stale while it is re-probed (once per retransmit interval); undefined otherwise.
+   * Queues nothing. The kernel fast path calls it for the next hops its entries use, so a neighbour
+   * only the fast path sends to is still re-confirmed (a MAC that moved is learned, one that stopped
+   * answering goes).
+   */
+  usable(ip: number, now: number): Neighbour | undefined {
+    const n = this.map.get(ip >>> 0);
+    if (n === undefined) return undefined;
+    if (n.state === NeighState.Reachable) {
+      if (now - n.confirmedAt < this.reachableMs) return n;
+      n.state = NeighState.Stale;
+    }
+    if (n.state === NeighState.Stale) {
+      if (now - n.probedAt >= this.retransMs) this.probe(n, now);
+      return n;
+    }
+    return undefined;
   }
 
   /** Timer work: re-probe unresolved entries, fail them after maxProbes, forget long-idle ones. */

@@ -8,12 +8,13 @@ import { buildTcProgram, TC_ACT } from '../../src/fastpath/tc-prog.ts';
 import { KEY, VALUE } from '../../src/fastpath/layout.ts';
 import { FastCache } from '../../src/fastpath/cache.ts';
 import { fastEntryFor } from '../../src/fastpath/entry.ts';
-import { countFolded } from '../../src/ipvs/core.ts';
+import { countFolded, foldInPkts } from '../../src/ipvs/core.ts';
+import { SyncMaster, SM, SYNC_SYSCTL_DEFAULTS } from '../../src/ipvs/sync/master.ts';
 import { ST_TOTAL, ST_INPKTS, ST_INBYTES, ST_OUTPKTS, ST_OUTBYTES } from '../../src/ipvs/stats.ts';
 
 const skip = process.getuid?.() !== 0 && 'needs root (BPF maps and BPF_PROG_TEST_RUN)';
 
-function bed(watched: (i: number) => boolean = () => false, perEntry = false) {
+function bed(watched: (i: number) => boolean = () => false, perEntry = false, mapFull?: () => void) {
   const env = setup('nat');
   const ipvs = env.dp.ipvs;
   const ct = ipvs.conns;
@@ -23,8 +24,13 @@ function bed(watched: (i: number) => boolean = () => false, perEntry = false) {
   const fastMap = perEntry ? { update: map.update.bind(map), lookup: map.lookup.bind(map), delete: map.delete.bind(map) } : map;
   const cache = new FastCache(fastMap, ct, {
     entryFor: (i, side, out) => fastEntryFor(env.dp.director, ct, i, side, () => 7, out),
-    count: (i, side, pk, by) => countFolded(ipvs, ipvs.destById[ct.dest[i]!], side === 'out', pk, by),
+    // As runtime.ts folds: the stats, and the client packets into in_pkts (and the sync rules).
+    count: (i, side, pk, by) => {
+      countFolded(ipvs, ipvs.destById[ct.dest[i]!], side === 'out', pk, by);
+      if (side === 'in') foldInPkts(ipvs, i, pk);
+    },
     watched,
+    ...(mapFull ? { mapFull } : {}),
   }, () => mono);
   const progs = new Map<string, number>();
   const progFd = (ifmac: string) => {
@@ -108,9 +114,10 @@ test('idle expiry by last-seen: a conn the program carried stays, an idle one ex
   }
 });
 
-test('map full: the flow stays on the TS path, counted; a watched conn is never installed', { skip }, () => {
+test('map full: the flow stays on the TS path, counted, the operator told once; a watched conn is never installed', { skip }, () => {
   let watchAll = false;
-  const b = bed(() => watchAll);
+  let told = 0;
+  const b = bed(() => watchAll, false, () => told++);
   try {
     // 4 entries fit: two NAT conns (in + out each); the third finds the map full.
     for (const sport of [40000, 40001, 40002]) {
@@ -122,6 +129,7 @@ test('map full: the flow stays on the TS path, counted; a watched conn is never 
     assert.equal(b.cache.installedOf(b.conn(40001)), 3);
     assert.equal(b.cache.installedOf(b.conn(40002)), 0);
     assert.equal(b.cache.stats.full, 2);
+    assert.equal(told, 1, 'the first refusal is reported, once');
     assert.equal(b.run(LAN_MAC, eth(b.cin(0x10, [], 40002))), TC_ACT.OK);
     // Trace starts watching: the next TS-path packet of a conn takes its entries out.
     watchAll = true;
@@ -199,6 +207,91 @@ test('BpfHashMap.forEach reads every element in batches (more than one batch); f
     b.cache.fold();
     assert.equal(b.ipvs.stats.raw(ST_TOTAL, ST_INPKTS), before + 1);
     assert.equal(lookups, 0, 'no per-entry lookup');
+  } finally {
+    b.close();
+  }
+});
+
+test('a master sync daemon still syncs a conn the program carries: in_pkts folded back fires the threshold and period rules', { skip }, () => {
+  const b = bed();
+  try {
+    // sync_threshold 3, sync_period 50 (the kernel's defaults).
+    const master = new SyncMaster(b.ct, 1, 1500, { ...SYNC_SYSCTL_DEFAULTS });
+    b.ipvs.sync = master;
+    b.tsThen('lan', b.cin(0x02));
+    b.tsThen('nat', b.rout(0x12));
+    b.tsThen('lan', b.cin(0x10));
+    const c = b.conn();
+    assert.equal(b.cache.installedOf(c), 3, 'installed at in_pkts 2, before the threshold');
+    assert.equal(b.ct.inPkts[c], 2);
+    assert.equal(master.counts[SM.CONNS], 0, 'not synced yet (as on the TS path)');
+    // The third client packet (the one the TS path syncs at) is carried by the program.
+    assert.equal(b.run(LAN_MAC, eth(b.cin(0x18, [1]))), TC_ACT.REDIRECT);
+    b.cache.fold();
+    assert.equal(b.ct.inPkts[c], 3);
+    assert.equal(master.counts[SM.CONNS], 1, 'synced once the carried packet is folded');
+    // 49 more: in_pkts 52, no period boundary yet; one more (53 ≡ 3 mod 50) syncs again.
+    for (let k = 0; k < 49; k++) b.run(LAN_MAC, eth(b.cin(0x10)));
+    b.cache.fold();
+    assert.equal(master.counts[SM.CONNS], 1);
+    b.run(LAN_MAC, eth(b.cin(0x10)));
+    b.run(LAN_MAC, eth(b.cin(0x10)));
+    b.cache.fold();
+    assert.equal(b.ct.inPkts[c], 54);
+    assert.equal(master.counts[SM.CONNS], 2, 'the period rule fires across a fold');
+  } finally {
+    b.close();
+  }
+});
+
+test('a VIP the director releases (VRRP BACKUP) takes its conns off the fast path at the next refresh; replies may come back on', { skip }, () => {
+  const b = bed();
+  try {
+    b.tsThen('lan', b.cin(0x02));
+    b.tsThen('nat', b.rout(0x12));
+    b.tsThen('lan', b.cin(0x10));
+    const c = b.conn();
+    assert.equal(b.cache.installedOf(c), 3);
+    const gen = b.env.dp.director.addrGen;
+    assert.equal(b.env.dp.director.delAddress(ip('198.18.1.100')), true);
+    assert.ok(b.env.dp.director.addrGen > gen, 'the address change is visible to the runtime tick');
+    b.cache.refresh();
+    assert.equal(b.cache.installedOf(c), 0, 'entries gone');
+    assert.equal(b.run(LAN_MAC, eth(b.cin(0x10))), TC_ACT.OK, 'a client frame still sent here goes to the TS path (which drops it: not local)');
+    // A reply the real server still sends this way is the TS path's FORWARD business (as in the kernel): NAT out may be carried again.
+    b.tsThen('nat', b.rout(0x10));
+    assert.equal(b.cache.installedOf(c), 2, 'only the reply direction');
+    assert.equal(b.run(LAN_MAC, eth(b.cin(0x10))), TC_ACT.OK);
+  } finally {
+    b.close();
+  }
+});
+
+test('an entry rewritten by refresh (a neighbour\'s new MAC) keeps its last-seen: a conn in use does not expire as idle since its install', { skip }, () => {
+  const b = bed();
+  try {
+    const realMono = () => Number(process.hrtime.bigint() / 1_000_000n);
+    b.tsThen('lan', b.cin(0x02));
+    b.tsThen('nat', b.rout(0x12));
+    const timeoutMs = 900_000;
+    // Installed long ago (more than a timeout back on the monotonic clock).
+    b.setMono(realMono() - 2 * timeoutMs);
+    b.tsThen('lan', b.cin(0x10));
+    const c = b.conn();
+    assert.equal(b.cache.installedOf(c), 3);
+    assert.equal(b.ct.timeout[c]! * 1000, timeoutMs, 'the ESTABLISHED timeout');
+    // The program carries the conn until now; then the real server's MAC changes and the entry is rewritten.
+    assert.equal(b.run(LAN_MAC, eth(b.cin(0x10, [1]))), TC_ACT.REDIRECT);
+    b.env.dp.director.neigh.learn(ip('198.18.2.11'), 1, Uint8Array.from([2, 0, 0, 0, 0x0b, 0x99]), 0, 0, true);
+    b.setMono(realMono());
+    const in0 = b.ipvs.stats.raw(ST_TOTAL, ST_INPKTS);
+    b.cache.refresh();
+    assert.equal(b.ipvs.stats.raw(ST_TOTAL, ST_INPKTS), in0 + 1);
+    // Its timer fires a second later: carried a second ago, it stays.
+    b.setMono(realMono() + 1000);
+    assert.equal(b.cache.onExpire(c), true, 'kept: last-seen survived the rewrite');
+    b.cache.fold();
+    assert.equal(b.ipvs.stats.raw(ST_TOTAL, ST_INPKTS), in0 + 1, 'nothing counted twice');
   } finally {
     b.close();
   }

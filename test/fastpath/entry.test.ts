@@ -70,3 +70,38 @@ test('no entry toward the real server once the VIP is not the director\'s (a VRR
   const o = ts(lan, bytesOf(new PacketBuilder().eth({ dst: LAN_MAC, src: ROUTER_MAC }).ipv4({ src: '198.18.0.2', dst: '198.18.1.100' }).tcp({ sport: 40000, dport: 80, flags: 0x10 })));
   assert.equal(o.lan.length + o.nat.length, 0, 'the TS path forwards nothing to a VIP it does not own');
 });
+
+test('the next hop as the TS path uses it: a neighbour past its reachable time is still used (Stale) and re-probed, also when only the fast path sends to it', () => {
+  const arpsFor = (frames: Uint8Array[], target: string) =>
+    frames.map(eth).filter((f) => f[12] === 0x08 && f[13] === 0x06 && f[21] === 1 && [...f.subarray(38, 42)].join('.') === target).length;
+  // Only the fast path sends to the real server: past the reachable time (30 s) nothing else looks it up.
+  {
+    const { lan, nat, ts, dp } = setup('nat');
+    ts(lan, bytesOf(new PacketBuilder().eth({ dst: LAN_MAC, src: ROUTER_MAC }).ipv4({ src: '198.18.0.2', dst: '198.18.1.100' }).tcp({ sport: 40000, dport: 80, flags: 0x02 })));
+    const ct = dp.ipvs.conns;
+    const c = ct.lookupIn(6, ip('198.18.0.2'), 40000, ip('198.18.1.100'), 80);
+    dp.director.runOnce(31_000);
+    lan.drain();
+    nat.drain();
+    assert.ok(fastEntryFor(dp.director, ct, c, 'in', ifindexOf, newFastEntry()), 'still usable while re-probed');
+    dp.director.flush();
+    assert.equal(arpsFor(nat.drain(), '198.18.2.11'), 1, 'one ARP probe for the real server (the fast path is a user of the neighbour)');
+    assert.ok(fastEntryFor(dp.director, ct, c, 'in', ifindexOf, newFastEntry()));
+    dp.director.flush();
+    assert.equal(arpsFor(nat.drain(), '198.18.2.11'), 0, 'not again within the retransmit interval');
+  }
+  // The TS path made it Stale (another packet to it after 30 s): the entry stays, as the TS path keeps sending.
+  {
+    const { lan, nat, ts, dp } = setup('nat');
+    ts(lan, bytesOf(new PacketBuilder().eth({ dst: LAN_MAC, src: ROUTER_MAC }).ipv4({ src: '198.18.0.2', dst: '198.18.1.100' }).tcp({ sport: 40000, dport: 80, flags: 0x02 })));
+    const ct = dp.ipvs.conns;
+    const c = ct.lookupIn(6, ip('198.18.0.2'), 40000, ip('198.18.1.100'), 80);
+    // 31 s later (ts() keeps its own clock, so the pass is run here).
+    lan.inject(bytesOf(new PacketBuilder().eth({ dst: LAN_MAC, src: ROUTER_MAC }).ipv4({ src: '198.18.0.2', dst: '198.18.1.100' }).tcp({ sport: 40000, dport: 80, flags: 0x10 })));
+    dp.director.runOnce(31_000);
+    const sent = nat.drain();
+    assert.equal(sent.filter((f) => eth(f)[13] === 0x00).length, 1, 'the TS path sent it to the Stale neighbour');
+    assert.equal(arpsFor(sent, '198.18.2.11'), 1, 'and re-probed it');
+    assert.ok(fastEntryFor(dp.director, ct, c, 'in', ifindexOf, newFastEntry()), 'so does the fast path');
+  }
+});

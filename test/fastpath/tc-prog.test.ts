@@ -352,3 +352,58 @@ test('property: generated NAT/DR frames never make the program and the TS path d
     fast.close();
   }
 });
+
+test('malformed frames the TS path drops are punted, not carried: bad IP checksum, total length beyond the frame or short of the headers, TCP data offset, UDP length', { skip }, () => {
+  const fast = new Fast();
+  try {
+    const env = setup('nat');
+    const frame = (udp: boolean) => bytesOf((udp
+      ? new PacketBuilder().eth({ dst: LAN_MAC, src: ROUTER_MAC }).ipv4({ src: '198.18.0.2', dst: '198.18.1.100' }).udp({ sport: 40000, dport: 53 })
+      : new PacketBuilder().eth({ dst: LAN_MAC, src: ROUTER_MAC }).ipv4({ src: '198.18.0.2', dst: '198.18.1.100' }).tcp({ sport: 40000, dport: 80, flags: 0x10 })).payload([1, 2, 3, 4, 5, 6, 7, 8]));
+    // The conns, and an entry for each flow, so only the malformation decides.
+    env.ts(env.lan, bytesOf(new PacketBuilder().eth({ dst: LAN_MAC, src: ROUTER_MAC }).ipv4({ src: '198.18.0.2', dst: '198.18.1.100' }).tcp({ sport: 40000, dport: 80, flags: 0x02 })));
+    env.ts(env.lan, frame(true));
+    const e: FastEntry = { method: METHOD.NAT_IN, forward: false, mtu: 1500, ifindex: 3, addr: ip('198.18.2.11'), port: 8080, dmac: mac(RS_MAC), smac: mac(NAT_MAC), tunSaddr: 0, tunDaddr: 0 };
+    for (const udp of [false, true]) {
+      install(fast, eth(frame(udp)), { ...e, port: udp ? 5353 : 8080 });
+      assert.equal(fast.run(LAN_MAC, eth(frame(udp))).retval, TC_ACT.REDIRECT, `the well-formed ${udp ? 'UDP' : 'TCP'} frame is carried`);
+    }
+    // Frame offsets below are from the Ethernet header; bytesOf's frames have a 10-byte vnet header first.
+    const V = 10;
+    const ipCsum = (f: Uint8Array) => {
+      f[V + 24] = 0;
+      f[V + 25] = 0;
+      let s = 0;
+      for (let i = 0; i < 20; i += 2) s += (f[V + 14 + i]! << 8) | f[V + 15 + i]!;
+      while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
+      f[V + 24] = (~s >> 8) & 0xff;
+      f[V + 25] = ~s & 0xff;
+    };
+    const setTot = (f: Uint8Array, n: number) => {
+      f[V + 16] = n >> 8;
+      f[V + 17] = n & 0xff;
+      ipCsum(f);
+    };
+    const cases: [string, boolean, (f: Uint8Array) => void][] = [
+      ['IP header checksum wrong', false, (f) => { f[V + 25]! ^= 0x01; }],
+      ['IP total length beyond the frame', false, (f) => setTot(f, f.length - V - 14 + 4)],
+      ['IP total length shorter than IP + TCP headers', false, (f) => setTot(f, 39)],
+      ['TCP data offset 4 words', false, (f) => { f[V + 46] = 0x40; }],
+      ['TCP data offset beyond the datagram', false, (f) => { f[V + 46] = 0xf0; }],
+      ['UDP length below its header', true, (f) => { f[V + 38] = 0; f[V + 39] = 7; }],
+      ['UDP length beyond the datagram', true, (f) => { f[V + 38] = 0; f[V + 39] = 8 + 8 + 1; }],
+      ['IP total length shorter than IP + UDP headers', true, (f) => setTot(f, 27)],
+    ];
+    for (const [what, udp, mutate] of cases) {
+      const f = frame(udp);
+      mutate(f);
+      const o = env.ts(env.lan, f);
+      assert.equal(o.lan.length + o.nat.length, 0, `${what}: the TS path drops it`);
+      const r = fast.run(LAN_MAC, eth(f));
+      assert.equal(r.retval, PUNT, what);
+      assert.equal(hex(r.data), hex(eth(f)), `${what}: untouched`);
+    }
+  } finally {
+    fast.close();
+  }
+});

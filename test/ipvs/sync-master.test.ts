@@ -115,3 +115,37 @@ test('batching: entries share a message until sync_maxlen; a full one goes withi
   assert.equal(sent[1]![4], 5);
   assert.equal(m.pending(), 0);
 });
+
+test('folded (client packets the kernel fast path carried, a fold at a time): synced where feeding them one by one would have been', async () => {
+  const { Ipvs } = await import('../../src/ipvs/service.ts');
+  const { foldInPkts } = await import('../../src/ipvs/core.ts');
+  for (const [sys, chunks, want] of [
+    [{}, [2, 3, 40, 52, 53, 54, 110], 3],
+    [{}, [2, 110], 1],
+    [{ period: 0 }, [1, 2, 5, 200], 1],
+    [{ period: 0 }, [1, 2], 0],
+  ] as [Partial<SyncSysctls>, number[], number][]) {
+    const ipvs = new Ipvs({ connCapacity: 64, statsSlots: 16, tickMs: 10 });
+    const t = ipvs.conns;
+    t.tick(1000);
+    const m = new SyncMaster(t, 0, 1472, { ...SYNC_SYSCTL_DEFAULTS, ...sys });
+    ipvs.sync = m;
+    const i = t.alloc(6, 1, 1000, 2, 80, 3, 80, 0, 0);
+    t.state[i] = TCP_S.ESTABLISHED;
+    t.timeout[i] = 900;
+    t.inPkts[i] = chunks[0]!;
+    for (let k = 1; k < chunks.length; k++) foldInPkts(ipvs, i, chunks[k]! - chunks[k - 1]!);
+    assert.equal(t.inPkts[i], chunks[chunks.length - 1]!);
+    assert.equal(m.counts[SM.CONNS], want, `${JSON.stringify(sys)} ${chunks.join('→')}`);
+  }
+  // A conn under a template: the template counts the folded packets too (early drop reads them).
+  const ipvs = new Ipvs({ connCapacity: 64, statsSlots: 16, tickMs: 10 });
+  const t = ipvs.conns;
+  const i = t.alloc(17, 1, 1000, 2, 53, 3, 53, 0, 0);
+  const tpl = t.alloc(17, 1, 0, 2, 53, 3, 53, CONN_F.TEMPLATE, 0);
+  t.control[i] = tpl;
+  t.nControl[tpl] = 1;
+  foldInPkts(ipvs, i, 5);
+  foldInPkts(ipvs, i, 2);
+  assert.deepEqual([t.inPkts[i], t.inPkts[tpl]], [7, 7]);
+});

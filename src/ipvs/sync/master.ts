@@ -101,6 +101,25 @@ export class SyncMaster implements SyncHook {
     }
   }
 
+  /**
+   * Client packets the kernel fast path carried for conn cp (folded about once a second): in_pkts went
+   * from `from` to `to` without conn() seeing them. One conn() call stands for them, with the count of
+   * the last of them that met the in_pkts rule (pkts % sync_period == sync_threshold, or ==
+   * sync_threshold without a period), else `to` (the refresh-period rule, and the templates' walk).
+   * Without it a conn installed in the fast path right after the handshake (in_pkts 2) would never
+   * reach the backup.
+   */
+  folded(cp: number, from: number, to: number): void {
+    if (to <= from) return;
+    const { period, threshold } = this.sys;
+    let pkts = to;
+    if (period > 0) {
+      const last = to - ((((to - threshold) % period) + period) % period);
+      if (last > from) pkts = last;
+    } else if (from < threshold && threshold <= to) pkts = threshold;
+    this.conn(cp, pkts);
+  }
+
   /** ip_vs_sync_conn_needed, with jiffies read as milliseconds. */
   private needed(cp: number, pkts: number): boolean {
     const t = this.t;
