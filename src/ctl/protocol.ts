@@ -24,8 +24,11 @@ export function socketPath(option?: string, env: NodeJS.ProcessEnv = process.env
 // Shared shapes
 
 export type L4Proto = 'tcp' | 'udp' | 'sctp';
-/** Forwarding method of a real server, as the kernel's IP_VS_CONN_F_{MASQ,LOCALNODE,TUNNEL,DROUTE}. */
-export type FwdMethod = 'masq' | 'local' | 'tunnel' | 'route';
+/**
+ * Forwarding method of a real server, as the kernel's IP_VS_CONN_F_{MASQ,LOCALNODE,TUNNEL,DROUTE},
+ * plus DPVS's IP_VS_CONN_F_FULLNAT.
+ */
+export type FwdMethod = 'masq' | 'local' | 'tunnel' | 'route' | 'fullnat';
 export type TunType = 'ipip' | 'gue' | 'gre';
 export type TunCsum = 'nocsum' | 'csum' | 'remcsum';
 
@@ -178,6 +181,28 @@ export interface LocalAddress {
   ifname: string;
 }
 
+/** A FullNAT local address of a service (DPVS's ipvsadm --add-laddr -z LIP [-F ifname]). */
+export interface LaddrConfig {
+  addr: string;
+  /** Interface the director owns the address on; '' = the one its route to the real servers uses. */
+  ifname: string;
+}
+
+/** One LIP as --get-laddr lists it. */
+export interface LaddrEntry extends LaddrConfig {
+  /** Live conns holding one of its ports. */
+  conns: number;
+  /** Times a port was wanted and none was free. */
+  conflicts: number;
+  /** Free local ports left. */
+  available: number;
+}
+
+/** `op: 'laddr-list'`: the services (all, or the one asked for) with their LIPs. */
+export interface LaddrListResult {
+  services: { key: ServiceKey; laddrs: LaddrEntry[] }[];
+}
+
 export interface HelloResult {
   server: string;
   version: string;
@@ -217,6 +242,10 @@ export type RequestBody =
   | { op: 'address-list' }
   | { op: 'address-add'; address: LocalAddress }
   | { op: 'address-del'; address: LocalAddress }
+  /** FullNAT local addresses of a service (DPVS's --add-laddr / --del-laddr / --get-laddr). */
+  | { op: 'laddr-add'; service: ServiceKey; laddr: LaddrConfig }
+  | { op: 'laddr-del'; service: ServiceKey; laddr: LaddrConfig }
+  | { op: 'laddr-list'; service?: ServiceKey }
   /** Counters of the packet path: frames, drops by reason, ipvs reasons, the conn table's fill. */
   | { op: 'counters' }
   /**
@@ -311,7 +340,7 @@ export interface CountersResult {
   /** ipvs pass/drop reasons (core.ts R). */
   ipvs: Record<string, number>;
   /** Table fill; `overflow` new conns refused, `earlyDrop` entries evicted to admit new conns. */
-  conns: { count: number; capacity: number; overflow: number; earlyDrop: number };
+  conns: { count: number; capacity: number; overflow: number; earlyDrop: number; lportExhausted?: number };
   arpReplies: number;
   icmpEchoReplies: number;
   /** Connection sync: master_*, backup_* and backup_drop_<reason> counters. */
@@ -349,6 +378,9 @@ export interface ResultMap {
   'address-list': { addresses: LocalAddress[] };
   'address-add': null;
   'address-del': null;
+  'laddr-add': null;
+  'laddr-del': null;
+  'laddr-list': LaddrListResult;
   counters: CountersResult;
   'get-sysctl': SysctlValues;
   'set-sysctl': SysctlValues;
@@ -453,7 +485,7 @@ function buildSchemas(z: typeof Zod.z) {
     .object({
       addr: ipAddr,
       port: u16,
-      fwd: z.enum(['masq', 'local', 'tunnel', 'route']),
+      fwd: z.enum(['masq', 'local', 'tunnel', 'route', 'fullnat']),
       weight: z.number().int().min(0).max(0x7fffffff),
       uThreshold: z.number().int().min(0).max(0x7fffffff),
       lThreshold: z.number().int().min(0).max(0x7fffffff),
@@ -483,6 +515,8 @@ function buildSchemas(z: typeof Zod.z) {
     .object({ addr: ipAddr, plen: z.number().int().min(0).max(128), ifname: z.string().min(1).max(15) })
     .strict();
 
+  const laddrSchema = z.object({ addr: ipAddr, ifname: z.string().max(15) }).strict();
+
   const env = { v: z.literal(PROTOCOL_VERSION), id: z.number().int().min(0) };
 
   /** Validates one decoded request line; `op` discriminates. */
@@ -508,6 +542,9 @@ function buildSchemas(z: typeof Zod.z) {
     z.object({ ...env, op: z.literal('address-list') }).strict(),
     z.object({ ...env, op: z.literal('address-add'), address: localAddressSchema }).strict(),
     z.object({ ...env, op: z.literal('address-del'), address: localAddressSchema }).strict(),
+    z.object({ ...env, op: z.literal('laddr-add'), service: serviceKeySchema, laddr: laddrSchema }).strict(),
+    z.object({ ...env, op: z.literal('laddr-del'), service: serviceKeySchema, laddr: laddrSchema }).strict(),
+    z.object({ ...env, op: z.literal('laddr-list'), service: serviceKeySchema.optional() }).strict(),
     z.object({ ...env, op: z.literal('counters') }).strict(),
     z.object({ ...env, op: z.literal('reload') }).strict(),
     z.object({ ...env, op: z.literal('health') }).strict(),

@@ -30,13 +30,14 @@ import { ipToU32, u32ToIp } from '../lib/inet.ts';
 import { Director } from './director.ts';
 import { Ipvs, type ServiceKey, type ServiceSpec, type DestSpec, type ServiceInfo, type DestInfo } from '../ipvs/service.ts';
 import { IpvsPath } from '../ipvs/path.ts';
+import { LaddrControl } from '../ipvs/laddr-ctl.ts';
 import { SyncDaemons, type SyncRelay } from '../ipvs/sync/daemon.ts';
 import { Fwd, SVC_F, IPPROTO_TCP, IPPROTO_UDP } from '../ipvs/types.ts';
 
 export type LogFn = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
 
-const FWD_FROM_WIRE: Record<FwdMethod, Fwd> = { masq: Fwd.Masq, local: Fwd.Local, tunnel: Fwd.Tunnel, route: Fwd.Route };
-const FWD_TO_WIRE: Record<number, FwdMethod> = { [Fwd.Masq]: 'masq', [Fwd.Local]: 'local', [Fwd.Tunnel]: 'tunnel', [Fwd.Route]: 'route' };
+const FWD_FROM_WIRE: Record<FwdMethod, Fwd> = { masq: Fwd.Masq, local: Fwd.Local, tunnel: Fwd.Tunnel, route: Fwd.Route, fullnat: Fwd.FullNat };
+const FWD_TO_WIRE: Record<number, FwdMethod> = { [Fwd.Masq]: 'masq', [Fwd.Local]: 'local', [Fwd.Tunnel]: 'tunnel', [Fwd.Route]: 'route', [Fwd.FullNat]: 'fullnat' };
 
 function version(): string {
   return '0.1.0';
@@ -121,6 +122,8 @@ export class Dataplane {
   readonly sync: SyncDaemons;
   private readonly ifIndex = new Map<string, number>();
   private lastEst = 0;
+  /** FullNAT local addresses (--add-laddr). */
+  readonly laddrCtl: LaddrControl;
 
   constructor(
     ports: Port[],
@@ -138,6 +141,7 @@ export class Dataplane {
     this.ipvs.sysctl.sloppySctp = config.sysctl.sloppy_sctp;
     this.path = new IpvsPath(this.ipvs, this.director, log);
     this.director.ipvs = this.path;
+    this.laddrCtl = new LaddrControl(this.ipvs, this.director, (n) => this.ifIndex.get(n));
     this.sync = new SyncDaemons(this.ipvs, this.director, (n) => this.ifIndex.get(n), log, syncRelay);
     Object.assign(this.sync.sysctl, {
       threshold: config.sync_threshold,
@@ -163,6 +167,7 @@ export class Dataplane {
     for (const s of config.services) {
       const key = serviceKey(s);
       this.mustApply({ v: 1, id: ++id, op: 'add-service', service: key, config: serviceSettings(s) });
+      for (const l of s.laddrs) this.mustApply({ v: 1, id: ++id, op: 'laddr-add', service: key, laddr: { addr: l.address, ifname: l.interface ?? '' } });
       for (const r of initialDests(s)) this.mustApply({ v: 1, id: ++id, op: 'add-server', service: key, dest: destSettings(s, r) });
     }
     for (const d of config.sync_daemon) {
@@ -298,6 +303,26 @@ export class Dataplane {
         this.log('info', 'address added', { addr: req.address.addr, plen: req.address.plen, ifname: req.address.ifname });
         return okResponse(req.id, null);
       }
+      case 'laddr-add':
+      case 'laddr-del': {
+        const svc = this.ipvs.getService(toKey(req.service, req.op));
+        if (svc === undefined) throw new IpvsError('ESRCH', 'other', 'No such service');
+        const addr = ipToU32(req.laddr.addr);
+        if (Number.isNaN(addr)) throw new IpvsError('EOPNOTSUPP', 'other', 'IPv6 local addresses are not supported by tsvsd yet');
+        if (req.op === 'laddr-add') this.laddrCtl.add(svc, addr, req.laddr.ifname);
+        else this.laddrCtl.del(svc, addr);
+        this.log('info', req.op === 'laddr-add' ? 'local address added' : 'local address removed', { service: `${req.service.type === 'fwmark' ? 'fwmark' : `${req.service.addr}:${req.service.port}`}`, laddr: req.laddr.addr });
+        return okResponse(req.id, null);
+      }
+      case 'laddr-list': {
+        const svcs = req.service ? [this.ipvs.listService(toKey(req.service, req.op))] : this.ipvs.listServices();
+        return okResponse(req.id, {
+          services: svcs.map((s) => {
+            const svc = this.ipvs.getService(s)!;
+            return { key: serviceEntry(s).key, laddrs: this.laddrCtl.list(svc) };
+          }),
+        });
+      }
       case 'counters':
         return okResponse(req.id, this.counters());
       case 'get-sysctl':
@@ -346,7 +371,7 @@ export class Dataplane {
       parse,
       drops,
       ipvs: named(REASON_NAMES, this.ipvs.reasons),
-      conns: { count: ct.count, capacity: ct.capacity, overflow: ct.overflow, earlyDrop: ct.earlyDrop },
+      conns: { count: ct.count, capacity: ct.capacity, overflow: ct.overflow, earlyDrop: ct.earlyDrop, lportExhausted: this.ipvs.laddrs.exhausted },
       arpReplies: c.arpReplies[0]!,
       icmpEchoReplies: c.icmpEchoReplies[0]!,
       sync: this.sync.counters(),

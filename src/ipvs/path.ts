@@ -11,6 +11,7 @@ import { Fwd } from './types.ts';
 import { natIn, natOut } from './xmit/nat.ts';
 import { drXmit } from './xmit/dr.ts';
 import { tunXmit } from './xmit/tun.ts';
+import { fnatXmit } from './xmit/fullnat.ts';
 import { u32ToIp } from '../lib/inet.ts';
 
 /** How often (ms) the "no destination available" line may be logged per director. */
@@ -34,6 +35,8 @@ function dropFor(reason: number): number {
       return Drop.TABLE_FULL;
     case R.DEST_UNAVAILABLE:
       return Drop.DEST_UNAVAILABLE;
+    case R.NO_LPORT:
+      return Drop.NO_LPORT;
     default:
       return Drop.NOT_LOCAL;
   }
@@ -71,6 +74,13 @@ export class IpvsPath implements IpvsHook {
     if ((p.flags & PF.L4) === 0) return -Drop.MALFORMED - 1;
     this.fill(p);
     const t = this.t;
+    // A FullNAT reply comes to one of the director's LIPs, so it arrives here rather than at FORWARD.
+    const lips = this.ipvs.laddrs;
+    if (lips.size !== 0 && lips.has(p.daddr) && outPacket(this.ipvs, t) === V_FORWARD) {
+      const ct = this.ipvs.conns;
+      const c = t.conn;
+      if ((ct.flags[c]! & CONN_F.FWD_MASK) === Fwd.FullNat) return fnatXmit(buf, p, ct.vaddr[c]!, ct.vport[c]!, ct.caddr[c]!, ct.cport[c]!, out);
+    }
     const v = inPacket(this.ipvs, t);
     if (v === V_FORWARD) return this.xmitIn(buf, p, t.conn, out);
     if (v === V_UNREACH) {
@@ -96,6 +106,8 @@ export class IpvsPath implements IpvsHook {
         return drXmit(p, ct.daddr[c]!, out);
       case Fwd.Tunnel:
         return tunXmit(this.dir, buf, p, this.inPortOf(), ct.daddr[c]!, out);
+      case Fwd.FullNat:
+        return fnatXmit(buf, p, ct.laddr[c]!, ct.lport[c]!, ct.daddr[c]!, ct.dport[c]!, out);
       default:
         // The director has no local stack to hand a "Local" conn to.
         return -Drop.NO_DEST - 1;
@@ -108,6 +120,8 @@ export class IpvsPath implements IpvsHook {
     const t = this.t;
     if (outPacket(this.ipvs, t) !== V_FORWARD) return XMIT_NOT_MINE;
     const ct = this.ipvs.conns;
+    // A FullNAT conn's replies go to its LIP, never through FORWARD: this is a packet that only looks like one.
+    if ((ct.flags[t.conn]! & CONN_F.FWD_MASK) !== Fwd.Masq) return XMIT_NOT_MINE;
     return natOut(buf, p, ct.vaddr[t.conn]!, ct.vport[t.conn]!, out);
   }
 
@@ -122,12 +136,20 @@ export class IpvsPath implements IpvsHook {
     const inner = this.inner;
     if (!parseIcmpInner(buf, p, inner) || !inner.hasPorts) return local ? -Drop.ICMP_IGNORED - 1 : XMIT_NOT_MINE;
     const ct = this.ipvs.conns;
+    if (local && this.ipvs.laddrs.size !== 0 && this.ipvs.laddrs.has(inner.saddr)) {
+      // To a LIP, about a packet the director sent toward a FullNAT real server: the quoted header
+      // is LIP:lport → RIP:rport. Hand it to the client as if about its own CIP:cport → VIP:vport,
+      // from the VIP (DPVS's FullNAT ICMP out path).
+      const c = ct.lookupOut(inner.proto, inner.daddr, inner.dport, inner.saddr, inner.sport);
+      if (c < 0 || (ct.flags[c]! & CONN_F.FWD_MASK) !== Fwd.FullNat) return -Drop.ICMP_IGNORED - 1;
+      return this.icmpFnat(buf, p, ct.caddr[c]!, ct.cport[c]!, ct.vaddr[c]!, ct.vport[c]!, out);
+    }
     if (!local) {
       // From a real server to the client, about a packet the real server received: the quoted header
       // is CIP:cport → RIP:rport (ip_vs_out_icmp reads it in reverse). Its destination and the outer
       // source become VIP:vport, so the client recognises its own packet.
       const c = ct.lookupOut(inner.proto, inner.daddr, inner.dport, inner.saddr, inner.sport);
-      if (c < 0) return XMIT_NOT_MINE;
+      if (c < 0 || (ct.flags[c]! & CONN_F.FWD_MASK) !== Fwd.Masq) return XMIT_NOT_MINE;
       const vip = ct.vaddr[c]!;
       icmpInnerSetDaddr(buf, inner, vip);
       icmpInnerSetDport(buf, inner, ct.vport[c]!);
@@ -147,9 +169,30 @@ export class IpvsPath implements IpvsHook {
       p.daddr = rip;
       return out.set(p.frame, p.ipEnd, 0, false);
     }
+    if (fwd === Fwd.FullNat) {
+      // About a reply VIP:vport → CIP:cport: to the real server as about its own RIP:rport → LIP:lport, from the LIP.
+      return this.icmpFnat(buf, p, rip, ct.dport[c]!, ct.laddr[c]!, ct.lport[c]!, out);
+    }
     if (fwd === Fwd.Route) return drXmit(p, rip, out);
     if (fwd === Fwd.Tunnel) return tunXmit(this.dir, buf, p, this.inPortOf(), rip, out);
     return XMIT_CONSUMED;
+  }
+
+  /**
+   * A FullNAT ICMP error translated: the quoted header becomes src:sport → dst:dport, and the error
+   * itself goes from the quoted destination to the quoted source (the one who sent that packet).
+   */
+  private icmpFnat(buf: Uint8Array, p: ParsedFrame, src: number, sport: number, dst: number, dport: number, out: XmitResult): number {
+    const inner = this.inner;
+    icmpInnerSetSaddr(buf, inner, src);
+    icmpInnerSetSport(buf, inner, sport);
+    icmpInnerSetDaddr(buf, inner, dst);
+    icmpInnerSetDport(buf, inner, dport);
+    setSaddr(buf, p.l3, -1, 1, dst, false);
+    setDaddr(buf, p.l3, -1, 1, src, false);
+    p.saddr = dst;
+    p.daddr = src;
+    return out.set(p.frame, p.ipEnd, 0, false);
   }
 
   tick(now: number): void {

@@ -9,12 +9,15 @@ import type { Protocol } from './proto/proto.ts';
 import { TrackedDest } from './sched/loadindex.ts';
 import { getScheduler } from './sched/registry.ts';
 import { ST_CONNS, ST_FIELDS, ST_TOTAL, StatsTable, type StatsSnapshot } from './stats.ts';
+import { LaddrTable, SvcLaddrs } from './laddr.ts';
 import { DEST_F, Fwd, IPPROTO_TCP, IPPROTO_UDP, SVC_F, type Dest, type Proto, type Scheduler, type Service } from './types.ts';
 
 /** A service as the director keeps it: the Service contract plus its stats slot. */
 export interface IpvsService extends Service {
   readonly statsSlot: number;
   dests: IpvsDest[];
+  /** The FullNAT local addresses (--add-laddr) new FullNAT conns of this service leave from. */
+  readonly laddrs: SvcLaddrs;
 }
 
 /** A dest as the director keeps it: the Dest contract plus stats, references and trash bookkeeping. */
@@ -214,6 +217,8 @@ export class Ipvs {
   /** sync_threshold, which the expire path passes as the packet count. */
   syncThreshold = 3;
 
+  /** FullNAT local addresses (LIPs) and their port pools. */
+  readonly laddrs = new LaddrTable();
   /** Services by (proto, addr, port). */
   readonly svcTable = new Map<number, IpvsService>();
   /** Services by fwmark. */
@@ -299,6 +304,7 @@ export class Ipvs {
       netmask: (spec.netmask ?? 0xffffffff) >>> 0,
       dests: [],
       statsSlot: slot,
+      laddrs: new SvcLaddrs(),
     };
     sched.init?.(svc);
     if (svc.fwmark) this.fwmTable.set(svc.fwmark, svc);
@@ -342,6 +348,11 @@ export class Ipvs {
     // The kernel unlinks every dest without the scheduler's del_dest: the scheduler is already gone.
     for (const d of svc.dests) this.trashDest(d);
     svc.dests = [];
+    for (const l of svc.laddrs.lips) {
+      l.refs--;
+      this.laddrs.forgetIfUnused(l);
+    }
+    svc.laddrs.lips = [];
     if (svc.fwmark) this.fwmTable.delete(svc.fwmark);
     else {
       this.svcTable.delete(svcKeyNum(svc.proto, svc.addr, svc.port));
@@ -370,7 +381,7 @@ export class Ipvs {
     if (!isUint(u) || !isUint(l)) throw new IpvsError('ERANGE', op);
     if (l > u) throw new IpvsError('ERANGE', op);
     if (!isUint(d.addr) || !isUint(d.port, 0xffff)) throw new IpvsError('EINVAL', op);
-    if (d.fwd !== Fwd.Masq && d.fwd !== Fwd.Local && d.fwd !== Fwd.Tunnel && d.fwd !== Fwd.Route) {
+    if (d.fwd !== Fwd.Masq && d.fwd !== Fwd.Local && d.fwd !== Fwd.Tunnel && d.fwd !== Fwd.Route && d.fwd !== Fwd.FullNat) {
       throw new IpvsError('EINVAL', op);
     }
   }
@@ -382,10 +393,10 @@ export class Ipvs {
     return undefined;
   }
 
-  /** The conn flags a dest gives its conns: fwd method, INACTIVE, and NOOUTPUT unless NAT. */
+  /** The conn flags a dest gives its conns: fwd method, INACTIVE, and NOOUTPUT unless NAT or FullNAT. */
   destConnFlags(d: Dest): number {
     let f = (d.fwd & CONN_F.FWD_MASK) | CONN_F.INACTIVE;
-    if (d.fwd !== Fwd.Masq) f |= CONN_F.NOOUTPUT;
+    if (d.fwd !== Fwd.Masq && d.fwd !== Fwd.FullNat) f |= CONN_F.NOOUTPUT;
     return f;
   }
 
@@ -569,6 +580,7 @@ export class Ipvs {
         && ((t.flags[ct]! & CONN_F.TEMPLATE) === 0 || (t.state[ct]! & CTPL_S_ASSURED) === 0)) this.delConn(ct);
     }
     this.unbindDest(i);
+    if ((t.flags[i]! & (CONN_F.FWD_MASK | CONN_F.TEMPLATE)) === Fwd.FullNat) this.laddrs.release(t.laddr[i]!, t.lport[i]!);
     t.free(i);
   }
 

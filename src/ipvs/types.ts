@@ -7,6 +7,8 @@ export const enum Fwd {
   Tunnel = 2,
   Route = 3,
   Bypass = 4,
+  /** DPVS's IP_VS_CONN_F_FULLNAT: both addresses rewritten, CIP:cport → LIP:lport toward the real server. */
+  FullNat = 5,
 }
 
 export const IPPROTO_TCP = 6;

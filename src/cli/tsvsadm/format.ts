@@ -79,7 +79,7 @@ export function nonDefaultMask(svc: ServiceEntry): string | null {
   return svc.netmask !== '255.255.255.255' ? svc.netmask : null;
 }
 
-const FWD_NAME: Record<DestEntry['fwd'], string> = { masq: 'Masq', local: 'Local', tunnel: 'Tunnel', route: 'Route' };
+const FWD_NAME: Record<DestEntry['fwd'], string> = { masq: 'Masq', local: 'Local', tunnel: 'Tunnel', route: 'Route', fullnat: 'FullNat' };
 const TUN_FLAG: Record<DestEntry['tunCsum'], string> = { nocsum: '-c', csum: '+c', remcsum: 'r+c' };
 
 function tunInfo(d: DestEntry): string {
