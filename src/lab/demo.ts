@@ -33,6 +33,14 @@ const STORY: Record<LabMode, { title: string; how: string[] }> = {
       'replies straight from the VIP.',
     ],
   },
+  fullnat: {
+    title: 'FullNAT (tsvsadm -b, DPVS\'s full NAT)',
+    how: [
+      'The director rewrites both ends: CIP:cport→VIP:vport leaves as LIP:lport→RIP:rport. The real',
+      'servers sit on the remote site with the router as their gateway and nothing set up: they answer',
+      `the director's local address ${LAB.lip}, which maps each reply back to its client.`,
+    ],
+  },
 };
 
 function say(s = ''): void {
