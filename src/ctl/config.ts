@@ -129,6 +129,8 @@ export const serviceSchema = z
     netmask: ipv4.optional(),
     ops: z.boolean().default(false),
     realservers: z.array(realServerSchema).default([]),
+    /** A PROXY protocol header (v1 text, v2 binary) before the first byte of each FullNAT TCP conn. */
+    proxy_protocol: z.enum(['v1', 'v2']).optional(),
     /** FullNAT local addresses (DPVS's --add-laddr): the director owns them; fullnat real servers' conns leave from them. */
     laddrs: z.array(z.object({ address: ipv4, interface: z.string().min(1).max(15).optional() }).strict()).default([]),
     /** Added (weight 1) when quorum is lost — by default when no real server is up — and removed when it is regained. */

@@ -58,6 +58,8 @@ export interface ServiceConfig {
   schedFlags: number;
   /** Persistence engine name ("" = none). */
   pe: string;
+  /** DPVS's --proxy-protocol: a PROXY header before the first byte of each FullNAT TCP conn (absent = disable). */
+  proxyProtocol?: 'disable' | 'v1' | 'v2';
 }
 
 /** Address of a real server within a service. */
@@ -476,6 +478,7 @@ function buildSchemas(z: typeof Zod.z) {
       onePacket: z.boolean(),
       schedFlags: z.number().int().min(0).max(7),
       pe: z.string().max(32),
+      proxyProtocol: z.enum(['disable', 'v1', 'v2']).optional(),
     })
     .strict();
 

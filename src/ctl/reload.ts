@@ -70,6 +70,7 @@ export function serviceSettings(s: YamlService): ServiceConfig {
     onePacket: s.ops,
     schedFlags,
     pe: '',
+    ...(s.proxy_protocol ? { proxyProtocol: s.proxy_protocol } : {}),
   };
 }
 

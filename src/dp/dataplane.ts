@@ -63,7 +63,8 @@ function toServiceSpec(k: ServiceKey, c: WireServiceConfig): ServiceSpec {
   if (c.onePacket) flags |= SVC_F.ONEPACKET;
   flags |= (c.schedFlags & 7) << 3;
   const netmask = ipToU32(c.netmask);
-  return { ...k, sched: c.scheduler, flags, timeout: c.persistent ? c.timeout : 0, netmask: Number.isNaN(netmask) ? 0xffffffff : netmask };
+  const proxyProtocol = c.proxyProtocol === 'v1' ? 1 : c.proxyProtocol === 'v2' ? 2 : 0;
+  return { ...k, sched: c.scheduler, flags, timeout: c.persistent ? c.timeout : 0, netmask: Number.isNaN(netmask) ? 0xffffffff : netmask, proxyProtocol };
 }
 
 function toDestSpec(d: WireDestConfig): DestSpec {
@@ -104,6 +105,7 @@ function serviceEntry(s: ServiceInfo): ServiceEntry {
     onePacket: (s.flags & SVC_F.ONEPACKET) !== 0,
     schedFlags: (s.flags >>> 3) & 7,
     pe: '',
+    ...(s.proxyProtocol !== 0 ? { proxyProtocol: s.proxyProtocol === 1 ? 'v1' as const : 'v2' as const } : {}),
     stats: { ...s.stats },
     rates: { ...s.rates },
     dests: s.dests.map(destEntry),

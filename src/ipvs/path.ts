@@ -12,6 +12,9 @@ import { natIn, natOut } from './xmit/nat.ts';
 import { drXmit } from './xmit/dr.ts';
 import { tunXmit } from './xmit/tun.ts';
 import { fnatXmit } from './xmit/fullnat.ts';
+import { SeqAdj, seqAdjIn, seqAdjOut } from './seqadj.ts';
+import { PP_OFF } from './proxy-proto.ts';
+import { readU32 } from '../packet/checksum.ts';
 import { u32ToIp } from '../lib/inet.ts';
 
 /** How often (ms) the "no destination available" line may be logged per director. */
@@ -51,12 +54,16 @@ export class IpvsPath implements IpvsHook {
   private readonly inner = new IcmpInner();
   private lastNoDestLog = -Infinity;
   private suppressed = 0;
+  /** PROXY-protocol sequence state of FullNAT TCP conns, by conn slot. */
+  readonly seqAdj: SeqAdj;
 
   constructor(
     private readonly ipvs: Ipvs,
     private readonly dir: Director,
     private readonly log: Log,
-  ) {}
+  ) {
+    this.seqAdj = new SeqAdj(ipvs.conns.capacity);
+  }
 
   private fill(p: ParsedFrame): void {
     const t = this.t;
@@ -79,7 +86,10 @@ export class IpvsPath implements IpvsHook {
     if (lips.size !== 0 && lips.has(p.daddr) && outPacket(this.ipvs, t) === V_FORWARD) {
       const ct = this.ipvs.conns;
       const c = t.conn;
-      if ((ct.flags[c]! & CONN_F.FWD_MASK) === Fwd.FullNat) return fnatXmit(buf, p, ct.vaddr[c]!, ct.vport[c]!, ct.caddr[c]!, ct.cport[c]!, out);
+      if ((ct.flags[c]! & CONN_F.FWD_MASK) === Fwd.FullNat) {
+        if (p.proto === 6) seqAdjOut(this.seqAdj, c, buf, p);
+        return fnatXmit(buf, p, ct.vaddr[c]!, ct.vport[c]!, ct.caddr[c]!, ct.cport[c]!, out);
+      }
     }
     const v = inPacket(this.ipvs, t);
     if (v === V_FORWARD) return this.xmitIn(buf, p, t.conn, out);
@@ -107,6 +117,7 @@ export class IpvsPath implements IpvsHook {
       case Fwd.Tunnel:
         return tunXmit(this.dir, buf, p, this.inPortOf(), ct.daddr[c]!, out);
       case Fwd.FullNat:
+        if (p.proto === 6) return this.fnatTcpIn(buf, p, c, out);
         return fnatXmit(buf, p, ct.laddr[c]!, ct.lport[c]!, ct.daddr[c]!, ct.dport[c]!, out);
       default:
         // The director has no local stack to hand a "Local" conn to.
@@ -176,6 +187,30 @@ export class IpvsPath implements IpvsHook {
     if (fwd === Fwd.Route) return drXmit(p, rip, out);
     if (fwd === Fwd.Tunnel) return tunXmit(this.dir, buf, p, this.inPortOf(), rip, out);
     return XMIT_CONSUMED;
+  }
+
+  /**
+   * FullNAT TCP toward the real server: a client SYN fixes the conn's PROXY-header plan (from its
+   * service); the header goes in front of the first payload byte, later seqs move behind it.
+   */
+  private fnatTcpIn(buf: Uint8Array, p: ParsedFrame, c: number, out: XmitResult): number {
+    const ct = this.ipvs.conns;
+    const sa = this.seqAdj;
+    const cip = ct.caddr[c]!;
+    const cport = ct.cport[c]!;
+    const vip = ct.vaddr[c]!;
+    const vport = ct.vport[c]!;
+    if ((p.tcpFlags & 0x12) === 0x02) {
+      const d = this.ipvs.destById[ct.dest[c]!];
+      sa.init(c, readU32(buf, p.l4 + 4), d === undefined ? PP_OFF : d.svc.proxyProtocol, cip, cport, vip, vport);
+    }
+    // A conn opened without a SYN (sloppy TCP, sync) gets no header: the slot's old plan must not apply.
+    else if (ct.inPkts[c] === 1) sa.len[c] = 0;
+    const r = fnatXmit(buf, p, ct.laddr[c]!, ct.lport[c]!, ct.daddr[c]!, ct.dport[c]!, out);
+    if (sa.len[c] === 0) return r;
+    const nf = seqAdjIn(sa, c, buf, p, cip, cport, vip, vport);
+    if (nf < 0) return -Drop.MALFORMED - 1;
+    return out.set(nf, p.ipEnd, 0, false);
   }
 
   /**

@@ -18,6 +18,8 @@ export interface IpvsService extends Service {
   dests: IpvsDest[];
   /** The FullNAT local addresses (--add-laddr) new FullNAT conns of this service leave from. */
   readonly laddrs: SvcLaddrs;
+  /** PROXY protocol header for its FullNAT TCP conns (proxy-proto.ts PP_*; 0 none). */
+  proxyProtocol: number;
 }
 
 /** A dest as the director keeps it: the Dest contract plus stats, references and trash bookkeeping. */
@@ -63,6 +65,8 @@ export interface ServiceSpec {
   /** Persistence timeout in seconds. */
   timeout?: number;
   netmask?: number;
+  /** PROXY protocol version for FullNAT TCP conns (0 none, 1, 2). */
+  proxyProtocol?: number;
 }
 
 /** Identifies a service: (proto, addr, port) or fwmark. */
@@ -123,6 +127,7 @@ export interface ServiceInfo {
   flags: number;
   timeout: number;
   netmask: number;
+  proxyProtocol: number;
   stats: StatsSnapshot;
   rates: Rates;
   dests: DestInfo[];
@@ -305,6 +310,7 @@ export class Ipvs {
       dests: [],
       statsSlot: slot,
       laddrs: new SvcLaddrs(),
+      proxyProtocol: spec.proxyProtocol ?? 0,
     };
     sched.init?.(svc);
     if (svc.fwmark) this.fwmTable.set(svc.fwmark, svc);
@@ -327,6 +333,7 @@ export class Ipvs {
     svc.flags = ((spec.flags ?? 0) | SVC_F.HASHED) >>> 0;
     svc.timeout = spec.timeout ?? 0;
     svc.netmask = (spec.netmask ?? 0xffffffff) >>> 0;
+    svc.proxyProtocol = spec.proxyProtocol ?? 0;
     if (sched !== svc.sched) {
       svc.sched.done?.(svc);
       svc.schedData = null;
@@ -704,6 +711,7 @@ export class Ipvs {
       flags: svc.flags,
       timeout: svc.timeout,
       netmask: svc.netmask,
+      proxyProtocol: svc.proxyProtocol,
       stats: this.stats.snapshot(svc.statsSlot),
       rates: this.est.rates(svc.statsSlot),
       dests: svc.dests.map((d) => this.destInfo(d)),

@@ -1,61 +1,15 @@
 // Golden FullNAT frames through a whole Dataplane over memory ports: both ends rewritten, partial checksums, ICMP both ways, port exhaustion.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MemoryPort } from '../../src/io/memory.ts';
-import { Dataplane } from '../../src/dp/dataplane.ts';
-import { validateConfig } from '../../src/ctl/config.ts';
 import { Drop } from '../../src/dp/drops.ts';
 import { R } from '../../src/ipvs/core.ts';
 import { LPORT_MAX, LPORT_MIN } from '../../src/ipvs/laddr.ts';
-import { PacketBuilder, ip, mac, refSum } from '../packet/builder.ts';
-import { ParsedFrame, parseFrame, Verdict, PARSE } from '../../src/packet/parse.ts';
+import { PacketBuilder, ip, refSum } from '../packet/builder.ts';
+import { Verdict } from '../../src/packet/parse.ts';
 import { readU32 } from '../../src/packet/checksum.ts';
+import { CIP, LAN_MAC, LIP, LIP2, NAT_MAC, RIP, ROUTER_MAC, RS_ROUTER_MAC, VIP, fullnatRig, out, send } from './fullnat-rig.ts';
 
-const LAN_MAC = '02:00:00:00:01:01';
-const NAT_MAC = '02:00:00:00:01:02';
-const ROUTER_MAC = '02:00:00:00:0a:01';
-const RS_ROUTER_MAC = '02:00:00:00:0c:01';
-const CIP = '198.18.0.2';
-const VIP = '198.18.1.100';
-const LIP = '198.18.2.50';
-const LIP2 = '198.18.2.51';
-const RIP = '198.19.5.11';
-
-function setup(laddrs: { address: string; interface?: string }[] = [{ address: LIP, interface: 'nat0' }]) {
-  const lan = new MemoryPort('lan0', { mac: mac(LAN_MAC), maxFrame: 4096 });
-  const nat = new MemoryPort('nat0', { mac: mac(NAT_MAC), maxFrame: 4096 });
-  const config = validateConfig({
-    interfaces: ['lan0', 'nat0'],
-    addresses: [`${VIP}/32@lan0`, '198.18.1.2/24@lan0', '198.18.2.1/24@nat0'],
-    gateway: '198.18.1.1',
-    // The real servers sit behind a router: their default gateway is not the director.
-    routes: ['198.19.5.0/24=198.18.2.254'],
-    services: [
-      { protocol: 'tcp', address: VIP, port: 80, scheduler: 'rr', laddrs, realservers: [{ address: RIP, port: 8080, method: 'fullnat' }] },
-      { protocol: 'udp', address: VIP, port: 53, scheduler: 'rr', laddrs, realservers: [{ address: RIP, port: 5353, method: 'fullnat' }] },
-    ],
-  });
-  const dp = new Dataplane([lan, nat], config, () => {});
-  const d = dp.director;
-  d.neigh.learn(ip('198.18.1.1'), 0, mac(ROUTER_MAC), 0, 0, true);
-  d.neigh.learn(ip('198.18.2.254'), 1, mac(RS_ROUTER_MAC), 0, 0, true);
-  lan.drain();
-  nat.drain();
-  return { lan, nat, dp, d };
-}
-
-function send(port: MemoryPort, b: PacketBuilder) {
-  const f = b.build();
-  port.inject(f.buf.subarray(f.off, f.off + f.len));
-}
-
-function out(port: MemoryPort) {
-  return port.drain().map((f) => {
-    const p = new ParsedFrame();
-    const v = parseFrame(f, 0, f.length, p, PARSE.VERIFY_L4);
-    return { f, p, v };
-  });
-}
+const setup = (laddrs?: { address: string; interface?: string }[]) => fullnatRig({ laddrs, udp: true });
 
 const macAt = (f: Uint8Array, at: number) => [...f.subarray(at, at + 6)].map((b) => b.toString(16).padStart(2, '0')).join(':');
 const u16 = (f: Uint8Array, at: number) => (f[at]! << 8) | f[at + 1]!;

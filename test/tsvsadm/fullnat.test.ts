@@ -110,6 +110,13 @@ test('against a Dataplane: -L -n shows FullNat, -G lists LIPs as DPVS does, -S t
     assert.equal(dp.director.isLocal(0xc6120232), false, 'LIPs go with their service');
     assert.equal((await adm('-R', saved.out)).code, 0);
     assert.equal((await adm('-S -n')).out, saved.out);
+    // PROXY protocol per service (DPVS's --proxy-protocol): listed as ppv2, saved, refused when insecure.
+    assert.equal((await adm('-E -t 198.18.1.100:80 -s rr --proxy-protocol v2')).code, 0);
+    assert.match((await adm('-L -n')).out, /\nTCP  198\.18\.1\.100:80 rr ppv2\n/);
+    assert.match((await adm('-S -n')).out, /^-A -t 198\.18\.1\.100:80 -s rr --proxy-protocol v2\n/);
+    assert.equal((await adm('-E -t 198.18.1.100:80 -s rr --proxy-protocol v2-insecure')).code, 2);
+    assert.equal((await adm('-E -t 198.18.1.100:80 -s rr')).code, 0);
+    assert.doesNotMatch((await adm('-L -n')).out, /pp/);
     assert.equal((await adm('-Q -t 198.18.1.100:80 -z 198.18.2.51')).code, 0);
     assert.deepEqual(await adm('-Q -t 198.18.1.100:80 -z 198.18.2.51'), { code: 255, out: '', err: 'no such local address\n' });
   } finally {

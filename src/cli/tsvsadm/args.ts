@@ -72,6 +72,7 @@ export const OPT_NAMES = [
   // DPVS's ipvsadm: -z local address, -F interface.
   'laddr',
   'ifname',
+  'proxy-protocol',
 ] as const;
 export type OptName = (typeof OPT_NAMES)[number];
 const O = Object.fromEntries(OPT_NAMES.map((n, i) => [n, i])) as Record<OptName, number>;
@@ -81,23 +82,23 @@ const O = Object.fromEntries(OPT_NAMES.map((n, i) => [n, i])) as Record<OptName,
  * option in OPT_NAMES order: '+' required, 'x' illegal, '1' at most one of the '1's, '.' optional.
  */
 const MATRIX: readonly string[] = [
-  'xx+...xxxxxxxxxxxxxxx...xxxxxxxxxxxx', // add-service
-  'xx+...xxxxxxxxxxxxxxx...xxxxxxxxxxxx', // edit-service
-  'xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', // delete-service
-  'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', // flush
-  '.11xxxxxxxxx11.......xxxxxxx.xxxxxxx', // list
-  'xx+xxx+....xxxxxxxxxxxxxxxxxx.....xx', // add-server
-  'xx+xxx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxx', // delete-server
-  'xx+xxx+....xxxxxxxxxxxxxxxxxx.....xx', // edit-server
-  'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', // set
-  'xxxxxxxxxxx.xxxxxxx.xxxx....xxxxxxxx', // start-daemon
-  'xxxxxxxxxxxxxxxxxxx.xxxxxxxxxxxxxxxx', // stop-daemon
-  'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', // restore
-  '.xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', // save
-  'xx.xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', // zero
-  'xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx+.', // add-laddr (DPVS requires -F; tsvs defaults it to the route's interface)
-  'xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx+.', // del-laddr
-  'xx.xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', // get-laddr
+  'xx+...xxxxxxxxxxxxxxx...xxxxxxxxxxxx.', // add-service
+  'xx+...xxxxxxxxxxxxxxx...xxxxxxxxxxxx.', // edit-service
+  'xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', // delete-service
+  'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', // flush
+  '.11xxxxxxxxx11.......xxxxxxx.xxxxxxxx', // list
+  'xx+xxx+....xxxxxxxxxxxxxxxxxx.....xxx', // add-server
+  'xx+xxx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', // delete-server
+  'xx+xxx+....xxxxxxxxxxxxxxxxxx.....xxx', // edit-server
+  'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', // set
+  'xxxxxxxxxxx.xxxxxxx.xxxx....xxxxxxxxx', // start-daemon
+  'xxxxxxxxxxxxxxxxxxx.xxxxxxxxxxxxxxxxx', // stop-daemon
+  'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', // restore
+  '.xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', // save
+  'xx.xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', // zero
+  'xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx+.x', // add-laddr (DPVS requires -F; tsvs defaults it to the route's interface)
+  'xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx+.x', // del-laddr
+  'xx.xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', // get-laddr
 ];
 
 const TUN_NAMES: readonly TunType[] = ['ipip', 'gue', 'gre'];
@@ -136,6 +137,8 @@ export interface SvcSpec {
   /** Host-order u32 mask for IPv4, prefix length for IPv6. */
   netmask: number;
   pe: string;
+  /** DPVS's --proxy-protocol ('' = not given). */
+  proxyProtocol: '' | 'disable' | 'v1' | 'v2';
 }
 
 export interface DestSpec {
@@ -282,6 +285,7 @@ export function usageText(program: string, tsvsVersion: string): string {
     '  --ops          -o                   one-packet scheduling\n' +
     '  --numeric      -n                   numeric output of addresses and ports\n' +
     '  --sched-flags  -b flags             scheduler flags (comma-separated)\n' +
+    '  --proxy-protocol                    proxy protocol config (disable|v1|v2; FullNAT TCP)\n' +
     '  --laddr        -z local-ip          local IP (FullNAT)\n' +
     '  --ifname       -F                   nic interface for laddrs\n' +
     'Daemon Options:\n' +
@@ -385,6 +389,7 @@ const TABLE: readonly OptSpec[] = [
   S('fullnat', null, 'none'),
   S('laddr', 'z', 'string'),
   S('ifname', 'F', 'string'),
+  S('proxy-protocol', null, 'string'),
 ];
 
 const FULLNAT_B: OptSpec = S('fullnat', 'b', 'none', 'fullnat');
@@ -636,7 +641,7 @@ async function parseInner(args: readonly string[], ctx: ParseContext): Promise<P
   const popt = new Popt([program, ...args]);
   const opts = new Set<number>();
   const format = emptyFormat();
-  const svc: SvcSpec = { af: 0, protocol: 0, addr: '', port: 0, fwmark: 0, sched: '', flags: 0, timeout: 0, netmask: 0xffffffff, pe: '' };
+  const svc: SvcSpec = { af: 0, protocol: 0, addr: '', port: 0, fwmark: 0, sched: '', flags: 0, timeout: 0, netmask: 0xffffffff, pe: '', proxyProtocol: '' };
   const dest: DestSpec = {
     af: 0,
     addr: '',
@@ -748,6 +753,14 @@ async function parseInner(args: readonly string[], ctx: ParseContext): Promise<P
         const a = inetAton(arg);
         if (a === null) fail(2, 'illegal local address');
         laddr.addr = ntoa(a);
+        break;
+      }
+      case 'proxy-protocol': {
+        setOption(O['proxy-protocol']);
+        const v = arg.toLowerCase();
+        if (v === 'v1-insecure' || v === 'v2-insecure') fail(2, `proxy protocol ${v} is not supported by tsvs (no PROXY header from clients is trusted)`);
+        if (v !== 'disable' && v !== 'v1' && v !== 'v2') fail(2, 'proxy protocol must be disable, v1 or v2');
+        svc.proxyProtocol = v;
         break;
       }
       case 'F':
@@ -1013,6 +1026,7 @@ export function serviceConfig(svc: SvcSpec): ServiceConfig {
     onePacket: (svc.flags & 0x4) !== 0,
     schedFlags: (svc.flags >> 3) & 7,
     pe: svc.pe,
+    ...(svc.proxyProtocol === 'v1' || svc.proxyProtocol === 'v2' ? { proxyProtocol: svc.proxyProtocol } : {}),
   };
 }
 

@@ -192,6 +192,8 @@ export function serviceEntry(svc: ServiceEntry, f: Format, names: Names | null):
       if (svc.pe) out += ` pe ${svc.pe}`;
     }
     if (svc.onePacket) out += ' ops';
+    // DPVS's print_service_entry: " pp" and the version.
+    if (svc.proxyProtocol && svc.proxyProtocol !== 'disable') out += ` pp${svc.proxyProtocol}`;
   }
   out += '\n';
   const proto = servProto(svc);

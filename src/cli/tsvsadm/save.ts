@@ -26,6 +26,7 @@ export function saveService(svc: ServiceEntry, names: Names | null, laddrs?: Lad
   }
   if (svc.pe) out += ` --pe ${svc.pe}`;
   if (svc.onePacket) out += ' -o';
+  if (svc.proxyProtocol && svc.proxyProtocol !== 'disable') out += ` --proxy-protocol ${svc.proxyProtocol}`;
   if (svc.schedFlags & 7) out += ` -b ${schedFlagNames(svc)}`;
   out += '\n';
   const mine = laddrs?.services.find((s) => JSON.stringify(s.key) === JSON.stringify(svc.key));
