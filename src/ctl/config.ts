@@ -263,6 +263,10 @@ export const configSchema = z
       .strict()
       .default({}),
     services: z.array(serviceSchema).default([]),
+    /** SNAT (DPVS's SNAT mode) for connections real servers open: sources in `source` leave from `address`, owned by the director. */
+    snat: z
+      .array(z.object({ source: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, { message: 'must be a CIDR, e.g. 198.18.2.0/24' }), address: ipv4, interface: z.string().min(1).max(15).optional() }).strict())
+      .default([]),
     /** The kernel's sync sysctls (net.ipv4.vs.sync_*): when the master sends a conn. Restart-only. */
     sync_threshold: z.number().int().min(0).max(65535).default(3),
     sync_period: z.number().int().min(0).max(65535).default(50),

@@ -190,6 +190,13 @@ export interface LaddrConfig {
   ifname: string;
 }
 
+/** A SNAT rule: sources in `source` (CIDR) leave from `addr` on `ifname` ('' = by route). */
+export interface SnatConfig {
+  source: string;
+  addr: string;
+  ifname: string;
+}
+
 /** One LIP as --get-laddr lists it. */
 export interface LaddrEntry extends LaddrConfig {
   /** Live conns holding one of its ports. */
@@ -248,6 +255,9 @@ export type RequestBody =
   | { op: 'laddr-add'; service: ServiceKey; laddr: LaddrConfig }
   | { op: 'laddr-del'; service: ServiceKey; laddr: LaddrConfig }
   | { op: 'laddr-list'; service?: ServiceKey }
+  /** SNAT for connections real servers in `source` open: their source becomes `addr` (owned by the director). */
+  | { op: 'snat-add'; snat: SnatConfig }
+  | { op: 'snat-list' }
   /** Counters of the packet path: frames, drops by reason, ipvs reasons, the conn table's fill. */
   | { op: 'counters' }
   /**
@@ -383,6 +393,8 @@ export interface ResultMap {
   'laddr-add': null;
   'laddr-del': null;
   'laddr-list': LaddrListResult;
+  'snat-add': null;
+  'snat-list': { rules: (SnatConfig & { conns: number; available: number })[]; created: number; exhausted: number };
   counters: CountersResult;
   'get-sysctl': SysctlValues;
   'set-sysctl': SysctlValues;
@@ -548,6 +560,8 @@ function buildSchemas(z: typeof Zod.z) {
     z.object({ ...env, op: z.literal('laddr-add'), service: serviceKeySchema, laddr: laddrSchema }).strict(),
     z.object({ ...env, op: z.literal('laddr-del'), service: serviceKeySchema, laddr: laddrSchema }).strict(),
     z.object({ ...env, op: z.literal('laddr-list'), service: serviceKeySchema.optional() }).strict(),
+    z.object({ ...env, op: z.literal('snat-add'), snat: z.object({ source: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/), addr: z.ipv4(), ifname: z.string().max(15) }).strict() }).strict(),
+    z.object({ ...env, op: z.literal('snat-list') }).strict(),
     z.object({ ...env, op: z.literal('counters') }).strict(),
     z.object({ ...env, op: z.literal('reload') }).strict(),
     z.object({ ...env, op: z.literal('health') }).strict(),

@@ -37,6 +37,8 @@ export const RESTART_ONLY = [
   'sync_retries',
   'sync_persist_mode',
   'bgp',
+  // SNAT rules own addresses and port pools that live conns hold.
+  'snat',
 ] as ReadonlyArray<keyof Config>;
 
 /** Reads a config file, YAML or keepalived.conf (recognised by name or content). */

@@ -172,6 +172,7 @@ export class Dataplane {
       for (const l of s.laddrs) this.mustApply({ v: 1, id: ++id, op: 'laddr-add', service: key, laddr: { addr: l.address, ifname: l.interface ?? '' } });
       for (const r of initialDests(s)) this.mustApply({ v: 1, id: ++id, op: 'add-server', service: key, dest: destSettings(s, r) });
     }
+    for (const s of config.snat) this.mustApply({ v: 1, id: ++id, op: 'snat-add', snat: { source: s.source, addr: s.address, ifname: s.interface ?? '' } });
     for (const d of config.sync_daemon) {
       this.mustApply({ v: 1, id: ++id, op: 'start-daemon', daemon: syncDaemonRequest(d) });
       if (d.vrrp_instance) this.sync.follows = d.vrrp_instance;
@@ -323,6 +324,29 @@ export class Dataplane {
             const svc = this.ipvs.getService(s)!;
             return { key: serviceEntry(s).key, laddrs: this.laddrCtl.list(svc) };
           }),
+        });
+      }
+      case 'snat-add': {
+        const [pfx, len] = req.snat.source.split('/');
+        const prefix = ipToU32(pfx!);
+        const addr = ipToU32(req.snat.addr);
+        if (Number.isNaN(prefix) || Number.isNaN(addr)) throw new IpvsError('EINVAL', 'other', 'SNAT source and address must be IPv4');
+        this.laddrCtl.addSnat(this.path.snat.rules, prefix, Number(len), addr, req.snat.ifname);
+        this.log('info', 'snat rule added', { ...req.snat });
+        return okResponse(req.id, null);
+      }
+      case 'snat-list': {
+        const s = this.path.snat;
+        return okResponse(req.id, {
+          rules: s.rules.map((r) => ({
+            source: `${u32ToIp(r.prefix)}/${r.len}`,
+            addr: u32ToIp(r.lip.addr),
+            ifname: r.lip.ifname,
+            conns: r.lip.conns,
+            available: r.lip.available,
+          })),
+          created: s.created,
+          exhausted: s.exhausted,
         });
       }
       case 'counters':

@@ -14,6 +14,7 @@ import { tunXmit } from './xmit/tun.ts';
 import { fnatXmit } from './xmit/fullnat.ts';
 import { SeqAdj, seqAdjIn, seqAdjOut } from './seqadj.ts';
 import { PP_OFF } from './proxy-proto.ts';
+import { Snat } from './snat.ts';
 import { readU32 } from '../packet/checksum.ts';
 import { u32ToIp } from '../lib/inet.ts';
 
@@ -56,6 +57,8 @@ export class IpvsPath implements IpvsHook {
   private suppressed = 0;
   /** PROXY-protocol sequence state of FullNAT TCP conns, by conn slot. */
   readonly seqAdj: SeqAdj;
+  /** Outbound SNAT for connections real servers open. */
+  readonly snat: Snat;
 
   constructor(
     private readonly ipvs: Ipvs,
@@ -63,6 +66,7 @@ export class IpvsPath implements IpvsHook {
     private readonly log: Log,
   ) {
     this.seqAdj = new SeqAdj(ipvs.conns.capacity);
+    this.snat = new Snat(ipvs);
   }
 
   private fill(p: ParsedFrame): void {
@@ -86,9 +90,14 @@ export class IpvsPath implements IpvsHook {
     if (lips.size !== 0 && lips.has(p.daddr) && outPacket(this.ipvs, t) === V_FORWARD) {
       const ct = this.ipvs.conns;
       const c = t.conn;
-      if ((ct.flags[c]! & CONN_F.FWD_MASK) === Fwd.FullNat) {
+      const fwd = ct.flags[c]! & CONN_F.FWD_MASK;
+      if (fwd === Fwd.FullNat) {
         if (p.proto === 6) seqAdjOut(this.seqAdj, c, buf, p);
         return fnatXmit(buf, p, ct.vaddr[c]!, ct.vport[c]!, ct.caddr[c]!, ct.cport[c]!, out);
+      }
+      if (fwd === Fwd.Snat) {
+        // The reply of a conn a real server opened: back to its own address and port, routed inward.
+        return fnatXmit(buf, p, p.saddr, p.sport, ct.caddr[c]!, ct.cport[c]!, out);
       }
     }
     const v = inPacket(this.ipvs, t);
@@ -129,7 +138,18 @@ export class IpvsPath implements IpvsHook {
     if ((p.flags & PF.L4) === 0) return XMIT_NOT_MINE;
     this.fill(p);
     const t = this.t;
-    if (outPacket(this.ipvs, t) !== V_FORWARD) return XMIT_NOT_MINE;
+    if (outPacket(this.ipvs, t) !== V_FORWARD) {
+      const snat = this.snat;
+      if (snat.rules.length === 0) return XMIT_NOT_MINE;
+      const rule = snat.match(p.saddr);
+      if (rule === null) return XMIT_NOT_MINE;
+      const c = snat.outbound(rule, p.proto, p.saddr, p.sport, p.daddr, p.dport, t.tcpFlags);
+      if (c < 0) return c === -2 ? -Drop.NO_LPORT - 1 : -Drop.NO_CONN - 1;
+      const ct = this.ipvs.conns;
+      const r = fnatXmit(buf, p, ct.laddr[c]!, ct.lport[c]!, p.daddr, p.dport, out);
+      out.forwarded = true;
+      return r;
+    }
     const ct = this.ipvs.conns;
     // A FullNAT conn's replies go to its LIP, never through FORWARD: this is a packet that only looks like one.
     if ((ct.flags[t.conn]! & CONN_F.FWD_MASK) !== Fwd.Masq) return XMIT_NOT_MINE;

@@ -587,7 +587,8 @@ export class Ipvs {
         && ((t.flags[ct]! & CONN_F.TEMPLATE) === 0 || (t.state[ct]! & CTPL_S_ASSURED) === 0)) this.delConn(ct);
     }
     this.unbindDest(i);
-    if ((t.flags[i]! & (CONN_F.FWD_MASK | CONN_F.TEMPLATE)) === Fwd.FullNat) this.laddrs.release(t.laddr[i]!, t.lport[i]!);
+    const fwd = t.flags[i]! & (CONN_F.FWD_MASK | CONN_F.TEMPLATE);
+    if (fwd === Fwd.FullNat || fwd === Fwd.Snat) this.laddrs.release(t.laddr[i]!, t.lport[i]!);
     t.free(i);
   }
 
