@@ -298,7 +298,8 @@ export function inPacket(ipvs: Ipvs, t: PacketTuple): number {
   else ct.arm(cp);
   // ip_vs_in: the master sync daemon sees every client packet (it marks, it never sends here).
   const sync = ipvs.sync;
-  if (sync !== null) sync.conn(cp, pkts);
+  // A FullNAT conn's LIP:lport has no field in the sync protocol: a backup could not rebuild it.
+  if (sync !== null && (ct.flags[cp]! & CONN_F.FWD_MASK) !== Fwd.FullNat) sync.conn(cp, pkts);
   t.conn = cp;
   t.reason = -1;
   return V_FORWARD;

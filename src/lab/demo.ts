@@ -83,7 +83,8 @@ async function demoMode(mode: LabMode): Promise<boolean> {
 
     say(`\nOne connection, traced through the director (tsvs trace --cip ${LAB.client} --port 80):`);
     packets.forEach((p, i) => say(formatTracePacket(p, i + 1)));
-    if (mode !== 'nat') say(`  (the reply goes from the real server straight to ${LAB.client}: the director never sees it)`);
+    if (mode === 'fullnat') say(`  (the reply goes from the real server to the LIP ${LAB.lip}; the director maps it back to VIP → ${LAB.client})`);
+    else if (mode !== 'nat') say(`  (the reply goes from the real server straight to ${LAB.client}: the director never sees it)`);
     const ok = run.failed === 0 && warm.failed === 0 && traced.failed === 0 && packets.length === wantPackets;
     if (!ok) say(`!! ${mode}: ${run.failed + warm.failed + traced.failed} failed requests, ${packets.length}/${wantPackets} traced packets`);
     return ok;
@@ -130,6 +131,7 @@ export async function demo(modes: LabMode[] = ['nat', 'dr', 'tun'], scaleOut = t
 }
 
 if (process.argv[1]?.endsWith('demo.ts')) {
-  const modes = process.argv.slice(2).filter((a): a is LabMode => ['nat', 'dr', 'tun'].includes(a));
+  // fullnat is not in the default run (the demo stays under a minute): `demo fullnat` shows it.
+  const modes = process.argv.slice(2).filter((a): a is LabMode => ['nat', 'dr', 'tun', 'fullnat'].includes(a));
   demo(modes.length ? modes : undefined, modes.length === 0 || process.argv.includes('ecmp')).then((c) => process.exit(c));
 }
