@@ -357,6 +357,8 @@ export interface CountersResult {
   icmpEchoReplies: number;
   /** Connection sync: master_*, backup_* and backup_drop_<reason> counters. */
   sync?: Record<string, number>;
+  /** PROXY headers inserted (first segments and their retransmissions) and SNAT conns created or refused. */
+  fullnat?: { proxyHeaders: number; proxyNoRoom: number; snatCreated: number; snatExhausted: number };
   ports: Array<{ ifname: string; kind: string; rxFrames: number; txFrames: number; rxBytes: number; txBytes: number; rxDropped: number; txErrors: number }>;
 }
 

@@ -401,6 +401,12 @@ export class Dataplane {
       arpReplies: c.arpReplies[0]!,
       icmpEchoReplies: c.icmpEchoReplies[0]!,
       sync: this.sync.counters(),
+      fullnat: {
+        proxyHeaders: this.path.seqAdj.inserted,
+        proxyNoRoom: this.path.seqAdj.noRoom,
+        snatCreated: this.path.snat.created,
+        snatExhausted: this.path.snat.exhausted,
+      },
       ports: this.director.ports.map((p) => ({ ifname: p.ifname, kind: p.kind, ...p.stats() })),
     };
   }
