@@ -1,54 +1,18 @@
 // tsvsd end to end, FullNAT + PROXY protocol: Debian's nginx (listen ... proxy_protocol) on remote real servers logs the true client address for every request, v2 and v1.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { spawnSync } from 'node:child_process';
 import { canUseNetns } from '../../src/lab/netns.ts';
+import { accessLines, haveNginx, startLabNginx } from '../../src/lab/nginx.ts';
 import { LAB } from '../../src/lab/topology.ts';
 import { withDirectorLab, VIP } from './director-harness.ts';
 
-const haveNginx = spawnSync('sh', ['-c', 'command -v nginx'], { encoding: 'utf8' }).status === 0;
-const skip = !canUseNetns() ? 'needs root' : !haveNginx ? 'needs nginx (scripts/ensure-tools.sh installs nginx-light)' : false;
-
-function nginxConf(dir: string, name: string): string {
-  // $remote_addr is who the TCP connection came from (the director's LIP); $proxy_protocol_addr the client.
-  return `daemon off;
-master_process off;
-worker_processes 1;
-pid ${dir}/nginx.pid;
-error_log stderr notice;
-events { worker_connections 256; }
-http {
-  client_body_temp_path ${dir}/body;
-  proxy_temp_path ${dir}/proxy;
-  fastcgi_temp_path ${dir}/fastcgi;
-  uwsgi_temp_path ${dir}/uwsgi;
-  scgi_temp_path ${dir}/scgi;
-  log_format pp '$proxy_protocol_addr $proxy_protocol_port $remote_addr $server_port';
-  access_log ${dir}/access.log pp;
-  server {
-    listen 8081 proxy_protocol;
-    listen 8082 proxy_protocol;
-    location / { return 200 "${name}\\n"; }
-    # 8 MB up (PUT) and back down through the shifted sequence space.
-    location /dav/ { root ${dir}; dav_methods PUT; create_full_put_path on; client_max_body_size 16m; client_body_buffer_size 1m; }
-  }
-}
-`;
-}
+const skip = !canUseNetns() ? 'needs root' : !haveNginx() ? 'needs nginx (scripts/ensure-tools.sh installs nginx-light)' : false;
 
 test('FullNAT + PROXY v2 and v1: nginx logs the client address for every request; shares exact', { skip, timeout: 180_000 }, async () => {
   await withDirectorLab('fullnat', async (d) => {
     const rs = d.lab.realServers;
-    const dirs = new Map<string, string>();
-    for (const r of rs) {
-      const dir = join(d.lab.state.dir, `nginx-${r.role}`);
-      mkdirSync(dir, { recursive: true });
-      writeFileSync(join(dir, 'nginx.conf'), nginxConf(dir, r.role));
-      dirs.set(r.role, dir);
-      await d.lab.startProcess(r.role, 'nginx', ['nginx', '-c', join(dir, 'nginx.conf')], { ready: /epoll|start worker/ });
-    }
+    const logs = new Map<string, string>();
+    for (const r of rs) logs.set(r.role, await startLabNginx(d.lab, r.role, [8081, 8082]));
     const lines: string[] = [];
     for (const [port, pp] of [[8081, 'v2'], [8082, 'v1']] as const) {
       lines.push(`-A -t ${VIP}:${port} -s rr --proxy-protocol ${pp}`, `-P -t ${VIP}:${port} -z ${LAB.lip} -F lan0`, ...rs.map((r) => `-a -t ${VIP}:${port} -r ${r.ip}:${port} -b`));
@@ -84,7 +48,7 @@ test('FullNAT + PROXY v2 and v1: nginx logs the client address for every request
     assert.deepEqual(out.slice(0, 3), ['201', '201', '201'], 'each PUT created the file on a real server');
     assert.deepEqual(out.slice(4), [out[3], out[3], out[3]], '8 MB came back byte for byte from each');
     for (const r of rs) {
-      const log = readFileSync(join(dirs.get(r.role)!, 'access.log'), 'utf8').trim().split('\n');
+      const log = accessLines(logs.get(r.role)!);
       assert.ok(log.length >= 20, `${r.role} served 10 requests per port (and maybe the transfers)`);
       for (const l of log) {
         const [ppAddr, ppPort, remote, port] = l.split(' ');
