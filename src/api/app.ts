@@ -140,7 +140,7 @@ const destBody = z
       .object({
         addr: ipAddr,
         port: u16,
-        fwd: z.enum(['masq', 'local', 'tunnel', 'route']).default('route'),
+        fwd: z.enum(['masq', 'local', 'tunnel', 'route', 'fullnat']).default('route'),
         weight: z.number().int().min(0).max(0x7fffffff).default(1),
         uThreshold: z.number().int().min(0).max(0x7fffffff).default(0),
         lThreshold: z.number().int().min(0).max(0x7fffffff).default(0),

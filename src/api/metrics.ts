@@ -211,6 +211,10 @@ function counterFamilies(c: CountersResult): Family[] {
     { name: 'tsvs_port_tx_frames_total', type: 'counter', help: 'Frames sent on the port.', samples: ports((p) => p.txFrames) },
     { name: 'tsvs_port_tx_bytes_total', type: 'counter', help: 'Bytes sent on the port.', samples: ports((p) => p.txBytes) },
     { name: 'tsvs_port_tx_errors_total', type: 'counter', help: 'Frames the port failed to send.', samples: ports((p) => p.txErrors) },
+    { name: 'tsvs_fullnat_lport_exhausted_total', type: 'counter', help: 'New FullNAT connections refused: no local address of the service had a free port.', samples: [{ labels: [], value: c.conns.lportExhausted ?? 0 }] },
+    { name: 'tsvs_proxy_protocol_headers_total', type: 'counter', help: 'PROXY protocol headers inserted before a FullNAT connection\'s first bytes (retransmissions included).', samples: [{ labels: [], value: c.fullnat?.proxyHeaders ?? 0 }] },
+    { name: 'tsvs_snat_connections_total', type: 'counter', help: 'Connections real servers opened that SNAT took out through the director.', samples: [{ labels: [], value: c.fullnat?.snatCreated ?? 0 }] },
+    { name: 'tsvs_snat_exhausted_total', type: 'counter', help: 'Connections real servers opened that SNAT refused: its address had no free port.', samples: [{ labels: [], value: c.fullnat?.snatExhausted ?? 0 }] },
     ...syncFamilies(c.sync ?? {}),
   ];
 }

@@ -1,7 +1,7 @@
 // tsvs: the namespace lab (`tsvs lab up|down|exec|status`) and the real-server side (`tsvs realserver setup|check|teardown`).
 import { spawnSync } from 'node:child_process';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { Lab, labDown, labUp, namespacePids, listNamespaces, tsvsdArgs, LAB, MAX_SERVERS } from '../lab/topology.ts';
+import { Lab, labDown, labUp, namespacePids, listNamespaces, tsvsdArgs, LAB, MAX_SERVERS, type LabMode } from '../lab/topology.ts';
 import {
   DEFAULT_STATE_DIR,
   DEFAULT_TUN_DEV,
@@ -39,7 +39,8 @@ function nameArg(v: string): string {
   return v;
 }
 
-const modeOption = () => new Option('--mode <mode>', 'forwarding method').choices(['nat', 'dr', 'tun']).makeOptionMandatory();
+const modeOption = (lab = false) =>
+  new Option('--mode <mode>', 'forwarding method').choices(lab ? ['nat', 'dr', 'tun', 'fullnat'] : ['nat', 'dr', 'tun']).makeOptionMandatory();
 
 /** One-screen description of a lab: roles, namespaces, addresses, and how to start the director. */
 export function describeLab(lab: Lab): string {
@@ -50,14 +51,15 @@ export function describeLab(lab: Lab): string {
     out.push(`  client    ${s.namespaces.client}  ${s.clients.join(', ')} (gw ${LAB.routerClient})`);
     out.push(`  router    ${s.namespaces.router}  ${LAB.routerClient} ${LAB.routerLan} ${LAB.routerPeer} (BIRD, AS 65000, resilient ECMP over a 5-tuple hash; birdc -s ${s.ecmp.routerCtl}; ip nexthop bucket show)`);
     for (const d of s.ecmp.directors) out.push(`  ${d.role.padEnd(8)}  ${d.ns}  lan0 ${d.lan} (owned), mgmt0 ${d.mgmt} (BGP); tsvsd --config ${d.config}`);
-    for (const rs of s.realServers) out.push(`  ${rs.role.padEnd(8)}  ${rs.ns}  ${rs.ip} (${rs.mac}) http ${s.ports.http}`);
+    if (s.mode === 'fullnat') out.push(`  FullNAT: give services a local address, e.g. tsvsadm -P -t ${LAB.vip}:80 -z ${LAB.lip} -F lan0`);
+  for (const rs of s.realServers) out.push(`  ${rs.role.padEnd(8)}  ${rs.ns}  ${rs.ip} (${rs.mac}) http ${s.ports.http}`);
     out.push(`  switch    ${s.namespaces.switch}  bridges lan, peer`);
     return out.join('\n') + '\n';
   }
   out.push(`lab ${s.name}: ${s.mode.toUpperCase()}, ${s.realServers.length} real servers, VIP ${LAB.vip}`);
   out.push(`  client    ${s.namespaces.client}  ${s.clients.join(', ')} (gw ${LAB.routerClient})`);
   out.push(
-    `  router    ${s.namespaces.router}  ${LAB.routerClient} ${LAB.routerLan}${s.mode === 'tun' ? ` ${LAB.routerRemote}` : ''} (forwarding)`,
+    `  router    ${s.namespaces.router}  ${LAB.routerClient} ${LAB.routerLan}${s.mode === 'tun' || s.mode === 'fullnat' ? ` ${LAB.routerRemote}` : ''} (forwarding)`,
   );
   out.push(`  director  ${s.namespaces.director}  ${s.director.interfaces.join(', ')} (no kernel addresses: tsvsd owns them)`);
   for (const rs of s.realServers) out.push(`  ${rs.role.padEnd(8)}  ${rs.ns}  ${rs.ip} (${rs.mac}) http ${s.ports.http}, udp ${s.ports.udp}`);
@@ -78,7 +80,7 @@ function buildProgram(): Command {
   lab
     .command('up')
     .description('build the lab and start the real servers; it keeps running until `tsvs lab down`')
-    .addOption(modeOption())
+    .addOption(modeOption(true))
     .option('--servers <n>', `real servers (1-${MAX_SERVERS})`, intArg(1, MAX_SERVERS), 3)
     .option('--clients <n>', 'client addresses from 198.18.0.2', intArg(1, 200), 1)
     .option('--name <name>', 'lab name', nameArg, 'lab')
@@ -88,7 +90,7 @@ function buildProgram(): Command {
     .option('--directors <n>', `ECMP: N directors behind the router, each announcing the VIP over BGP (1-${MAX_DIRECTORS}; --mode dr)`, intArg(1, MAX_DIRECTORS))
     .option('--no-sloppy', 'ECMP: leave net.ipv4.vs.sloppy_tcp at 0 on the directors')
     .option('--sync', 'ECMP: connection sync between the directors (a master and a backup sync daemon on each mgmt0)')
-    .action(async (o: { mode: RsMode; servers: number; clients: number; name: string; stateDir: string; scheduler?: string; director: boolean; directors?: number; sloppy: boolean; sync?: boolean }) => {
+    .action(async (o: { mode: LabMode; servers: number; clients: number; name: string; stateDir: string; scheduler?: string; director: boolean; directors?: number; sloppy: boolean; sync?: boolean }) => {
       const ecmp = o.directors !== undefined;
       const l = await labUp({ mode: o.mode, servers: o.servers, clients: o.clients, name: o.name, persistent: true, stateDir: o.stateDir, ecmp });
       try {

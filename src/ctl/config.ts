@@ -31,7 +31,7 @@ const routeSpec = z.string().regex(/^(\d{1,3}(?:\.\d{1,3}){3})\/(\d{1,2})=(\d{1,
   return isIP(a!) === 4 && isIP(gw!) === 4 && Number(l) <= 32;
 }, { message: 'prefix and gateway must be IPv4, prefix length 0..32' });
 
-const method = z.enum(['nat', 'dr', 'tun', 'masq', 'route', 'tunnel']).transform((m) =>
+const method = z.enum(['nat', 'dr', 'tun', 'fullnat', 'masq', 'route', 'tunnel']).transform((m) =>
   m === 'masq' ? 'nat' : m === 'route' ? 'dr' : m === 'tunnel' ? 'tun' : m,
 );
 
@@ -130,6 +130,10 @@ export const serviceSchema = z
     netmask: ipv4.optional(),
     ops: z.boolean().default(false),
     realservers: z.array(realServerSchema).default([]),
+    /** A PROXY protocol header (v1 text, v2 binary) before the first byte of each FullNAT TCP conn. */
+    proxy_protocol: z.enum(['v1', 'v2']).optional(),
+    /** FullNAT local addresses (DPVS's --add-laddr): the director owns them; fullnat real servers' conns leave from them. */
+    laddrs: z.array(z.object({ address: ipv4, interface: z.string().min(1).max(15).optional() }).strict()).default([]),
     /** Added (weight 1) when quorum is lost — by default when no real server is up — and removed when it is regained. */
     sorry_server: sorryServerSchema.optional(),
     /** Keep the sorry server in the table with weight 0 while it is not needed. */
@@ -152,7 +156,11 @@ export const serviceSchema = z
     path: ['sorry_server'],
   })
   .refine((s) => s.port !== 0 || s.persistent !== undefined, { message: 'Zero port specified for non-persistent service', path: ['port'] })
-  .refine((s) => !s.ops || s.protocol === 'udp', { message: 'One-Packet Scheduling is only for UDP virtual services', path: ['ops'] });
+  .refine((s) => !s.ops || s.protocol === 'udp', { message: 'One-Packet Scheduling is only for UDP virtual services', path: ['ops'] })
+  .refine((s) => !s.realservers.some((r) => r.method === 'fullnat') || s.laddrs.length > 0, {
+    message: 'fullnat real servers need local addresses (laddrs)',
+    path: ['laddrs'],
+  });
 
 /**
  * A connection-sync daemon, as `ipvsadm --start-daemon` starts it. With `vrrp_instance` (keepalived's
@@ -263,6 +271,10 @@ export const configSchema = z
     services: z.array(serviceSchema).default([]),
     /** VRRP instances and sync groups (src/vrrp/config.ts). Restart-only. */
     vrrp: vrrpSchema.default({ instances: [], sync_groups: [] }),
+    /** SNAT (DPVS's SNAT mode) for connections real servers open: sources in `source` leave from `address`, owned by the director. */
+    snat: z
+      .array(z.object({ source: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, { message: 'must be a CIDR, e.g. 198.18.2.0/24' }), address: ipv4, interface: z.string().min(1).max(15).optional() }).strict())
+      .default([]),
     /** The kernel's sync sysctls (net.ipv4.vs.sync_*): when the master sends a conn. Restart-only. */
     sync_threshold: z.number().int().min(0).max(65535).default(3),
     sync_period: z.number().int().min(0).max(65535).default(50),

@@ -263,13 +263,18 @@ class Reader {
   method(n: Node): string | undefined {
     const t = n.args[0];
     if (!t) {
-      this.err(n.key, `${n.key.text} needs NAT, DR or TUN`);
+      this.err(n.key, `${n.key.text} needs NAT, DR, TUN or FNAT`);
       return undefined;
     }
     const m = t.text.toUpperCase();
     if (m === 'NAT' || m === 'DR') {
       this.noMoreArgs(n, 1);
       return m.toLowerCase();
+    }
+    if (m === 'FNAT') {
+      // DPVS's keepalived: full NAT, with local addresses from laddr_group_name.
+      this.noMoreArgs(n, 1);
+      return 'fullnat';
     }
     if (m === 'TUN') {
       if (n.args.length > 1) {
@@ -279,7 +284,7 @@ class Reader {
       }
       return 'tun';
     }
-    this.err(t, `${n.key.text}: unknown forwarding method "${t.text}" (NAT, DR or TUN)`);
+    this.err(t, `${n.key.text}: unknown forwarding method "${t.text}" (NAT, DR, TUN or FNAT)`);
     return undefined;
   }
 
@@ -666,6 +671,17 @@ function readVirtualServer(r: Reader, n: Node): Obj | null {
       case 'ha_suspend':
         r.ignore(c, 'tsvsd always owns its virtual addresses, so checks are never suspended');
         break;
+      case 'laddr_group_name':
+        // DPVS's keepalived; resolved against the local_address_group blocks once the file is read.
+        if (!c.args[0]) r.err(c.key, 'laddr_group_name needs a group name');
+        else laddrGroupRef.set(vs, c.args[0]);
+        break;
+      case 'proxy_protocol': {
+        const v = c.args[0]?.text.toLowerCase();
+        if (v === 'v1' || v === 'v2') vs.proxy_protocol = v;
+        else if (v !== 'disable') r.err(c.args[0] ?? c.key, `proxy_protocol: "${c.args[0]?.text ?? ''}" is not supported by tsvs (v1, v2 or disable)`);
+        break;
+      }
       default:
         if (IGNORED_NOTIFY.has(k)) r.ignore(c, 'mail and SNMP notifications are not part of tsvs (use quorum_up/quorum_down)');
         else r.err(c.key, `virtual_server: ${k} is not supported by tsvs`);
@@ -680,6 +696,34 @@ function readVirtualServer(r: Reader, n: Node): Obj | null {
   for (const k of Object.keys(vs)) if (vs[k] === undefined) delete vs[k];
   lineOf.set(vs, n.key);
   return addr ? vs : null;
+}
+
+/** The laddr_group_name token of each virtual_server that has one (DPVS's keepalived). */
+const laddrGroupRef = new WeakMap<object, Token>();
+
+/**
+ * DPVS's `local_address_group NAME { ADDR IFNAME | A.B.C.D-E IFNAME ... }`: the LIPs (and the
+ * interface each lives on) of the FullNAT services that name the group.
+ */
+function readLaddrGroup(r: Reader, n: Node, groups: Map<string, { token: Token; laddrs: Obj[] }>): void {
+  const name = n.args[0];
+  if (!name) {
+    r.err(n.key, 'local_address_group needs a name');
+    return;
+  }
+  const laddrs: Obj[] = [];
+  for (const c of r.needBlock(n)) {
+    r.noBlock(c);
+    const m = /^(\d{1,3}\.\d{1,3}\.\d{1,3}\.)(\d{1,3})(?:-(\d{1,3}))?$/.exec(c.key.text);
+    const ifname = c.args[0]?.text;
+    if (!m || Number(m[2]) > 255 || (m[3] !== undefined && (Number(m[3]) > 255 || Number(m[3]) < Number(m[2])))) {
+      r.err(c.key, `local_address_group ${name.text}: "${c.key.text}" is not an IPv4 address or A.B.C.D-E range`);
+      continue;
+    }
+    const last = m[3] === undefined ? Number(m[2]) : Number(m[3]);
+    for (let i = Number(m[2]); i <= last; i++) laddrs.push(ifname ? { address: `${m[1]}${i}`, interface: ifname } : { address: `${m[1]}${i}` });
+  }
+  groups.set(name.text, { token: name, laddrs });
 }
 
 /** The VRRP instance token each lvs_sync_daemon names, for the line of its errors. */
@@ -869,9 +913,11 @@ export function parseKeepalivedText(text: string, file = 'keepalived.conf'): Kee
   const syncGroups: Obj[] = [];
   // global_defs first: its vrrp_* settings are the instances' defaults wherever it stands.
   for (const n of nodes) if (n.key.text === 'global_defs') readGlobalDefs(r, n, out, vrrpGlobals);
+  const laddrGroups = new Map<string, { token: Token; laddrs: Obj[] }>();
   for (const n of nodes) {
     const k = n.key.text;
-    if (k === 'vrrp_instance') {
+    if (k === 'local_address_group') readLaddrGroup(r, n, laddrGroups);
+    else if (k === 'vrrp_instance') {
       const i = instances.length;
       const o = readVrrpInstance(r, n, vrrpGlobals, (f, t) => places.set(`vrrp.instances.${i}${f ? `.${f}` : ''}`, t));
       if (o) instances.push(o);
@@ -899,6 +945,13 @@ export function parseKeepalivedText(text: string, file = 'keepalived.conf'): Kee
   }
   if (instances.length || syncGroups.length) out.vrrp = { instances, sync_groups: syncGroups };
   for (const d of (out.sync_daemon as Obj[] | undefined) ?? []) resolveSyncInstance(r, nodes, d);
+  for (const vs of services) {
+    const ref = laddrGroupRef.get(vs);
+    if (!ref) continue;
+    const g = laddrGroups.get(ref.text);
+    if (!g) r.err(ref, `laddr_group_name: no local_address_group ${ref.text}`);
+    else vs.laddrs = g.laddrs;
+  }
   if (r.errors.length) throw new ConfigError(sortByPlace(r.errors).join('\n'));
   const place = (path: readonly PropertyKey[]): Token | undefined => {
     for (let n = path.length; n > 0; n--) {

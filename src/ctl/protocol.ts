@@ -25,8 +25,11 @@ export function socketPath(option?: string, env: NodeJS.ProcessEnv = process.env
 // Shared shapes
 
 export type L4Proto = 'tcp' | 'udp' | 'sctp';
-/** Forwarding method of a real server, as the kernel's IP_VS_CONN_F_{MASQ,LOCALNODE,TUNNEL,DROUTE}. */
-export type FwdMethod = 'masq' | 'local' | 'tunnel' | 'route';
+/**
+ * Forwarding method of a real server, as the kernel's IP_VS_CONN_F_{MASQ,LOCALNODE,TUNNEL,DROUTE},
+ * plus DPVS's IP_VS_CONN_F_FULLNAT.
+ */
+export type FwdMethod = 'masq' | 'local' | 'tunnel' | 'route' | 'fullnat';
 export type TunType = 'ipip' | 'gue' | 'gre';
 export type TunCsum = 'nocsum' | 'csum' | 'remcsum';
 
@@ -56,6 +59,8 @@ export interface ServiceConfig {
   schedFlags: number;
   /** Persistence engine name ("" = none). */
   pe: string;
+  /** DPVS's --proxy-protocol: a PROXY header before the first byte of each FullNAT TCP conn (absent = disable). */
+  proxyProtocol?: 'disable' | 'v1' | 'v2';
 }
 
 /** Address of a real server within a service. */
@@ -179,6 +184,35 @@ export interface LocalAddress {
   ifname: string;
 }
 
+/** A FullNAT local address of a service (DPVS's ipvsadm --add-laddr -z LIP [-F ifname]). */
+export interface LaddrConfig {
+  addr: string;
+  /** Interface the director owns the address on; '' = the one its route to the real servers uses. */
+  ifname: string;
+}
+
+/** A SNAT rule: sources in `source` (CIDR) leave from `addr` on `ifname` ('' = by route). */
+export interface SnatConfig {
+  source: string;
+  addr: string;
+  ifname: string;
+}
+
+/** One LIP as --get-laddr lists it. */
+export interface LaddrEntry extends LaddrConfig {
+  /** Live conns holding one of its ports. */
+  conns: number;
+  /** Times a port was wanted and none was free. */
+  conflicts: number;
+  /** Free local ports left. */
+  available: number;
+}
+
+/** `op: 'laddr-list'`: the services (all, or the one asked for) with their LIPs. */
+export interface LaddrListResult {
+  services: { key: ServiceKey; laddrs: LaddrEntry[] }[];
+}
+
 export interface HelloResult {
   server: string;
   version: string;
@@ -218,6 +252,13 @@ export type RequestBody =
   | { op: 'address-list' }
   | { op: 'address-add'; address: LocalAddress }
   | { op: 'address-del'; address: LocalAddress }
+  /** FullNAT local addresses of a service (DPVS's --add-laddr / --del-laddr / --get-laddr). */
+  | { op: 'laddr-add'; service: ServiceKey; laddr: LaddrConfig }
+  | { op: 'laddr-del'; service: ServiceKey; laddr: LaddrConfig }
+  | { op: 'laddr-list'; service?: ServiceKey }
+  /** SNAT for connections real servers in `source` open: their source becomes `addr` (owned by the director). */
+  | { op: 'snat-add'; snat: SnatConfig }
+  | { op: 'snat-list' }
   /** Counters of the packet path: frames, drops by reason, ipvs reasons, the conn table's fill. */
   | { op: 'counters' }
   /**
@@ -314,11 +355,13 @@ export interface CountersResult {
   /** ipvs pass/drop reasons (core.ts R). */
   ipvs: Record<string, number>;
   /** Table fill; `overflow` new conns refused, `earlyDrop` entries evicted to admit new conns. */
-  conns: { count: number; capacity: number; overflow: number; earlyDrop: number };
+  conns: { count: number; capacity: number; overflow: number; earlyDrop: number; lportExhausted?: number };
   arpReplies: number;
   icmpEchoReplies: number;
   /** Connection sync: master_*, backup_* and backup_drop_<reason> counters. */
   sync?: Record<string, number>;
+  /** PROXY headers inserted (first segments and their retransmissions) and SNAT conns created or refused. */
+  fullnat?: { proxyHeaders: number; proxyNoRoom: number; snatCreated: number; snatExhausted: number };
   ports: Array<{ ifname: string; kind: string; rxFrames: number; txFrames: number; rxBytes: number; txBytes: number; rxDropped: number; txErrors: number }>;
 }
 
@@ -352,6 +395,11 @@ export interface ResultMap {
   'address-list': { addresses: LocalAddress[] };
   'address-add': null;
   'address-del': null;
+  'laddr-add': null;
+  'laddr-del': null;
+  'laddr-list': LaddrListResult;
+  'snat-add': null;
+  'snat-list': { rules: (SnatConfig & { conns: number; available: number })[]; created: number; exhausted: number };
   counters: CountersResult;
   'get-sysctl': SysctlValues;
   'set-sysctl': SysctlValues;
@@ -449,6 +497,7 @@ function buildSchemas(z: typeof Zod.z) {
       onePacket: z.boolean(),
       schedFlags: z.number().int().min(0).max(7),
       pe: z.string().max(32),
+      proxyProtocol: z.enum(['disable', 'v1', 'v2']).optional(),
     })
     .strict();
 
@@ -458,7 +507,7 @@ function buildSchemas(z: typeof Zod.z) {
     .object({
       addr: ipAddr,
       port: u16,
-      fwd: z.enum(['masq', 'local', 'tunnel', 'route']),
+      fwd: z.enum(['masq', 'local', 'tunnel', 'route', 'fullnat']),
       weight: z.number().int().min(0).max(0x7fffffff),
       uThreshold: z.number().int().min(0).max(0x7fffffff),
       lThreshold: z.number().int().min(0).max(0x7fffffff),
@@ -488,6 +537,8 @@ function buildSchemas(z: typeof Zod.z) {
     .object({ addr: ipAddr, plen: z.number().int().min(0).max(128), ifname: z.string().min(1).max(15) })
     .strict();
 
+  const laddrSchema = z.object({ addr: ipAddr, ifname: z.string().max(15) }).strict();
+
   const env = { v: z.literal(PROTOCOL_VERSION), id: z.number().int().min(0) };
 
   /** Validates one decoded request line; `op` discriminates. */
@@ -513,6 +564,11 @@ function buildSchemas(z: typeof Zod.z) {
     z.object({ ...env, op: z.literal('address-list') }).strict(),
     z.object({ ...env, op: z.literal('address-add'), address: localAddressSchema }).strict(),
     z.object({ ...env, op: z.literal('address-del'), address: localAddressSchema }).strict(),
+    z.object({ ...env, op: z.literal('laddr-add'), service: serviceKeySchema, laddr: laddrSchema }).strict(),
+    z.object({ ...env, op: z.literal('laddr-del'), service: serviceKeySchema, laddr: laddrSchema }).strict(),
+    z.object({ ...env, op: z.literal('laddr-list'), service: serviceKeySchema.optional() }).strict(),
+    z.object({ ...env, op: z.literal('snat-add'), snat: z.object({ source: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/), addr: z.ipv4(), ifname: z.string().max(15) }).strict() }).strict(),
+    z.object({ ...env, op: z.literal('snat-list') }).strict(),
     z.object({ ...env, op: z.literal('counters') }).strict(),
     z.object({ ...env, op: z.literal('reload') }).strict(),
     z.object({ ...env, op: z.literal('health') }).strict(),

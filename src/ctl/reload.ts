@@ -40,6 +40,8 @@ export const RESTART_ONLY = [
   'sync_persist_mode',
   'sync_conn_share',
   'bgp',
+  // SNAT rules own addresses and port pools that live conns hold.
+  'snat',
 ] as ReadonlyArray<keyof Config>;
 
 /** Reads a config file, YAML or keepalived.conf (recognised by name or content). */
@@ -53,7 +55,7 @@ export function readConfigFile(file: string): Config {
   return looksLikeKeepalived(file, text) ? parseKeepalivedText(text, file).config : parseConfigText(text, file);
 }
 
-const FWD: Record<string, FwdMethod> = { nat: 'masq', dr: 'route', tun: 'tunnel' };
+const FWD: Record<string, FwdMethod> = { nat: 'masq', dr: 'route', tun: 'tunnel', fullnat: 'fullnat' };
 const FLAG_BITS: Record<string, number> = { 'flag-1': 1, 'flag-2': 2, 'flag-3': 4, 'sh-fallback': 1, 'sh-port': 2, 'mh-fallback': 1, 'mh-port': 2 };
 
 /** The control protocol's key of a configured service. */
@@ -73,6 +75,7 @@ export function serviceSettings(s: YamlService): ServiceConfig {
     onePacket: s.ops,
     schedFlags,
     pe: '',
+    ...(s.proxy_protocol ? { proxyProtocol: s.proxy_protocol } : {}),
   };
 }
 
@@ -81,7 +84,7 @@ export function destSettings(s: YamlService, r: RealServerConfig): DestConfig {
   const fwd = FWD[r.method]!;
   return {
     addr: r.address,
-    port: fwd === 'masq' ? (r.port ?? s.port) : s.port,
+    port: fwd === 'masq' || fwd === 'fullnat' ? (r.port ?? s.port) : s.port,
     fwd,
     weight: r.weight,
     uThreshold: r.upper_threshold,
@@ -90,6 +93,11 @@ export function destSettings(s: YamlService, r: RealServerConfig): DestConfig {
     tunPort: 0,
     tunCsum: 'nocsum',
   };
+}
+
+/** The laddr-add requests of a configured service's FullNAT local addresses. */
+export function laddrRequests(s: YamlService): RequestBody[] {
+  return s.laddrs.map((l) => ({ op: 'laddr-add' as const, service: serviceKey(s), laddr: { addr: l.address, ifname: l.interface ?? '' } }));
 }
 
 /** Real servers the director should hold at start: all of them, except checked ones of alpha services. */
@@ -115,7 +123,7 @@ export function checkServices(config: Config): void {
       ipvs.addService({ ...key, sched: set.scheduler, flags: (set.persistent ? 1 : 0) | (set.onePacket ? 4 : 0) | (set.schedFlags << 3), timeout: set.timeout, netmask: ipToU32(set.netmask) });
       for (const r of s.realservers) {
         const d = destSettings(s, r);
-        const fwd = d.fwd === 'masq' ? Fwd.Masq : d.fwd === 'route' ? Fwd.Route : Fwd.Tunnel;
+        const fwd = d.fwd === 'masq' ? Fwd.Masq : d.fwd === 'route' ? Fwd.Route : d.fwd === 'fullnat' ? Fwd.FullNat : Fwd.Tunnel;
         ipvs.addDest(key, { addr: ipToU32(d.addr), port: d.port, fwd, weight: d.weight, uThreshold: d.uThreshold, lThreshold: d.lThreshold });
       }
     } catch (e) {
@@ -173,6 +181,7 @@ export function planReload(old: Config, next: Config, liveTimeouts?: { tcp: numb
     step(
       { op: 'delete-service', service: key },
       { op: 'add-service', service: key, config: serviceSettings(s) },
+      ...laddrRequests(s),
       ...initialDests(s).map((r): RequestBody => ({ op: 'add-server', service: key, dest: destSettings(s, r) })),
     );
     summary.servicesRemoved++;
@@ -182,6 +191,7 @@ export function planReload(old: Config, next: Config, liveTimeouts?: { tcp: numb
     const key = serviceKey(s);
     if (!prev) {
       step({ op: 'add-service', service: key, config: serviceSettings(s) }, { op: 'delete-service', service: key });
+      for (const l of laddrRequests(s)) step(l);
       for (const r of initialDests(s)) step({ op: 'add-server', service: key, dest: destSettings(s, r) });
       summary.servicesAdded++;
       continue;
@@ -190,6 +200,12 @@ export function planReload(old: Config, next: Config, liveTimeouts?: { tcp: numb
       step({ op: 'edit-service', service: key, config: serviceSettings(s) }, { op: 'edit-service', service: key, config: serviceSettings(prev) });
       summary.servicesChanged++;
     }
+    // Local addresses before real servers: a new FullNAT real server needs them from its first conn.
+    const lid = (r: RequestBody) => (r.op === 'laddr-add' ? `${r.laddr.addr}@${r.laddr.ifname}` : '');
+    const lWas = new Map(laddrRequests(prev).map((r) => [lid(r), r]));
+    const lNow = new Map(laddrRequests(s).map((r) => [lid(r), r]));
+    for (const [k, r] of lNow) if (!lWas.has(k)) step(r, { ...(r as Extract<RequestBody, { op: 'laddr-add' }>), op: 'laddr-del' });
+    for (const [k, r] of lWas) if (!lNow.has(k)) step({ ...(r as Extract<RequestBody, { op: 'laddr-add' }>), op: 'laddr-del' }, r);
     const destId = (d: DestConfig) => `${d.addr}:${d.port}`;
     const was = new Map(prev.realservers.map((r) => [destId(destSettings(prev, r)), destSettings(prev, r)]));
     const now = new Map(s.realservers.map((r) => [destId(destSettings(s, r)), destSettings(s, r)]));

@@ -30,6 +30,7 @@ import { ipToU32, u32ToIp } from '../lib/inet.ts';
 import { Director } from './director.ts';
 import { Ipvs, type ServiceKey, type ServiceSpec, type DestSpec, type ServiceInfo, type DestInfo } from '../ipvs/service.ts';
 import { IpvsPath } from '../ipvs/path.ts';
+import { LaddrControl } from '../ipvs/laddr-ctl.ts';
 import { SyncDaemons, type SyncRelay } from '../ipvs/sync/daemon.ts';
 import { Fwd, SVC_F, IPPROTO_TCP, IPPROTO_UDP } from '../ipvs/types.ts';
 import { VrrpHost, type VrrpEvent, type VrrpHostOptions } from '../vrrp/host.ts';
@@ -37,8 +38,8 @@ import { resolveVrrp } from '../vrrp/config.ts';
 
 export type LogFn = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
 
-const FWD_FROM_WIRE: Record<FwdMethod, Fwd> = { masq: Fwd.Masq, local: Fwd.Local, tunnel: Fwd.Tunnel, route: Fwd.Route };
-const FWD_TO_WIRE: Record<number, FwdMethod> = { [Fwd.Masq]: 'masq', [Fwd.Local]: 'local', [Fwd.Tunnel]: 'tunnel', [Fwd.Route]: 'route' };
+const FWD_FROM_WIRE: Record<FwdMethod, Fwd> = { masq: Fwd.Masq, local: Fwd.Local, tunnel: Fwd.Tunnel, route: Fwd.Route, fullnat: Fwd.FullNat };
+const FWD_TO_WIRE: Record<number, FwdMethod> = { [Fwd.Masq]: 'masq', [Fwd.Local]: 'local', [Fwd.Tunnel]: 'tunnel', [Fwd.Route]: 'route', [Fwd.FullNat]: 'fullnat' };
 
 function version(): string {
   return '0.1.0';
@@ -64,7 +65,8 @@ function toServiceSpec(k: ServiceKey, c: WireServiceConfig): ServiceSpec {
   if (c.onePacket) flags |= SVC_F.ONEPACKET;
   flags |= (c.schedFlags & 7) << 3;
   const netmask = ipToU32(c.netmask);
-  return { ...k, sched: c.scheduler, flags, timeout: c.persistent ? c.timeout : 0, netmask: Number.isNaN(netmask) ? 0xffffffff : netmask };
+  const proxyProtocol = c.proxyProtocol === 'v1' ? 1 : c.proxyProtocol === 'v2' ? 2 : 0;
+  return { ...k, sched: c.scheduler, flags, timeout: c.persistent ? c.timeout : 0, netmask: Number.isNaN(netmask) ? 0xffffffff : netmask, proxyProtocol };
 }
 
 function toDestSpec(d: WireDestConfig): DestSpec {
@@ -105,6 +107,7 @@ function serviceEntry(s: ServiceInfo): ServiceEntry {
     onePacket: (s.flags & SVC_F.ONEPACKET) !== 0,
     schedFlags: (s.flags >>> 3) & 7,
     pe: '',
+    ...(s.proxyProtocol !== 0 ? { proxyProtocol: s.proxyProtocol === 1 ? 'v1' as const : 'v2' as const } : {}),
     stats: { ...s.stats },
     rates: { ...s.rates },
     dests: s.dests.map(destEntry),
@@ -126,6 +129,8 @@ export class Dataplane {
   private readonly ifIndex = new Map<string, number>();
   private lastEst = 0;
   private lastNow = 0;
+  /** FullNAT local addresses (--add-laddr). */
+  readonly laddrCtl: LaddrControl;
 
   constructor(
     ports: Port[],
@@ -145,6 +150,7 @@ export class Dataplane {
     this.ipvs.sysctl.sloppySctp = config.sysctl.sloppy_sctp;
     this.path = new IpvsPath(this.ipvs, this.director, log);
     this.director.ipvs = this.path;
+    this.laddrCtl = new LaddrControl(this.ipvs, this.director, (n) => this.ifIndex.get(n));
     this.sync = new SyncDaemons(this.ipvs, this.director, (n) => this.ifIndex.get(n), log, syncRelay);
     Object.assign(this.sync.sysctl, {
       threshold: config.sync_threshold,
@@ -171,8 +177,10 @@ export class Dataplane {
     for (const s of config.services) {
       const key = serviceKey(s);
       this.mustApply({ v: 1, id: ++id, op: 'add-service', service: key, config: serviceSettings(s) });
+      for (const l of s.laddrs) this.mustApply({ v: 1, id: ++id, op: 'laddr-add', service: key, laddr: { addr: l.address, ifname: l.interface ?? '' } });
       for (const r of initialDests(s)) this.mustApply({ v: 1, id: ++id, op: 'add-server', service: key, dest: destSettings(s, r) });
     }
+    for (const s of config.snat) this.mustApply({ v: 1, id: ++id, op: 'snat-add', snat: { source: s.source, addr: s.address, ifname: s.interface ?? '' } });
     for (const d of config.sync_daemon) {
       this.mustApply({ v: 1, id: ++id, op: 'start-daemon', daemon: syncDaemonRequest(d) });
       if (d.vrrp_instance) this.sync.follows = d.vrrp_instance;
@@ -324,6 +332,49 @@ export class Dataplane {
         this.log('info', 'address added', { addr: req.address.addr, plen: req.address.plen, ifname: req.address.ifname });
         return okResponse(req.id, null);
       }
+      case 'laddr-add':
+      case 'laddr-del': {
+        const svc = this.ipvs.getService(toKey(req.service, req.op));
+        if (svc === undefined) throw new IpvsError('ESRCH', 'other', 'No such service');
+        const addr = ipToU32(req.laddr.addr);
+        if (Number.isNaN(addr)) throw new IpvsError('EOPNOTSUPP', 'other', 'IPv6 local addresses are not supported by tsvsd yet');
+        if (req.op === 'laddr-add') this.laddrCtl.add(svc, addr, req.laddr.ifname);
+        else this.laddrCtl.del(svc, addr);
+        this.log('info', req.op === 'laddr-add' ? 'local address added' : 'local address removed', { service: `${req.service.type === 'fwmark' ? 'fwmark' : `${req.service.addr}:${req.service.port}`}`, laddr: req.laddr.addr });
+        return okResponse(req.id, null);
+      }
+      case 'laddr-list': {
+        const svcs = req.service ? [this.ipvs.listService(toKey(req.service, req.op))] : this.ipvs.listServices();
+        return okResponse(req.id, {
+          services: svcs.map((s) => {
+            const svc = this.ipvs.getService(s)!;
+            return { key: serviceEntry(s).key, laddrs: this.laddrCtl.list(svc) };
+          }),
+        });
+      }
+      case 'snat-add': {
+        const [pfx, len] = req.snat.source.split('/');
+        const prefix = ipToU32(pfx!);
+        const addr = ipToU32(req.snat.addr);
+        if (Number.isNaN(prefix) || Number.isNaN(addr)) throw new IpvsError('EINVAL', 'other', 'SNAT source and address must be IPv4');
+        this.laddrCtl.addSnat(this.path.snat.rules, prefix, Number(len), addr, req.snat.ifname);
+        this.log('info', 'snat rule added', { ...req.snat });
+        return okResponse(req.id, null);
+      }
+      case 'snat-list': {
+        const s = this.path.snat;
+        return okResponse(req.id, {
+          rules: s.rules.map((r) => ({
+            source: `${u32ToIp(r.prefix)}/${r.len}`,
+            addr: u32ToIp(r.lip.addr),
+            ifname: r.lip.ifname,
+            conns: r.lip.conns,
+            available: r.lip.available,
+          })),
+          created: s.created,
+          exhausted: s.exhausted,
+        });
+      }
       case 'counters':
         return okResponse(req.id, this.counters());
       case 'get-sysctl':
@@ -376,10 +427,16 @@ export class Dataplane {
       parse,
       drops,
       ipvs: named(REASON_NAMES, this.ipvs.reasons),
-      conns: { count: ct.count, capacity: ct.capacity, overflow: ct.overflow, earlyDrop: ct.earlyDrop },
+      conns: { count: ct.count, capacity: ct.capacity, overflow: ct.overflow, earlyDrop: ct.earlyDrop, lportExhausted: this.ipvs.laddrs.exhausted },
       arpReplies: c.arpReplies[0]!,
       icmpEchoReplies: c.icmpEchoReplies[0]!,
       sync: this.sync.counters(),
+      fullnat: {
+        proxyHeaders: this.path.seqAdj.inserted,
+        proxyNoRoom: this.path.seqAdj.noRoom,
+        snatCreated: this.path.snat.created,
+        snatExhausted: this.path.snat.exhausted,
+      },
       ports: this.director.ports.map((p) => ({ ifname: p.ifname, kind: p.kind, ...p.stats() })),
     };
   }

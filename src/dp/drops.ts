@@ -42,6 +42,8 @@ export const enum Drop {
   VLAN = 18,
   /** IPv4 multicast for a group no local protocol (VRRP, sync) joined. */
   MULTICAST = 19,
+  /** A new FullNAT conn found no free local port on any of its service's local addresses. */
+  NO_LPORT = 20,
 }
 
 export const DROP_NAMES = [
@@ -65,6 +67,7 @@ export const DROP_NAMES = [
   'other_host',
   'vlan',
   'multicast',
+  'no_lport',
 ] as const;
 
 export const DROP_COUNT = DROP_NAMES.length;

@@ -59,7 +59,7 @@ const K_TPL = 2;
  * Fixed-capacity connection table. A conn is an integer index into the column arrays; lookups
  * return that index or -1 and never allocate. Keys: client side (proto, caddr, cport, vaddr, vport)
  * for every hashed conn (templates in their own key space) and real-server side (proto, daddr,
- * dport, caddr, cport) for NAT conns. Expiry: a lazy timer wheel; `tick(now)` calls `onExpire` for
+ * dport, laddr, lport: the client's address for NAT, the LIP for FullNAT) for NAT and FullNAT conns. Expiry: a lazy timer wheel; `tick(now)` calls `onExpire` for
  * each due conn, which must either `free` it or re-`arm` it.
  */
 export class ConnTable {
@@ -70,6 +70,12 @@ export class ConnTable {
   readonly cport: Uint16Array;
   readonly vport: Uint16Array;
   readonly dport: Uint16Array;
+  /**
+   * The source the real server sees (the real-server-side key's destination): the client's own
+   * address and port, except for FullNAT conns, whose local address and port (LIP:lport) go here.
+   */
+  readonly laddr: Uint32Array;
+  readonly lport: Uint16Array;
   readonly proto: Uint8Array;
   readonly state: Uint8Array;
   readonly flags: Uint32Array;
@@ -132,6 +138,8 @@ export class ConnTable {
     this.cport = new Uint16Array(capacity);
     this.vport = new Uint16Array(capacity);
     this.dport = new Uint16Array(capacity);
+    this.laddr = new Uint32Array(capacity);
+    this.lport = new Uint16Array(capacity);
     this.proto = new Uint8Array(capacity);
     this.state = new Uint8Array(capacity);
     this.flags = new Uint32Array(capacity);
@@ -166,7 +174,7 @@ export class ConnTable {
   /** Bytes of typed-array memory held per conn of capacity (columns + index + wheel). */
   bytesPerConn(): number {
     let b = 0;
-    for (const a of [this.caddr, this.vaddr, this.daddr, this.cport, this.vport, this.dport, this.proto, this.state,
+    for (const a of [this.caddr, this.vaddr, this.daddr, this.cport, this.vport, this.dport, this.laddr, this.lport, this.proto, this.state,
       this.flags, this.dest, this.timeout, this.expires, this.control, this.nControl, this.inPkts, this.oldState, this.syncEndtime, this.tnext,
       this.tprev, this.tslot, this.refs, this.tags, this.wheel]) b += a.byteLength;
     return b / this.capacity;
@@ -194,6 +202,8 @@ export class ConnTable {
     this.vport[i] = vport;
     this.daddr[i] = daddr;
     this.dport[i] = dport;
+    this.laddr[i] = caddr;
+    this.lport[i] = cport;
     this.flags[i] = ((flags & 0xffff) | F_USED) >>> 0;
     this.dest[i] = dest;
     this.state[i] = 0;
@@ -238,7 +248,7 @@ export class ConnTable {
   }
 
   private hashOf(i: number, side: number): number {
-    if (side === 1) return this.keyHash(K_OUT, this.proto[i]!, this.daddr[i]!, this.dport[i]!, this.caddr[i]!, this.cport[i]!);
+    if (side === 1) return this.keyHash(K_OUT, this.proto[i]!, this.daddr[i]!, this.dport[i]!, this.laddr[i]!, this.lport[i]!);
     const kind = (this.flags[i]! & F_TEMPLATE) !== 0 ? K_TPL : K_IN;
     return this.keyHash(kind, this.proto[i]!, this.caddr[i]!, this.cport[i]!, this.vaddr[i]!, this.vport[i]!);
   }
@@ -340,7 +350,7 @@ export class ConnTable {
     }
   }
 
-  /** A NAT conn by its real-server-side key (a RS→client reply's saddr, sport, daddr, dport). */
+  /** A NAT or FullNAT conn by its real-server-side key (a RS→client or RS→LIP reply's saddr, sport, daddr, dport). */
   lookupOut(proto: number, saddr: number, sport: number, daddr: number, dport: number): number {
     const h = this.keyHash(K_OUT, proto, saddr, sport, daddr, dport);
     const refs = this.refs;
@@ -352,7 +362,7 @@ export class ConnTable {
       if (r < 0) return -1;
       if (tags[s] === h && (r & 1) === 1) {
         const i = r >> 1;
-        if (this.daddr[i] === saddr && this.dport[i] === sport && this.caddr[i] === daddr && this.cport[i] === dport
+        if (this.daddr[i] === saddr && this.dport[i] === sport && this.laddr[i] === daddr && this.lport[i] === dport
           && this.proto[i] === proto) return i;
       }
       s = (s + 1) & mask;

@@ -23,11 +23,12 @@ export const R = {
   PORT_ZERO: 6, // non-persistent port-0 service
   FTPDATA: 7, // never schedule from port 20
   OUT_NO_CONN: 8,
-  COUNT: 9,
+  NO_LPORT: 9, // FullNAT: no local address of the service had a free port
+  COUNT: 10,
 } as const;
 
 export const REASON_NAMES: readonly string[] = [
-  'no_proto', 'not_new', 'no_service', 'no_dest', 'table_full', 'dest_unavailable', 'port_zero', 'ftpdata', 'out_no_conn',
+  'no_proto', 'not_new', 'no_service', 'no_dest', 'table_full', 'dest_unavailable', 'port_zero', 'ftpdata', 'out_no_conn', 'no_lport',
 ];
 
 /**
@@ -108,10 +109,13 @@ function bumpConns(ipvs: Ipvs, svc: IpvsService, d: IpvsDest): void {
 const S_IGNORED = -1; // pass the packet on
 const S_LEAVE = -2; // no dest: ICMP unreachable
 const S_DROP = -3; // conn allocation failed
+const S_NOLPORT = -4; // FullNAT: every local address of the service is out of ports
 
 /**
  * Create a conn bound to dest `d`, hashed unless one-packet (ip_vs_conn_new + ip_vs_bind_dest). A
- * full table first early-drops an entry that carries no established traffic (never `keep`).
+ * full table first early-drops an entry that carries no established traffic (never `keep`). A
+ * FullNAT conn takes a LIP:lport from its service's pool before it is hashed, since that is its
+ * real-server-side key (dp_vs_laddr_bind); -2 when none is free.
  */
 function newConn(ipvs: Ipvs, proto: number, caddr: number, cport: number, vaddr: number, vport: number,
   daddr: number, dport: number, flags: number, d: IpvsDest, keep: number): number {
@@ -121,8 +125,21 @@ function newConn(ipvs: Ipvs, proto: number, caddr: number, cport: number, vaddr:
   if (i < 0) return -1;
   ipvs.bindDest(i, d);
   const f = t.flags[i]!;
+  const fwd = f & CONN_F.FWD_MASK;
+  if (fwd === Fwd.FullNat && (f & CONN_F.TEMPLATE) === 0) {
+    const pool = d.svc.laddrs;
+    const lip = pool.bind();
+    if (lip === null) {
+      ipvs.laddrs.exhausted++;
+      ipvs.unbindDest(i);
+      t.free(i);
+      return -2;
+    }
+    t.laddr[i] = lip.addr;
+    t.lport[i] = pool.lastPort;
+  }
   if ((f & CONN_F.ONE_PACKET) === 0) {
-    t.hash(i, (f & CONN_F.TEMPLATE) === 0 && (f & CONN_F.FWD_MASK) === Fwd.Masq);
+    t.hash(i, (f & CONN_F.TEMPLATE) === 0 && (fwd === Fwd.Masq || fwd === Fwd.FullNat));
   }
   return i;
 }
@@ -175,7 +192,7 @@ function schedPersist(ipvs: Ipvs, svc: IpvsService, p: PacketTuple): number {
   const cp = newConn(ipvs, p.proto, p.saddr, p.sport, p.daddr, p.dport, d.addr, dport, flags, d, ct);
   // Every use pushes the template's expiry to a full timeout from now (ip_vs_conn_put on ct).
   t.arm(ct);
-  if (cp < 0) return S_DROP;
+  if (cp < 0) return cp === -2 ? S_NOLPORT : S_DROP;
   t.control[cp] = ct;
   t.nControl[ct] = t.nControl[ct]! + 1;
   bumpConns(ipvs, svc, d);
@@ -184,7 +201,8 @@ function schedPersist(ipvs: Ipvs, svc: IpvsService, p: PacketTuple): number {
 
 /**
  * ip_vs_schedule: pick a dest for a conn-opening packet and create the conn. Returns the conn
- * index, or a negative code: -1 pass the packet on, -2 no dest (ICMP unreachable), -3 table full.
+ * index, or a negative code: -1 pass the packet on, -2 no dest (ICMP unreachable), -3 table full,
+ * -4 no FullNAT local port.
  */
 export function schedule(ipvs: Ipvs, svc: IpvsService, p: PacketTuple): number {
   if (p.sport === FTPDATA) return S_IGNORED;
@@ -194,7 +212,7 @@ export function schedule(ipvs: Ipvs, svc: IpvsService, p: PacketTuple): number {
   if (d === null) return S_LEAVE;
   const flags = (svc.flags & SVC_F.ONEPACKET) !== 0 && p.proto === IPPROTO_UDP ? CONN_F.ONE_PACKET : 0;
   const cp = newConn(ipvs, p.proto, p.saddr, p.sport, p.daddr, p.dport, d.addr, d.port !== 0 ? d.port : p.dport, flags, d, -1);
-  if (cp < 0) return S_DROP;
+  if (cp < 0) return cp === -2 ? S_NOLPORT : S_DROP;
   bumpConns(ipvs, svc, d);
   return cp;
 }
@@ -294,6 +312,7 @@ export function inPacket(ipvs: Ipvs, t: PacketTuple): number {
     const r = schedule(ipvs, svc, t);
     if (r < 0) {
       if (r === S_DROP) return verdict(t, reasons, V_DROP, R.TABLE_FULL);
+      if (r === S_NOLPORT) return verdict(t, reasons, V_DROP, R.NO_LPORT);
       if (r === S_IGNORED) return verdict(t, reasons, V_PASS, R.FTPDATA);
       // ip_vs_leave: an FTP service passes packets for its VIP's other ports.
       if (svc.port === FTPPORT && t.dport !== FTPPORT) return verdict(t, reasons, V_PASS, R.NO_DEST);
@@ -315,7 +334,8 @@ export function inPacket(ipvs: Ipvs, t: PacketTuple): number {
   else ct.arm(cp);
   // ip_vs_in: the master sync daemon sees every client packet (it marks, it never sends here).
   const sync = ipvs.sync;
-  if (sync !== null) sync.conn(cp, pkts);
+  // A FullNAT conn's LIP:lport has no field in the sync protocol: a backup could not rebuild it.
+  if (sync !== null && (ct.flags[cp]! & CONN_F.FWD_MASK) !== Fwd.FullNat) sync.conn(cp, pkts);
   t.conn = cp;
   t.reason = -1;
   return V_FORWARD;

@@ -11,6 +11,11 @@ import { Fwd } from './types.ts';
 import { natIn, natOut } from './xmit/nat.ts';
 import { drXmit } from './xmit/dr.ts';
 import { tunXmit } from './xmit/tun.ts';
+import { fnatXmit } from './xmit/fullnat.ts';
+import { SeqAdj, seqAdjIn, seqAdjOut } from './seqadj.ts';
+import { PP_OFF } from './proxy-proto.ts';
+import { Snat } from './snat.ts';
+import { readU32 } from '../packet/checksum.ts';
 import { u32ToIp } from '../lib/inet.ts';
 
 /** How often (ms) the "no destination available" line may be logged per director. */
@@ -34,6 +39,8 @@ function dropFor(reason: number): number {
       return Drop.TABLE_FULL;
     case R.DEST_UNAVAILABLE:
       return Drop.DEST_UNAVAILABLE;
+    case R.NO_LPORT:
+      return Drop.NO_LPORT;
     default:
       return Drop.NOT_LOCAL;
   }
@@ -50,12 +57,19 @@ export class IpvsPath implements IpvsHook {
   private suppressed = 0;
   /** Called with the conn when the TS path forwards a packet of it, before the transmitter (the fast path's cache installs then). */
   onForwarded: ((conn: number) => void) | null = null;
+  /** PROXY-protocol sequence state of FullNAT TCP conns, by conn slot. */
+  readonly seqAdj: SeqAdj;
+  /** Outbound SNAT for connections real servers open. */
+  readonly snat: Snat;
 
   constructor(
     private readonly ipvs: Ipvs,
     private readonly dir: Director,
     private readonly log: Log,
-  ) {}
+  ) {
+    this.seqAdj = new SeqAdj(ipvs.conns.capacity);
+    this.snat = new Snat(ipvs);
+  }
 
   private fill(p: ParsedFrame): void {
     const t = this.t;
@@ -73,6 +87,21 @@ export class IpvsPath implements IpvsHook {
     if ((p.flags & PF.L4) === 0) return -Drop.MALFORMED - 1;
     this.fill(p);
     const t = this.t;
+    // A FullNAT reply comes to one of the director's LIPs, so it arrives here rather than at FORWARD.
+    const lips = this.ipvs.laddrs;
+    if (lips.size !== 0 && lips.has(p.daddr) && outPacket(this.ipvs, t) === V_FORWARD) {
+      const ct = this.ipvs.conns;
+      const c = t.conn;
+      const fwd = ct.flags[c]! & CONN_F.FWD_MASK;
+      if (fwd === Fwd.FullNat) {
+        if (p.proto === 6) seqAdjOut(this.seqAdj, c, buf, p);
+        return fnatXmit(buf, p, ct.vaddr[c]!, ct.vport[c]!, ct.caddr[c]!, ct.cport[c]!, out);
+      }
+      if (fwd === Fwd.Snat) {
+        // The reply of a conn a real server opened: back to its own address and port, routed inward.
+        return fnatXmit(buf, p, p.saddr, p.sport, ct.caddr[c]!, ct.cport[c]!, out);
+      }
+    }
     const v = inPacket(this.ipvs, t);
     if (v === V_FORWARD) {
       if (this.onForwarded !== null) this.onForwarded(t.conn);
@@ -101,6 +130,9 @@ export class IpvsPath implements IpvsHook {
         return drXmit(p, ct.daddr[c]!, out);
       case Fwd.Tunnel:
         return tunXmit(this.dir, buf, p, this.inPortOf(), ct.daddr[c]!, out);
+      case Fwd.FullNat:
+        if (p.proto === 6) return this.fnatTcpIn(buf, p, c, out);
+        return fnatXmit(buf, p, ct.laddr[c]!, ct.lport[c]!, ct.daddr[c]!, ct.dport[c]!, out);
       default:
         // The director has no local stack to hand a "Local" conn to.
         return -Drop.NO_DEST - 1;
@@ -111,9 +143,22 @@ export class IpvsPath implements IpvsHook {
     if ((p.flags & PF.L4) === 0) return XMIT_NOT_MINE;
     this.fill(p);
     const t = this.t;
-    if (outPacket(this.ipvs, t) !== V_FORWARD) return XMIT_NOT_MINE;
-    if (this.onForwarded !== null) this.onForwarded(t.conn);
+    if (outPacket(this.ipvs, t) !== V_FORWARD) {
+      const snat = this.snat;
+      if (snat.rules.length === 0) return XMIT_NOT_MINE;
+      const rule = snat.match(p.saddr);
+      if (rule === null) return XMIT_NOT_MINE;
+      const c = snat.outbound(rule, p.proto, p.saddr, p.sport, p.daddr, p.dport, t.tcpFlags);
+      if (c < 0) return c === -2 ? -Drop.NO_LPORT - 1 : -Drop.NO_CONN - 1;
+      const ct = this.ipvs.conns;
+      const r = fnatXmit(buf, p, ct.laddr[c]!, ct.lport[c]!, p.daddr, p.dport, out);
+      out.forwarded = true;
+      return r;
+    }
     const ct = this.ipvs.conns;
+    // A FullNAT conn's replies go to its LIP, never through FORWARD: this is a packet that only looks like one.
+    if ((ct.flags[t.conn]! & CONN_F.FWD_MASK) !== Fwd.Masq) return XMIT_NOT_MINE;
+    if (this.onForwarded !== null) this.onForwarded(t.conn);
     return natOut(buf, p, ct.vaddr[t.conn]!, ct.vport[t.conn]!, out);
   }
 
@@ -128,12 +173,20 @@ export class IpvsPath implements IpvsHook {
     const inner = this.inner;
     if (!parseIcmpInner(buf, p, inner) || !inner.hasPorts) return local ? -Drop.ICMP_IGNORED - 1 : XMIT_NOT_MINE;
     const ct = this.ipvs.conns;
+    if (local && this.ipvs.laddrs.size !== 0 && this.ipvs.laddrs.has(inner.saddr)) {
+      // To a LIP, about a packet the director sent toward a FullNAT real server: the quoted header
+      // is LIP:lport → RIP:rport. Hand it to the client as if about its own CIP:cport → VIP:vport,
+      // from the VIP (DPVS's FullNAT ICMP out path).
+      const c = ct.lookupOut(inner.proto, inner.daddr, inner.dport, inner.saddr, inner.sport);
+      if (c < 0 || (ct.flags[c]! & CONN_F.FWD_MASK) !== Fwd.FullNat) return -Drop.ICMP_IGNORED - 1;
+      return this.icmpFnat(buf, p, ct.caddr[c]!, ct.cport[c]!, ct.vaddr[c]!, ct.vport[c]!, out);
+    }
     if (!local) {
       // From a real server to the client, about a packet the real server received: the quoted header
       // is CIP:cport → RIP:rport (ip_vs_out_icmp reads it in reverse). Its destination and the outer
       // source become VIP:vport, so the client recognises its own packet.
       const c = ct.lookupOut(inner.proto, inner.daddr, inner.dport, inner.saddr, inner.sport);
-      if (c < 0) return XMIT_NOT_MINE;
+      if (c < 0 || (ct.flags[c]! & CONN_F.FWD_MASK) !== Fwd.Masq) return XMIT_NOT_MINE;
       const vip = ct.vaddr[c]!;
       icmpInnerSetDaddr(buf, inner, vip);
       icmpInnerSetDport(buf, inner, ct.vport[c]!);
@@ -153,9 +206,54 @@ export class IpvsPath implements IpvsHook {
       p.daddr = rip;
       return out.set(p.frame, p.ipEnd, 0, false);
     }
+    if (fwd === Fwd.FullNat) {
+      // About a reply VIP:vport → CIP:cport: to the real server as about its own RIP:rport → LIP:lport, from the LIP.
+      return this.icmpFnat(buf, p, rip, ct.dport[c]!, ct.laddr[c]!, ct.lport[c]!, out);
+    }
     if (fwd === Fwd.Route) return drXmit(p, rip, out);
     if (fwd === Fwd.Tunnel) return tunXmit(this.dir, buf, p, this.inPortOf(), rip, out);
     return XMIT_CONSUMED;
+  }
+
+  /**
+   * FullNAT TCP toward the real server: a client SYN fixes the conn's PROXY-header plan (from its
+   * service); the header goes in front of the first payload byte, later seqs move behind it.
+   */
+  private fnatTcpIn(buf: Uint8Array, p: ParsedFrame, c: number, out: XmitResult): number {
+    const ct = this.ipvs.conns;
+    const sa = this.seqAdj;
+    const cip = ct.caddr[c]!;
+    const cport = ct.cport[c]!;
+    const vip = ct.vaddr[c]!;
+    const vport = ct.vport[c]!;
+    if ((p.tcpFlags & 0x12) === 0x02) {
+      const d = this.ipvs.destById[ct.dest[c]!];
+      sa.init(c, readU32(buf, p.l4 + 4), d === undefined ? PP_OFF : d.svc.proxyProtocol, cip, cport, vip, vport);
+    }
+    // A conn opened without a SYN (sloppy TCP, sync) gets no header: the slot's old plan must not apply.
+    else if (ct.inPkts[c] === 1) sa.len[c] = 0;
+    const r = fnatXmit(buf, p, ct.laddr[c]!, ct.lport[c]!, ct.daddr[c]!, ct.dport[c]!, out);
+    if (sa.len[c] === 0) return r;
+    const nf = seqAdjIn(sa, c, buf, p, cip, cport, vip, vport);
+    if (nf < 0) return -Drop.MALFORMED - 1;
+    return out.set(nf, p.ipEnd, 0, false);
+  }
+
+  /**
+   * A FullNAT ICMP error translated: the quoted header becomes src:sport → dst:dport, and the error
+   * itself goes from the quoted destination to the quoted source (the one who sent that packet).
+   */
+  private icmpFnat(buf: Uint8Array, p: ParsedFrame, src: number, sport: number, dst: number, dport: number, out: XmitResult): number {
+    const inner = this.inner;
+    icmpInnerSetSaddr(buf, inner, src);
+    icmpInnerSetSport(buf, inner, sport);
+    icmpInnerSetDaddr(buf, inner, dst);
+    icmpInnerSetDport(buf, inner, dport);
+    setSaddr(buf, p.l3, -1, 1, dst, false);
+    setDaddr(buf, p.l3, -1, 1, src, false);
+    p.saddr = dst;
+    p.daddr = src;
+    return out.set(p.frame, p.ipEnd, 0, false);
   }
 
   tick(now: number): void {

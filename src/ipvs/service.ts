@@ -9,12 +9,17 @@ import type { Protocol } from './proto/proto.ts';
 import { TrackedDest } from './sched/loadindex.ts';
 import { getScheduler } from './sched/registry.ts';
 import { ST_CONNS, ST_FIELDS, ST_TOTAL, StatsTable, type StatsSnapshot } from './stats.ts';
+import { LaddrTable, SvcLaddrs } from './laddr.ts';
 import { DEST_F, Fwd, IPPROTO_TCP, IPPROTO_UDP, SVC_F, type Dest, type Proto, type Scheduler, type Service } from './types.ts';
 
 /** A service as the director keeps it: the Service contract plus its stats slot. */
 export interface IpvsService extends Service {
   readonly statsSlot: number;
   dests: IpvsDest[];
+  /** The FullNAT local addresses (--add-laddr) new FullNAT conns of this service leave from. */
+  readonly laddrs: SvcLaddrs;
+  /** PROXY protocol header for its FullNAT TCP conns (proxy-proto.ts PP_*; 0 none). */
+  proxyProtocol: number;
 }
 
 /** A dest as the director keeps it: the Dest contract plus stats, references and trash bookkeeping. */
@@ -60,6 +65,8 @@ export interface ServiceSpec {
   /** Persistence timeout in seconds. */
   timeout?: number;
   netmask?: number;
+  /** PROXY protocol version for FullNAT TCP conns (0 none, 1, 2). */
+  proxyProtocol?: number;
 }
 
 /** Identifies a service: (proto, addr, port) or fwmark. */
@@ -120,6 +127,7 @@ export interface ServiceInfo {
   flags: number;
   timeout: number;
   netmask: number;
+  proxyProtocol: number;
   stats: StatsSnapshot;
   rates: Rates;
   dests: DestInfo[];
@@ -222,6 +230,8 @@ export class Ipvs {
   /** The share of the conn table (percent) a sync backup's conns may take (YAML sync_conn_share). */
   syncConnShare = SYNC_CONN_SHARE_DEFAULT;
 
+  /** FullNAT local addresses (LIPs) and their port pools. */
+  readonly laddrs = new LaddrTable();
   /** Services by (proto, addr, port). */
   readonly svcTable = new Map<number, IpvsService>();
   /** Services by fwmark. */
@@ -307,6 +317,8 @@ export class Ipvs {
       netmask: (spec.netmask ?? 0xffffffff) >>> 0,
       dests: [],
       statsSlot: slot,
+      laddrs: new SvcLaddrs(),
+      proxyProtocol: spec.proxyProtocol ?? 0,
     };
     sched.init?.(svc);
     if (svc.fwmark) this.fwmTable.set(svc.fwmark, svc);
@@ -329,6 +341,7 @@ export class Ipvs {
     svc.flags = ((spec.flags ?? 0) | SVC_F.HASHED) >>> 0;
     svc.timeout = spec.timeout ?? 0;
     svc.netmask = (spec.netmask ?? 0xffffffff) >>> 0;
+    svc.proxyProtocol = spec.proxyProtocol ?? 0;
     if (sched !== svc.sched) {
       svc.sched.done?.(svc);
       svc.schedData = null;
@@ -350,6 +363,11 @@ export class Ipvs {
     // The kernel unlinks every dest without the scheduler's del_dest: the scheduler is already gone.
     for (const d of svc.dests) this.trashDest(d);
     svc.dests = [];
+    for (const l of svc.laddrs.lips) {
+      l.refs--;
+      this.laddrs.forgetIfUnused(l);
+    }
+    svc.laddrs.lips = [];
     if (svc.fwmark) this.fwmTable.delete(svc.fwmark);
     else {
       this.svcTable.delete(svcKeyNum(svc.proto, svc.addr, svc.port));
@@ -378,7 +396,7 @@ export class Ipvs {
     if (!isUint(u) || !isUint(l)) throw new IpvsError('ERANGE', op);
     if (l > u) throw new IpvsError('ERANGE', op);
     if (!isUint(d.addr) || !isUint(d.port, 0xffff)) throw new IpvsError('EINVAL', op);
-    if (d.fwd !== Fwd.Masq && d.fwd !== Fwd.Local && d.fwd !== Fwd.Tunnel && d.fwd !== Fwd.Route) {
+    if (d.fwd !== Fwd.Masq && d.fwd !== Fwd.Local && d.fwd !== Fwd.Tunnel && d.fwd !== Fwd.Route && d.fwd !== Fwd.FullNat) {
       throw new IpvsError('EINVAL', op);
     }
   }
@@ -390,10 +408,10 @@ export class Ipvs {
     return undefined;
   }
 
-  /** The conn flags a dest gives its conns: fwd method, INACTIVE, and NOOUTPUT unless NAT. */
+  /** The conn flags a dest gives its conns: fwd method, INACTIVE, and NOOUTPUT unless NAT or FullNAT. */
   destConnFlags(d: Dest): number {
     let f = (d.fwd & CONN_F.FWD_MASK) | CONN_F.INACTIVE;
-    if (d.fwd !== Fwd.Masq) f |= CONN_F.NOOUTPUT;
+    if (d.fwd !== Fwd.Masq && d.fwd !== Fwd.FullNat) f |= CONN_F.NOOUTPUT;
     return f;
   }
 
@@ -577,6 +595,8 @@ export class Ipvs {
         && ((t.flags[ct]! & CONN_F.TEMPLATE) === 0 || (t.state[ct]! & CTPL_S_ASSURED) === 0)) this.delConn(ct);
     }
     this.unbindDest(i);
+    const fwd = t.flags[i]! & (CONN_F.FWD_MASK | CONN_F.TEMPLATE);
+    if (fwd === Fwd.FullNat || fwd === Fwd.Snat) this.laddrs.release(t.laddr[i]!, t.lport[i]!);
     t.free(i);
   }
 
@@ -708,6 +728,7 @@ export class Ipvs {
       flags: svc.flags,
       timeout: svc.timeout,
       netmask: svc.netmask,
+      proxyProtocol: svc.proxyProtocol,
       stats: this.stats.snapshot(svc.statsSlot),
       rates: this.est.rates(svc.statsSlot),
       dests: svc.dests.map((d) => this.destInfo(d)),

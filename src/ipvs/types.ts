@@ -7,6 +7,10 @@ export const enum Fwd {
   Tunnel = 2,
   Route = 3,
   Bypass = 4,
+  /** DPVS's IP_VS_CONN_F_FULLNAT: both addresses rewritten, CIP:cport → LIP:lport toward the real server. */
+  FullNat = 5,
+  /** DPVS's IP_VS_CONN_F_SNAT: a conn a real server opened, its source rewritten to a director address. */
+  Snat = 6,
 }
 
 export const IPPROTO_TCP = 6;

@@ -1,4 +1,4 @@
-// The README's main command: NAT, DR and TUN each built in a namespace lab, loaded, listed and traced.
+// The README's main command: NAT, DR, TUN and FullNAT each built in a namespace lab, loaded, listed and traced.
 import { spawnSync } from 'node:child_process';
 import { labUp, LAB, type Lab, type LabMode } from './topology.ts';
 import { startDirector, defineLabServices, labClient } from './director.ts';
@@ -11,6 +11,7 @@ import type { DownloadRun } from './client.ts';
 
 import { ROOT } from '../root.ts';
 import { runEcmpScene } from './ecmp-scene.ts';
+import { accessLines, haveNginx, startLabNginx } from './nginx.ts';
 const REQUESTS = 300;
 
 const STORY: Record<LabMode, { title: string; how: string[] }> = {
@@ -35,6 +36,14 @@ const STORY: Record<LabMode, { title: string; how: string[] }> = {
       'The director wraps the packet in an outer IPv4 header DIP→RIP and routes it to the remote site;',
       "the real server unwraps it (tsvs's userspace decapsulator: this kernel has no ipip module) and",
       'replies straight from the VIP.',
+    ],
+  },
+  fullnat: {
+    title: 'FullNAT (tsvsadm -b, DPVS\'s full NAT)',
+    how: [
+      'The director rewrites both ends: CIP:cport→VIP:vport leaves as LIP:lport→RIP:rport. The real',
+      'servers sit on the remote site with the router as their gateway and nothing set up: they answer',
+      `the director's local address ${LAB.lip}, which maps each reply back to its client.`,
     ],
   },
 };
@@ -79,13 +88,50 @@ async function demoMode(mode: LabMode): Promise<boolean> {
 
     say(`\nOne connection, traced through the director (tsvs trace --cip ${LAB.client} --port 80):`);
     packets.forEach((p, i) => say(formatTracePacket(p, i + 1)));
-    if (mode !== 'nat') say(`  (the reply goes from the real server straight to ${LAB.client}: the director never sees it)`);
-    const ok = run.failed === 0 && warm.failed === 0 && traced.failed === 0 && packets.length === wantPackets;
+    if (mode === 'fullnat') say(`  (the reply goes from the real server to the LIP ${LAB.lip}; the director maps it back to VIP → ${LAB.client})`);
+    else if (mode !== 'nat') say(`  (the reply goes from the real server straight to ${LAB.client}: the director never sees it)`);
+    const ppOk = mode === 'fullnat' ? await proxyScene(lab) : true;
+    const ok = ppOk && run.failed === 0 && warm.failed === 0 && traced.failed === 0 && packets.length === wantPackets;
     if (!ok) say(`!! ${mode}: ${run.failed + warm.failed + traced.failed} failed requests, ${packets.length}/${wantPackets} traced packets`);
     return ok;
   } finally {
     await lab.down();
   }
+}
+
+/**
+ * FullNAT hides the client from the real servers; the PROXY protocol hands it back. Debian's nginx on
+ * each real server (`listen 8081 proxy_protocol`) logs the address the header carried.
+ */
+async function proxyScene(lab: Lab): Promise<boolean> {
+  const port = 8081;
+  say(`\nThe client's address for the application: PROXY protocol v2 on ${LAB.vip}:${port}, nginx on each real server`);
+  if (!haveNginx()) {
+    say('(skipped: nginx is not installed: apt-get install nginx-light)');
+    return true;
+  }
+  const logs = await Promise.all(lab.realServers.map((r) => startLabNginx(lab, r.role, [port])));
+  const rules = [`-A -t ${LAB.vip}:${port} -s rr --proxy-protocol v2`, `-P -t ${LAB.vip}:${port} -z ${LAB.lip} -F lan0`,
+    ...lab.realServers.map((r) => `-a -t ${LAB.vip}:${port} -r ${r.ip}:${port} -b`)];
+  for (const l of rules) {
+    say(`$ tsvsadm ${l}`);
+    process.stdout.write(tsvsadm(lab, ...l.split(' ')));
+  }
+  const n = 2 * lab.realServers.length;
+  const r = await lab.exec('client', ['sh', '-c', `for i in $(seq ${n}); do curl -sS -m 5 http://${LAB.vip}:${port}/ || exit 1; done`], 60_000);
+  say(`${n} requests with curl: ${r.code === 0 ? r.stdout.trim().split('\n').join(' ') : `failed: ${r.stderr.trim()}`}`);
+  say('nginx access logs ($proxy_protocol_addr:$proxy_protocol_port, then $remote_addr, the LIP the connection came from):');
+  let good = 0;
+  lab.realServers.forEach((rs, i) => {
+    for (const l of accessLines(logs[i]!)) {
+      const [addr, cport, remote] = l.split(' ');
+      say(`  ${rs.role}: ${addr}:${cport}  via ${remote}`);
+      if (addr === LAB.client && remote === LAB.lip) good++;
+    }
+  });
+  const ok = r.code === 0 && good === n;
+  if (!ok) say(`!! PROXY protocol: ${good}/${n} requests logged the client's address`);
+  return ok;
 }
 
 const DOWNLOAD = 24 << 20;
@@ -149,7 +195,7 @@ async function demoFailover(): Promise<boolean> {
 }
 
 /** Runs the three demos; resolves with the exit code (non-zero if any request failed). */
-export async function demo(modes: LabMode[] = ['nat', 'dr', 'tun'], scenes: { failover: boolean; scaleOut: boolean } = { failover: true, scaleOut: true }): Promise<number> {
+export async function demo(modes: LabMode[] = ['nat', 'dr', 'tun', 'fullnat'], scenes: { failover: boolean; scaleOut: boolean } = { failover: true, scaleOut: true }): Promise<number> {
   if (typeof process.getuid === 'function' && process.getuid() !== 0) {
     process.stderr.write('npm run demo builds network namespaces: run it as root\n');
     return 1;
@@ -197,7 +243,7 @@ export async function demo(modes: LabMode[] = ['nat', 'dr', 'tun'], scenes: { fa
 
 if (process.argv[1]?.endsWith('demo.ts')) {
   const args = process.argv.slice(2);
-  const modes = args.filter((a): a is LabMode => ['nat', 'dr', 'tun'].includes(a));
+  const modes = args.filter((a): a is LabMode => ['nat', 'dr', 'tun', 'fullnat'].includes(a));
   // `npm run demo -- failover` or `-- ecmp`: that scene alone; `npm run demo -- nat`: that method alone.
   const failover = args.includes('failover');
   const ecmp = args.includes('ecmp');

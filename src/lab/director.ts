@@ -27,7 +27,7 @@ export async function startDirector(lab: Lab, extraArgs: string[] = []): Promise
  * by the lab's method (NAT: -m, DR: -g, TUN: -i), the way `tsvsadm -A/-a` would.
  */
 export async function defineLabServices(lab: Lab, o: LabServiceOptions = {}): Promise<{ tcp: ServiceKey; udp: ServiceKey }> {
-  const fwd: FwdMethod = lab.mode === 'nat' ? 'masq' : lab.mode === 'dr' ? 'route' : 'tunnel';
+  const fwd: FwdMethod = lab.mode === 'nat' ? 'masq' : lab.mode === 'dr' ? 'route' : lab.mode === 'fullnat' ? 'fullnat' : 'tunnel';
   const tcpPort = o.tcpPort ?? lab.state.ports.http;
   const udpPort = o.udpPort ?? lab.state.ports.udp;
   const tcp: ServiceKey = { type: 'tcp', addr: LAB.vip, port: tcpPort };
@@ -41,6 +41,7 @@ export async function defineLabServices(lab: Lab, o: LabServiceOptions = {}): Pr
       [udp, lab.state.ports.udp],
     ] as const) {
       await c.request({ op: 'add-service', service: svc, config });
+      if (fwd === 'fullnat') await c.request({ op: 'laddr-add', service: svc, laddr: { addr: LAB.lip, ifname: 'lan0' } });
       for (const rs of lab.realServers) await c.request({ op: 'add-server', service: svc, dest: { ...dest, addr: rs.ip, port } });
     }
   } finally {

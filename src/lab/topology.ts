@@ -27,7 +27,15 @@ import { bundledEntryCommand } from './entry.ts';
 import { ipToU32, u32ToIp } from '../lib/inet.ts';
 import type { EcmpState } from './ecmp.ts';
 
-export type LabMode = RsMode;
+/**
+ * A lab's forwarding method. 'fullnat' puts the real servers on the remote site behind the router, as
+ * 'tun' does, with their default gateway the router and nothing set up on them: FullNAT needs no VIP,
+ * tunnel or route on a real server.
+ */
+export type LabMode = RsMode | 'fullnat';
+
+/** Whether the real servers of `mode` sit on the remote site behind the router. */
+const remoteSite = (mode: LabMode) => mode === 'tun' || mode === 'fullnat';
 
 /** The address plan (DESIGN.md §5). */
 export const LAB = {
@@ -45,6 +53,8 @@ export const LAB = {
   mgmtLan: '198.18.1.3',
   mgmtNat: '198.18.2.2',
   routerRemote: '198.19.0.1',
+  /** FullNAT labs: the director's local address (LIP) on the LAN, which the real servers answer. */
+  lip: '198.18.1.50',
   /** ECMP labs: the management/peering net (kernel addresses; BGP sessions, health checks), router .1, director k .(1+k). */
   peerNet: '198.18.3.0/24',
   routerPeer: '198.18.3.1',
@@ -137,7 +147,7 @@ export function labMac(ip: string): string {
 
 /** Address of real server i (1-based) in `mode`. */
 export function rsAddress(mode: LabMode, i: number): string {
-  const base = mode === 'nat' ? '198.18.2.0' : mode === 'dr' ? '198.18.1.0' : '198.19.0.0';
+  const base = mode === 'nat' ? '198.18.2.0' : mode === 'dr' ? '198.18.1.0' : '198.19.0.0'; // tun, fullnat: the remote site
   return u32ToIp(ipToU32(base) + 10 + i);
 }
 
@@ -398,7 +408,7 @@ async function stopNamespaceProcesses(namespaces: string[], own: ChildProcess[] 
  */
 export async function labUp(opts: LabOptions): Promise<Lab> {
   const mode = opts.mode;
-  if (!['nat', 'dr', 'tun'].includes(mode)) throw new Error(`unknown mode ${mode} (nat, dr or tun)`);
+  if (!['nat', 'dr', 'tun', 'fullnat'].includes(mode)) throw new Error(`unknown mode ${mode} (nat, dr, tun or fullnat)`);
   const servers = opts.servers ?? 3;
   if (!Number.isInteger(servers) || servers < 1 || servers > MAX_SERVERS) throw new Error(`servers must be 1..${MAX_SERVERS}`);
   const clients = opts.clients ?? 1;
@@ -433,7 +443,7 @@ export async function labUp(opts: LabOptions): Promise<Lab> {
     ns: `${prefix}-director`,
     interfaces: mode === 'nat' ? ['lan0', 'nat0'] : ['lan0'],
     addresses: [`${LAB.vip}/32@lan0`, `${LAB.directorLan}/24@lan0`, ...(mode === 'nat' ? [`${LAB.dip}/24@nat0`] : [])],
-    routes: [`${LAB.clientNet}=${LAB.routerLan}`, ...(mode === 'tun' ? [`${LAB.remoteNet}=${LAB.routerLan}`] : [])],
+    routes: [`${LAB.clientNet}=${LAB.routerLan}`, ...(remoteSite(mode) ? [`${LAB.remoteNet}=${LAB.routerLan}`] : [])],
     gateway: LAB.routerLan,
     socket: join(dir, 'tsvsd.sock'),
   };
@@ -492,7 +502,7 @@ export async function labUp(opts: LabOptions): Promise<Lab> {
         'type', 'veth', 'peer', 'name', ifB, ...(macB ? ['address', macB] : []), 'netns', lab.ns(roleB),
       ]);
 
-    const bridges = ['lan', ...(mode === 'nat' ? ['nat'] : []), ...(mode === 'tun' ? ['remote'] : []), ...(ecmp ? ['peer'] : [])];
+    const bridges = ['lan', ...(mode === 'nat' ? ['nat'] : []), ...(remoteSite(mode) ? ['remote'] : []), ...(ecmp ? ['peer'] : [])];
     await lab.sh('switch', bridges.map((b) => `ip link add ${b} type bridge stp_state 0 forward_delay 0 mcast_snooping 0 && ip link set ${b} up`).join(' && '));
 
     const links: Promise<string>[] = [
@@ -504,7 +514,7 @@ export async function labUp(opts: LabOptions): Promise<Lab> {
     const mgmtIp = mode === 'nat' ? LAB.mgmtNat : LAB.mgmtLan;
     if (ecmp) links.push(veth('router', 'peer0', labMac(LAB.routerPeer), 'switch', 'p-router', null));
     else links.push(veth('director', 'mgmt0', labMac(mgmtIp), 'switch', 'm-director', null));
-    if (mode === 'tun') links.push(veth('router', 'rem0', labMac(LAB.routerRemote), 'switch', 'r-router', null));
+    if (remoteSite(mode)) links.push(veth('router', 'rem0', labMac(LAB.routerRemote), 'switch', 'r-router', null));
     const rsPort = mode === 'nat' ? 'n-' : mode === 'dr' ? 'l-' : 'r-';
     const rsBridge = mode === 'nat' ? 'nat' : mode === 'dr' ? 'lan' : 'remote';
     for (const rs of state.realServers) links.push(veth(rs.role, 'eth0', rs.mac, 'switch', `${rsPort}${rs.role}`, null));
@@ -514,7 +524,7 @@ export async function labUp(opts: LabOptions): Promise<Lab> {
       ['l-router', 'lan'],
       ...(ecmp ? ([['p-router', 'peer']] as [string, string][]) : ([['l-director', 'lan'], ['m-director', mode === 'nat' ? 'nat' : 'lan']] as [string, string][])),
       ...(mode === 'nat' ? ([['n-director', 'nat']] as [string, string][]) : []),
-      ...(mode === 'tun' ? ([['r-router', 'remote']] as [string, string][]) : []),
+      ...(remoteSite(mode) ? ([['r-router', 'remote']] as [string, string][]) : []),
       ...state.realServers.map((rs): [string, string] => [`${rsPort}${rs.role}`, rsBridge]),
     ];
     const rsGateway = mode === 'nat' ? null : mode === 'dr' ? LAB.routerLan : LAB.routerRemote;
@@ -531,7 +541,7 @@ export async function labUp(opts: LabOptions): Promise<Lab> {
           'ip link set cli0 up',
           `ip addr add ${LAB.routerLan}/24 dev lan0`,
           'ip link set lan0 up',
-          ...(mode === 'tun' ? [`ip addr add ${LAB.routerRemote}/24 dev rem0`, 'ip link set rem0 up'] : []),
+          ...(remoteSite(mode) ? [`ip addr add ${LAB.routerRemote}/24 dev rem0`, 'ip link set rem0 up'] : []),
           // Forwarding, no redirects, and no reverse-path filter: TUN replies come from the VIP (on the
           // LAN) through rem0, which a strict filter would drop.
           'sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.send_redirects=0 net.ipv4.conf.default.send_redirects=0',
@@ -562,7 +572,7 @@ export async function labUp(opts: LabOptions): Promise<Lab> {
           'sysctl -qw net.ipv4.ip_forward=0',
           `ip addr add ${mgmtIp}/24 dev mgmt0`,
           'ip link set mgmt0 up',
-          ...(mode === 'tun' ? [`ip route add ${LAB.remoteNet} via ${LAB.routerLan}`] : []),
+          ...(remoteSite(mode) ? [`ip route add ${LAB.remoteNet} via ${LAB.routerLan}`] : []),
         ].join(' && '),
       ),
       ...state.realServers.map((rs) =>
@@ -573,18 +583,18 @@ export async function labUp(opts: LabOptions): Promise<Lab> {
       ),
     ]);
 
-    if (opts.realServerSetup !== false) {
+    if (opts.realServerSetup !== false && mode !== 'fullnat') {
       await settleAll(
         state.realServers.map(async (rs) => {
           const host = lab.host(rs.role);
           const stateDir = join(dir, rs.role);
           mkdirSync(stateDir, { recursive: true });
-          await realServerSetup(host, { mode, vip: LAB.vip, dip: mode === 'nat' ? LAB.dip : undefined, stateDir });
+          await realServerSetup(host, { mode: mode as RsMode, vip: LAB.vip, dip: mode === 'nat' ? LAB.dip : undefined, stateDir });
         }),
       );
     }
     await programs;
-    if (opts.programs !== false && opts.realServerSetup !== false && mode !== 'nat') {
+    if (opts.programs !== false && opts.realServerSetup !== false && mode !== 'nat' && mode !== 'fullnat') {
       // The UDP echo answers from the VIP only once it has a socket on it (see servers.ts).
       await settleAll(
         state.procs

@@ -25,7 +25,7 @@ async function withBareLab(mode: LabMode, fn: (lab: Lab, stateDir: string) => Pr
 
 const sysctl = async (lab: Lab, key: string) => (await lab.sh('rs1', `cat /proc/sys/net/ipv4/${key}`)).trim();
 
-for (const mode of ['nat', 'dr', 'tun'] as LabMode[]) {
+for (const mode of ['nat', 'dr', 'tun'] as const) {
   test(`realserver ${mode}: check fails before setup, passes after (exit 0), teardown undoes setup`, { skip }, async () => {
     await withBareLab(mode, async (lab, stateDir) => {
       const opts: RealServerOptions = { mode, vip: LAB.vip, dip: mode === 'nat' ? LAB.dip : undefined, stateDir };

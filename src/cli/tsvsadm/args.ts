@@ -26,6 +26,10 @@ export const CMD_NAMES = [
   'restore',
   'save',
   'zero',
+  // DPVS's ipvsadm: FullNAT local addresses.
+  'add-laddr',
+  'del-laddr',
+  'get-laddr',
 ] as const;
 export type CmdName = (typeof CMD_NAMES)[number];
 
@@ -65,6 +69,10 @@ export const OPT_NAMES = [
   'tun-nocsum',
   'tun-csum',
   'tun-remcsum',
+  // DPVS's ipvsadm: -z local address, -F interface.
+  'laddr',
+  'ifname',
+  'proxy-protocol',
 ] as const;
 export type OptName = (typeof OPT_NAMES)[number];
 const O = Object.fromEntries(OPT_NAMES.map((n, i) => [n, i])) as Record<OptName, number>;
@@ -74,20 +82,23 @@ const O = Object.fromEntries(OPT_NAMES.map((n, i) => [n, i])) as Record<OptName,
  * option in OPT_NAMES order: '+' required, 'x' illegal, '1' at most one of the '1's, '.' optional.
  */
 const MATRIX: readonly string[] = [
-  'xx+...xxxxxxxxxxxxxxx...xxxxxxxxxx', // add-service
-  'xx+...xxxxxxxxxxxxxxx...xxxxxxxxxx', // edit-service
-  'xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', // delete-service
-  'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', // flush
-  '.11xxxxxxxxx11.......xxxxxxx.xxxxx', // list
-  'xx+xxx+....xxxxxxxxxxxxxxxxxx.....', // add-server
-  'xx+xxx+xxxxxxxxxxxxxxxxxxxxxxxxxxx', // delete-server
-  'xx+xxx+....xxxxxxxxxxxxxxxxxx.....', // edit-server
-  'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', // set
-  'xxxxxxxxxxx.xxxxxxx.xxxx....xxxxxx', // start-daemon
-  'xxxxxxxxxxxxxxxxxxx.xxxxxxxxxxxxxx', // stop-daemon
-  'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', // restore
-  '.xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', // save
-  'xx.xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', // zero
+  'xx+...xxxxxxxxxxxxxxx...xxxxxxxxxxxx.', // add-service
+  'xx+...xxxxxxxxxxxxxxx...xxxxxxxxxxxx.', // edit-service
+  'xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', // delete-service
+  'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', // flush
+  '.11xxxxxxxxx11.......xxxxxxx.xxxxxxxx', // list
+  'xx+xxx+....xxxxxxxxxxxxxxxxxx.....xxx', // add-server
+  'xx+xxx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', // delete-server
+  'xx+xxx+....xxxxxxxxxxxxxxxxxx.....xxx', // edit-server
+  'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', // set
+  'xxxxxxxxxxx.xxxxxxx.xxxx....xxxxxxxxx', // start-daemon
+  'xxxxxxxxxxxxxxxxxxx.xxxxxxxxxxxxxxxxx', // stop-daemon
+  'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', // restore
+  '.xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', // save
+  'xx.xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', // zero
+  'xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx+.x', // add-laddr (DPVS requires -F; tsvs defaults it to the route's interface)
+  'xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx+.x', // del-laddr
+  'xx.xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', // get-laddr
 ];
 
 const TUN_NAMES: readonly TunType[] = ['ipip', 'gue', 'gre'];
@@ -126,6 +137,8 @@ export interface SvcSpec {
   /** Host-order u32 mask for IPv4, prefix length for IPv6. */
   netmask: number;
   pe: string;
+  /** DPVS's --proxy-protocol ('' = not given). */
+  proxyProtocol: '' | 'disable' | 'v1' | 'v2';
 }
 
 export interface DestSpec {
@@ -154,6 +167,8 @@ export interface Parsed {
   daemon: DaemonConfig;
   /** tsvs extension: typed JSON output for listings. */
   json: boolean;
+  /** DPVS's -z / -F: a FullNAT local address and its interface ('' none). */
+  laddr: { addr: string; ifname: string };
 }
 
 /** The outcome of parsing: a command to run, an exit (ipvsadm exits, aborting a restore too), or a soft error. */
@@ -205,6 +220,8 @@ export function usageText(program: string, tsvsVersion: string): string {
     `  ${p} --set tcp tcpfin udp\n` +
     `  ${p} --start-daemon {master|backup} [daemon-options]\n` +
     `  ${p} --stop-daemon {master|backup}\n` +
+    `  ${p} -P|Q -t|u service-address -z local-address [-F interface]\n` +
+    `  ${p} -G [-t|u service-address]\n` +
     `  ${p} -h\n\n` +
     'Commands:\n' +
     'Either long or short options are allowed.\n' +
@@ -222,6 +239,9 @@ export function usageText(program: string, tsvsVersion: string): string {
     '  --set tcp tcpfin udp        set connection timeout values\n' +
     '  --start-daemon              start connection sync daemon\n' +
     '  --stop-daemon               stop connection sync daemon\n' +
+    '  --add-laddr       -P        add local address (FullNAT)\n' +
+    '  --del-laddr       -Q        del local address\n' +
+    '  --get-laddr       -G        get local address\n' +
     '  --help            -h        display this help message\n\n' +
     'virtual-service:\n' +
     '  --tcp-service|-t  service-address   service-address is host[:port]\n' +
@@ -241,6 +261,7 @@ export function usageText(program: string, tsvsVersion: string): string {
     '  --gatewaying   -g                   gatewaying (direct routing) (default)\n' +
     '  --ipip         -i                   ipip encapsulation (tunneling)\n' +
     '  --masquerading -m                   masquerading (NAT)\n' +
+    '  --fullnat      -b                   fullnat mode (with -a/-e; DPVS)\n' +
     '  --tun-type      type                one of ipip|gue|gre,\n' +
     '                                      the default tunnel type is ipip.\n' +
     '  --tun-port      port                tunnel destination port\n' +
@@ -264,6 +285,9 @@ export function usageText(program: string, tsvsVersion: string): string {
     '  --ops          -o                   one-packet scheduling\n' +
     '  --numeric      -n                   numeric output of addresses and ports\n' +
     '  --sched-flags  -b flags             scheduler flags (comma-separated)\n' +
+    '  --proxy-protocol                    proxy protocol config (disable|v1|v2; FullNAT TCP)\n' +
+    '  --laddr        -z local-ip          local IP (FullNAT)\n' +
+    '  --ifname       -F                   nic interface for laddrs\n' +
     'Daemon Options:\n' +
     '  --syncid sid                        syncid for connection sync (default=255)\n' +
     '  --sync-maxlen length                Max sync message length (default=1472)\n' +
@@ -358,7 +382,17 @@ const TABLE: readonly OptSpec[] = [
   S('tun-nocsum', null, 'none'),
   S('tun-csum', null, 'none'),
   S('tun-remcsum', null, 'none'),
+  // DPVS's ipvsadm (its -b is --fullnat; here -b means that only on -a/-e, see Popt.fullnatB).
+  S('add-laddr', 'P', 'none'),
+  S('del-laddr', 'Q', 'none'),
+  S('get-laddr', 'G', 'none'),
+  S('fullnat', null, 'none'),
+  S('laddr', 'z', 'string'),
+  S('ifname', 'F', 'string'),
+  S('proxy-protocol', null, 'string'),
 ];
+
+const FULLNAT_B: OptSpec = S('fullnat', 'b', 'none', 'fullnat');
 
 const POPT_ERRORS = {
   NOARG: 'missing argument',
@@ -375,6 +409,11 @@ class Popt {
   private restLeftover = false;
   readonly leftovers: string[] = [];
   private nextLeftover = 0;
+  /**
+   * ipvsadm 1.31's -b takes scheduler flags, DPVS's ipvsadm's -b is --fullnat. Scheduler flags are
+   * illegal with -a/-e, so after those commands -b is read as DPVS's flag (no argument).
+   */
+  fullnatB = false;
 
   constructor(private readonly argv: readonly string[]) {}
 
@@ -425,7 +464,8 @@ class Popt {
         const rest = cur.slice(1);
         if (rest !== '') this.nextChar = rest[0] === '=' ? rest.slice(1) : rest;
       }
-      const o = opt!;
+      let o = opt!;
+      if (o.short === 'b' && this.fullnatB) o = FULLNAT_B;
       if (o.arg === 'none') {
         if (longArg !== null || (this.nextChar !== null && this.nextChar[0] === '=')) return { error: 'UNWANTEDARG' };
         return { val: o.val, arg: null };
@@ -569,6 +609,9 @@ const COMMAND_VALS: Record<string, CmdName | 'help' | 'version'> = {
   'stop-daemon': 'stop-daemon',
   h: 'help',
   v: 'version',
+  P: 'add-laddr',
+  Q: 'del-laddr',
+  G: 'get-laddr',
 };
 
 export interface ParseContext {
@@ -598,7 +641,7 @@ async function parseInner(args: readonly string[], ctx: ParseContext): Promise<P
   const popt = new Popt([program, ...args]);
   const opts = new Set<number>();
   const format = emptyFormat();
-  const svc: SvcSpec = { af: 0, protocol: 0, addr: '', port: 0, fwmark: 0, sched: '', flags: 0, timeout: 0, netmask: 0xffffffff, pe: '' };
+  const svc: SvcSpec = { af: 0, protocol: 0, addr: '', port: 0, fwmark: 0, sched: '', flags: 0, timeout: 0, netmask: 0xffffffff, pe: '', proxyProtocol: '' };
   const dest: DestSpec = {
     af: 0,
     addr: '',
@@ -614,6 +657,7 @@ async function parseInner(args: readonly string[], ctx: ParseContext): Promise<P
   const timeouts = { tcp: 0, tcpfin: 0, udp: 0 };
   const daemon: DaemonConfig = { state: 'master', mcastIfn: '', syncid: 0, syncMaxlen: 0, mcastGroup: '', mcastPort: 0, mcastTtl: 0 };
   let schedFlagsArg = '';
+  const laddr = { addr: '', ifname: '' };
   const setOption = (i: number) => {
     if (opts.has(i)) fail(2, `multiple '${OPT_NAMES[i]}' options specified`);
     opts.add(i);
@@ -626,6 +670,7 @@ async function parseInner(args: readonly string[], ctx: ParseContext): Promise<P
   if (c0 === 'help') throw new Exit(0, usageText(program, ctx.tsvsVersion), '');
   if (c0 === 'version') throw new Exit(0, versionLine(ctx.tsvsVersion), '');
   const cmd: CmdName = c0;
+  popt.fullnatB = cmd === 'add-server' || cmd === 'edit-server';
   if (cmd === 'start-daemon' || cmd === 'stop-daemon') {
     if (first.arg === 'master' || first.arg === 'backup') daemon.state = first.arg;
     else fail(2, cmd === 'start-daemon' ? 'illegal start-daemon parameter specified' : 'illegal start_daemon specified');
@@ -698,6 +743,29 @@ async function parseInner(args: readonly string[], ctx: ParseContext): Promise<P
       case 'm':
         setOption(O['forwarding-method']);
         dest.fwd = 'masq';
+        break;
+      case 'fullnat':
+        setOption(O['forwarding-method']);
+        dest.fwd = 'fullnat';
+        break;
+      case 'z': {
+        setOption(O.laddr);
+        const a = inetAton(arg);
+        if (a === null) fail(2, 'illegal local address');
+        laddr.addr = ntoa(a);
+        break;
+      }
+      case 'proxy-protocol': {
+        setOption(O['proxy-protocol']);
+        const v = arg.toLowerCase();
+        if (v === 'v1-insecure' || v === 'v2-insecure') fail(2, `proxy protocol ${v} is not supported by tsvs (no PROXY header from clients is trusted)`);
+        if (v !== 'disable' && v !== 'v1' && v !== 'v2') fail(2, 'proxy protocol must be disable, v1 or v2');
+        svc.proxyProtocol = v;
+        break;
+      }
+      case 'F':
+        setOption(O.ifname);
+        laddr.ifname = arg.slice(0, 15);
         break;
       case 'w':
         setOption(O.weight);
@@ -864,7 +932,7 @@ async function parseInner(args: readonly string[], ctx: ParseContext): Promise<P
   }
 
   genericOptCheck(cmd, opts);
-  if (ctx.json && cmd !== 'list') fail(2, `Illegal 'json' option with the '${cmd}' command`);
+  if (ctx.json && cmd !== 'list' && cmd !== 'get-laddr') fail(2, `Illegal 'json' option with the '${cmd}' command`);
 
   if (cmd === 'add-service' || cmd === 'edit-service') {
     if (!svc.fwmark && !svc.port && !(svc.flags & 0x1)) fail(2, 'Zero port specified for non-persistent service');
@@ -889,7 +957,8 @@ async function parseInner(args: readonly string[], ctx: ParseContext): Promise<P
       fail(2, 'options conflicts in the list command');
   }
   if (cmd === 'restore' && ctx.restoring) tryhelp(program);
-  return { kind: 'command', parsed: { cmd, opts, format, svc, dest, timeouts, daemon, json: !!ctx.json } };
+  if ((cmd === 'add-laddr' || cmd === 'del-laddr' || cmd === 'get-laddr') && svc.fwmark) fail(2, 'local addresses need a tcp or udp virtual service');
+  return { kind: 'command', parsed: { cmd, opts, format, svc, dest, timeouts, daemon, json: !!ctx.json, laddr } };
 }
 
 function genericOptCheck(cmd: CmdName, opts: Set<number>): void {
@@ -957,6 +1026,7 @@ export function serviceConfig(svc: SvcSpec): ServiceConfig {
     onePacket: (svc.flags & 0x4) !== 0,
     schedFlags: (svc.flags >> 3) & 7,
     pe: svc.pe,
+    ...(svc.proxyProtocol === 'v1' || svc.proxyProtocol === 'v2' ? { proxyProtocol: svc.proxyProtocol } : {}),
   };
 }
 
@@ -1018,6 +1088,12 @@ export function toRequest(p: Parsed): RequestBody | null {
       return { op: 'list' };
     case 'restore':
       return null;
+    case 'add-laddr':
+      return { op: 'laddr-add', service: serviceKey(p.svc), laddr: { ...p.laddr } };
+    case 'del-laddr':
+      return { op: 'laddr-del', service: serviceKey(p.svc), laddr: { ...p.laddr } };
+    case 'get-laddr':
+      return hasSvc ? { op: 'laddr-list', service: serviceKey(p.svc) } : { op: 'laddr-list' };
   }
 }
 

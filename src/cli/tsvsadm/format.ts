@@ -79,7 +79,7 @@ export function nonDefaultMask(svc: ServiceEntry): string | null {
   return svc.netmask !== '255.255.255.255' ? svc.netmask : null;
 }
 
-const FWD_NAME: Record<DestEntry['fwd'], string> = { masq: 'Masq', local: 'Local', tunnel: 'Tunnel', route: 'Route' };
+const FWD_NAME: Record<DestEntry['fwd'], string> = { masq: 'Masq', local: 'Local', tunnel: 'Tunnel', route: 'Route', fullnat: 'FullNat' };
 const TUN_FLAG: Record<DestEntry['tunCsum'], string> = { nocsum: '-c', csum: '+c', remcsum: 'r+c' };
 
 function tunInfo(d: DestEntry): string {
@@ -192,6 +192,8 @@ export function serviceEntry(svc: ServiceEntry, f: Format, names: Names | null):
       if (svc.pe) out += ` pe ${svc.pe}`;
     }
     if (svc.onePacket) out += ' ops';
+    // DPVS's print_service_entry: " pp" and the version.
+    if (svc.proxyProtocol && svc.proxyProtocol !== 'disable') out += ` pp${svc.proxyProtocol}`;
   }
   out += '\n';
   const proto = servProto(svc);

@@ -8,6 +8,7 @@ import { parseArgs, toRequest, type Format, type Parsed } from './args.ts';
 import { formatConnections, formatDaemons, formatList, formatOneService, formatTimeouts, listAddresses, sortForListing } from './format.ts';
 import { restoreLines } from './restore.ts';
 import { formatSave } from './save.ts';
+import { formatLaddrs } from './laddr.ts';
 import { systemNames, systemResolver, type Names, type Resolver } from './resolve.ts';
 import { ROOT } from '../../root.ts';
 
@@ -200,6 +201,8 @@ async function ask<O extends Op>(ctx: Ctx, body: Extract<RequestBody, { op: O }>
 }
 
 function errText(e: IpvsError, op: Op): string {
+  // Local-address ops are DPVS's: their texts come from the director.
+  if (op.startsWith('laddr-')) return e.message;
   return ipvsMessage(errorOpFor(op), e.code) ?? e.message;
 }
 
@@ -216,9 +219,13 @@ async function execute(p: Parsed, ctx: Ctx): Promise<number> {
   const json = (v: unknown) => io.stdout(JSON.stringify(v, null, 2) + '\n');
   if (p.cmd === 'restore') return restore(ctx);
   const req = toRequest(p)!;
-  if (p.cmd === 'list' || p.cmd === 'save') {
+  if (p.cmd === 'list' || p.cmd === 'save' || p.cmd === 'get-laddr') {
     try {
-      if (req.op === 'connections') {
+      if (req.op === 'laddr-list') {
+        const r = await ask(ctx, req);
+        if (p.json) json(r);
+        else io.stdout(formatLaddrs(r));
+      } else if (req.op === 'connections') {
         const r = await ask(ctx, req);
         if (p.json) json(r);
         else {
@@ -238,7 +245,7 @@ async function execute(p: Parsed, ctx: Ctx): Promise<number> {
         if (p.json) json(sortedList(r, p.format));
         else {
           const names = await namesFor(ctx, p.format, listAddresses(r.services));
-          if (p.cmd === 'save') io.stdout(formatSave(r, names));
+          if (p.cmd === 'save') io.stdout(formatSave(r, names, false, await ask(ctx, { op: 'laddr-list' })));
           else if (req.service) {
             const svc = r.services[0];
             if (!svc) {
