@@ -4,7 +4,7 @@ set -euo pipefail
 declare -A pkgs=([ip]=iproute2 [nstat]=iproute2 [ping]=iputils-ping [arping]=iputils-arping [ethtool]=ethtool
   [curl]=curl [tshark]=tshark [chromium]=chromium [sysctl]=procps [make]=make [g++]=g++ [python3]=python3
   [keepalived]=keepalived [bpftool]=bpftool [promtool]=prometheus [bird]=bird2 [birdc]=bird2 [setpriv]=util-linux
-  [nginx]=nginx-light)
+  [nginx]=nginx-light [haproxy]=haproxy)
 need=()
 for cmd in "${!pkgs[@]}"; do command -v "$cmd" >/dev/null 2>&1 || need+=("${pkgs[$cmd]}"); done
 [ ${#need[@]} -eq 0 ] && exit 0
