@@ -1,6 +1,6 @@
 // ICMPv6 (RFC 4443): echo replies in place, errors with their sending rules, and the datagram in an error read and rewritten for NAT.
 
-import { csumReplace16, readU32 } from './checksum.ts';
+import { csumReplace16, readU32, writeU16 } from './checksum.ts';
 import { addr6Diff, csumApplyDiff, l4CsumOffset6, l4SetChecksum6 } from './checksum6.ts';
 import { copyMac, macIsMulticast, swapEthAddrs, writeEthHeader } from './ethernet.ts';
 import { IP6, NEXTHDR, addr6IsMulticast, addr6IsUnspecified, ipv6ExtHdr, writeAddr6, writeIpv6Header } from './ipv6.ts';
@@ -293,11 +293,6 @@ export function parseIcmp6Inner(buf: Uint8Array, p: ParsedFrame6, out: IcmpInner
   return true;
 }
 
-function put16(buf: Uint8Array, at: number, v: number): void {
-  buf[at] = v >>> 8;
-  buf[at + 1] = v & 0xff;
-}
-
 /** Offset of the embedded TCP/UDP/ICMPv6 checksum field when captured, else -1. */
 function innerL4Check(inner: IcmpInner6): number {
   if (inner.l4 === 0 || inner.fragment) return -1;
@@ -320,11 +315,11 @@ function innerSetAddr(buf: Uint8Array, inner: IcmpInner6, field: number, a: Uint
     if (!(inner.proto === 17 && c === 0)) {
       let nc = csumApplyDiff(c, diff);
       if (inner.proto === 17 && nc === 0) nc = 0xffff;
-      put16(buf, ca, nc);
+      writeU16(buf, ca, nc);
       outer = csumReplace16(outer, c, nc);
     }
   }
-  put16(buf, ck, outer);
+  writeU16(buf, ck, outer);
 }
 
 function innerSetPort(buf: Uint8Array, inner: IcmpInner6, field: number, port: number): void {
@@ -333,7 +328,7 @@ function innerSetPort(buf: Uint8Array, inner: IcmpInner6, field: number, port: n
   const old = (buf[at]! << 8) | buf[at + 1]!;
   if (old === port) return;
   const ck = inner.icmpCheck;
-  put16(buf, at, port);
+  writeU16(buf, at, port);
   let outer = csumReplace16((buf[ck]! << 8) | buf[ck + 1]!, old, port);
   const ca = innerL4Check(inner);
   if (ca >= 0) {
@@ -341,11 +336,11 @@ function innerSetPort(buf: Uint8Array, inner: IcmpInner6, field: number, port: n
     if (!(inner.proto === 17 && c === 0)) {
       let nc = csumReplace16(c, old, port);
       if (inner.proto === 17 && nc === 0) nc = 0xffff;
-      put16(buf, ca, nc);
+      writeU16(buf, ca, nc);
       outer = csumReplace16(outer, c, nc);
     }
   }
-  put16(buf, ck, outer);
+  writeU16(buf, ck, outer);
 }
 
 /**
