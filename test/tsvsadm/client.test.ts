@@ -1,44 +1,18 @@
-// The control client over a real unix socket. The responder here is a test-only stub answering one canned line;
+// The control client over a real unix socket, against a test responder (responder.ts) answering canned lines;
 // the real server is tsvsd's (wired by the lead onto the ipvs core). Also the server-side request validation.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { responder } from './responder.ts';
 import { ControlClient, NoDaemonError, requestOnce } from '../../src/ctl/client.ts';
 import { IpvsError } from '../../src/ctl/errors.ts';
-import { errorResponse, okResponse, parseRequestLine, type Request, type Response } from '../../src/ctl/protocol.ts';
+import { errorResponse, okResponse, parseRequestLine, type Request } from '../../src/ctl/protocol.ts';
 import { run } from '../../src/cli/tsvsadm/main.ts';
 import { Dataplane } from '../../src/dp/dataplane.ts';
 import { MemoryPort } from '../../src/io/memory.ts';
 import { validateConfig } from '../../src/ctl/config.ts';
-
-/** Listen on a temp socket; answer each request line with `answer(request)`. */
-async function responder(answer: (req: Request) => Response | string | null): Promise<{ path: string; server: Server; seen: unknown[]; done: () => void }> {
-  const dir = mkdtempSync(join(tmpdir(), 'tsvsadm-'));
-  const path = join(dir, 'tsvsd.sock');
-  const seen: unknown[] = [];
-  const server = createServer((s) => {
-    let buf = '';
-    s.setEncoding('utf8');
-    s.on('data', (d: string) => {
-      buf += d;
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        const req = JSON.parse(line) as Request;
-        seen.push(req);
-        const a = answer(req);
-        if (a === null) s.destroy();
-        else s.write(typeof a === 'string' ? a : JSON.stringify(a) + '\n');
-      }
-    });
-  });
-  await new Promise<void>((r) => server.listen(path, r));
-  return { path, server, seen, done: () => { server.close(); rmSync(dir, { recursive: true, force: true }); } };
-}
 
 test('ok response: the request carries v, id, op; the result comes back', async () => {
   const r = await responder((req) => okResponse(req.id, { tcp: 900, tcpfin: 120, udp: 300 }));

@@ -1,17 +1,13 @@
 // DPVS's ipvsadm extension for FullNAT in tsvsadm: -b/--fullnat on -a/-e, -P/-Q/-G with -z/-F, FullNat in -L -n, -S/-R round trip.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { responder } from './responder.ts';
 import { parseArgs, toRequest, type ParseOutcome } from '../../src/cli/tsvsadm/args.ts';
 import type { Resolver } from '../../src/cli/tsvsadm/resolve.ts';
 import { run } from '../../src/cli/tsvsadm/main.ts';
 import { Dataplane } from '../../src/dp/dataplane.ts';
 import { MemoryPort } from '../../src/io/memory.ts';
 import { validateConfig } from '../../src/ctl/config.ts';
-import type { Request } from '../../src/ctl/protocol.ts';
 
 const resolver: Resolver = { async hostToAddr() { return null; }, serviceToPort() { return null; } };
 const parse = (line: string): Promise<ParseOutcome> => parseArgs(line.split(' '), { program: 'tsvsadm', resolver, tsvsVersion: '9.9.9' });
@@ -55,22 +51,7 @@ test('against a Dataplane: -L -n shows FullNat, -G lists LIPs as DPVS does, -S t
   const dp = new Dataplane([new MemoryPort('lan0'), new MemoryPort('nat0')], validateConfig({
     interfaces: ['lan0', 'nat0'], addresses: ['198.18.1.2/24@lan0', '198.18.2.1/24@nat0'], routes: ['198.19.5.0/24=198.18.2.254'],
   }), () => {});
-  const dir = mkdtempSync(join(tmpdir(), 'tsvsadm-fnat-'));
-  const path = join(dir, 'tsvsd.sock');
-  const server = createServer((s) => {
-    let buf = '';
-    s.setEncoding('utf8');
-    s.on('data', (d: string) => {
-      buf += d;
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        s.write(JSON.stringify(dp.handle(JSON.parse(line) as Request)) + '\n');
-      }
-    });
-  });
-  await new Promise<void>((r) => server.listen(path, r));
+  const { path, done } = await responder((req) => dp.handle(req));
   const adm = async (line: string, stdin = '') => {
     let out = '';
     let err = '';
@@ -120,7 +101,6 @@ test('against a Dataplane: -L -n shows FullNat, -G lists LIPs as DPVS does, -S t
     assert.equal((await adm('-Q -t 198.18.1.100:80 -z 198.18.2.51')).code, 0);
     assert.deepEqual(await adm('-Q -t 198.18.1.100:80 -z 198.18.2.51'), { code: 255, out: '', err: 'no such local address\n' });
   } finally {
-    server.close();
-    rmSync(dir, { recursive: true, force: true });
+    done();
   }
 });
