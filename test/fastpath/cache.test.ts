@@ -52,7 +52,14 @@ function bed(watched: (i: number) => boolean = () => false, perEntry = false, ma
     const c = conn(sport);
     if (c >= 0) cache.consider(c);
   };
-  return { env, ipvs, ct, map, cache, run, progFd, close, cin, rout, conn, tsThen, setMono: (v: number) => (mono = v) };
+  /** SYN, SYN-ACK, ACK through the TS path: the conn is ESTABLISHED (and installed); returns its slot. */
+  const handshake = () => {
+    tsThen('lan', cin(0x02));
+    tsThen('nat', rout(0x12));
+    tsThen('lan', cin(0x10));
+    return conn();
+  };
+  return { env, ipvs, ct, map, cache, run, progFd, close, cin, rout, conn, tsThen, handshake, setMono: (v: number) => (mono = v) };
 }
 
 test('installed when the handshake completes, both directions; counters folded into the stats; removed on FIN', { skip }, () => {
@@ -90,10 +97,7 @@ test('installed when the handshake completes, both directions; counters folded i
 test('idle expiry by last-seen: a conn the program carried stays, an idle one expires; unhash removes the entries', { skip }, () => {
   const b = bed();
   try {
-    b.tsThen('lan', b.cin(0x02));
-    b.tsThen('nat', b.rout(0x12));
-    b.tsThen('lan', b.cin(0x10));
-    const c = b.conn();
+    const c = b.handshake();
     assert.equal(b.cache.installedOf(c), 3);
     const timeoutMs = b.ct.timeout[c]! * 1000;
     // The program saw a packet just now (bpf_ktime_get_ns): the timer firing now is re-armed.
@@ -144,10 +148,7 @@ for (const perEntry of [false, true]) {
 test(`refresh (${perEntry ? 'entry by entry' : 'batched'}): a neighbour's new MAC rewrites the entry (counters folded first); a neighbour gone elsewhere takes the conn off`, { skip }, () => {
   const b = bed(undefined, perEntry);
   try {
-    b.tsThen('lan', b.cin(0x02));
-    b.tsThen('nat', b.rout(0x12));
-    b.tsThen('lan', b.cin(0x10));
-    const c = b.conn();
+    const c = b.handshake();
     assert.equal(b.run(LAN_MAC, eth(b.cin(0x10, [1]))), TC_ACT.REDIRECT);
     const st = b.ipvs.stats;
     const in0 = st.raw(ST_TOTAL, ST_INPKTS);
@@ -196,9 +197,7 @@ test('BpfHashMap.forEach reads every element in batches (more than one batch); f
   // fold() over a map that counts its per-entry lookups.
   const b = bed();
   try {
-    b.tsThen('lan', b.cin(0x02));
-    b.tsThen('nat', b.rout(0x12));
-    b.tsThen('lan', b.cin(0x10));
+    b.handshake();
     assert.equal(b.run(LAN_MAC, eth(b.cin(0x10, [1]))), TC_ACT.REDIRECT);
     let lookups = 0;
     const real = b.map.lookup.bind(b.map);
@@ -218,10 +217,7 @@ test('a master sync daemon still syncs a conn the program carries: in_pkts folde
     // sync_threshold 3, sync_period 50 (the kernel's defaults).
     const master = new SyncMaster(b.ct, 1, 1500, { ...SYNC_SYSCTL_DEFAULTS });
     b.ipvs.sync = master;
-    b.tsThen('lan', b.cin(0x02));
-    b.tsThen('nat', b.rout(0x12));
-    b.tsThen('lan', b.cin(0x10));
-    const c = b.conn();
+    const c = b.handshake();
     assert.equal(b.cache.installedOf(c), 3, 'installed at in_pkts 2, before the threshold');
     assert.equal(b.ct.inPkts[c], 2);
     assert.equal(master.counts[SM.CONNS], 0, 'not synced yet (as on the TS path)');
@@ -247,10 +243,7 @@ test('a master sync daemon still syncs a conn the program carries: in_pkts folde
 test('a VIP the director releases (VRRP BACKUP) takes its conns off the fast path at the next refresh; replies may come back on', { skip }, () => {
   const b = bed();
   try {
-    b.tsThen('lan', b.cin(0x02));
-    b.tsThen('nat', b.rout(0x12));
-    b.tsThen('lan', b.cin(0x10));
-    const c = b.conn();
+    const c = b.handshake();
     assert.equal(b.cache.installedOf(c), 3);
     const gen = b.env.dp.director.addrGen;
     assert.equal(b.env.dp.director.delAddress(ip('198.18.1.100')), true);

@@ -60,13 +60,19 @@ function arpAnswered(d: D, target: string): boolean {
   return out.some((f) => parseFrame(f, 0, f.length, p, 0) === Verdict.ARP && f[p.l3 + 7] === 2);
 }
 
-test('vrrp host: the higher priority wins, owns the VIP (ARP), the backup takes over within Master_Down_Interval of the master dying', () => {
+/** Director a (priority 150) and b (100) on one LAN, started and run 5 s: a MASTER, b BACKUP. */
+function startedPair() {
   const a = director('a', '198.18.1.2', '02:00:00:00:01:02', 150);
   const b = director('b', '198.18.1.3', '02:00:00:00:01:03', 100);
   const net = lan(a, b);
   a.dp.start(0);
   b.dp.start(0);
   net.step(5000);
+  return { a, b, net };
+}
+
+test('vrrp host: the higher priority wins, owns the VIP (ARP), the backup takes over within Master_Down_Interval of the master dying', () => {
+  const { a, b, net } = startedPair();
   assert.equal(a.state(), 'MASTER');
   assert.equal(b.state(), 'BACKUP');
   assert.equal(b.snap().master, '198.18.1.2');
@@ -90,12 +96,7 @@ test('vrrp host: the higher priority wins, owns the VIP (ARP), the backup takes 
 });
 
 test('vrrp host: a clean stop sends priority 0 and the backup takes over after Skew_Time', () => {
-  const a = director('a', '198.18.1.2', '02:00:00:00:01:02', 150);
-  const b = director('b', '198.18.1.3', '02:00:00:00:01:03', 100);
-  const net = lan(a, b);
-  a.dp.start(0);
-  b.dp.start(0);
-  net.step(5000);
+  const { a, b, net } = startedPair();
   assert.equal(a.state(), 'MASTER');
   a.dp.close(net.now);
   assert.ok(!a.dp.director.isLocal(ip('198.18.1.100')));
